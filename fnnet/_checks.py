@@ -1,0 +1,110 @@
+"""Argument checks shared by the whole library.
+
+Every public entry point validates its inputs on the host, before anything is traced, so that a user
+sees a ``ValueError`` that names the argument and says what was expected, never a deep XLA traceback
+or a silently wrong answer. Checks that need concrete values (finiteness, label ranges) are skipped
+when the value is a JAX tracer: inside ``jit`` only static facts (shapes, dtypes) can be checked.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+
+def is_traced(x: Any) -> bool:
+    """True when ``x`` is an abstract value inside a JAX transformation (no concrete data)."""
+    return isinstance(x, jax.core.Tracer)
+
+
+def as_array(name: str, x: Any) -> Any:
+    """Returns ``x`` as an array (numpy or jax), or raises naming ``name`` when it is not array-like."""
+    if isinstance(x, (np.ndarray, jax.Array)):
+        return x
+    try:
+        arr = np.asarray(x)
+    except Exception as err:  # pragma: no cover - numpy's own message is kept as the cause
+        raise ValueError(f"{name} must be array-like, got {type(x).__name__}") from err
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be a numeric array, got an object array (ragged or mixed types?)")
+    return arr
+
+
+def check_ndim(name: str, x: Any, ndim: int | Sequence[int]) -> None:
+    """Raises unless ``x.ndim`` is ``ndim`` (or one of them)."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if np.ndim(x) not in allowed:
+        want = " or ".join(str(d) for d in allowed)
+        raise ValueError(f"{name} must have {want} dimensions, got shape {tuple(np.shape(x))}")
+
+
+def check_finite(name: str, x: Any) -> None:
+    """Raises when a concrete floating array holds NaN or Inf (says how many and where the first is)."""
+    if is_traced(x):
+        return
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.floating) and not np.issubdtype(arr.dtype, np.complexfloating):
+        return
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or Inf); first at index {first}. "
+            "Clean or impute the data before training."
+        )
+
+
+def check_same_length(**arrays: Any) -> int:
+    """Raises unless all arrays have the same leading dimension; returns it."""
+    lengths = {name: int(np.shape(a)[0]) for name, a in arrays.items() if a is not None and np.ndim(a) > 0}
+    if len(set(lengths.values())) > 1:
+        desc = ", ".join(f"{n} has {k}" for n, k in lengths.items())
+        raise ValueError(f"mismatched batch sizes: {desc} examples along axis 0; they must be equal")
+    return next(iter(lengths.values())) if lengths else 0
+
+
+def check_labels(name: str, y: Any, n_classes: int) -> None:
+    """Raises unless integer labels lie in ``[0, n_classes)``, or one-hot/probability labels have
+    ``n_classes`` columns. Float arrays whose last axis is ``n_classes`` are treated as one-hot."""
+    if is_traced(y):
+        return
+    arr = np.asarray(y)
+    if np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.bool_):
+        if arr.size == 0:
+            return
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= n_classes:
+            raise ValueError(
+                f"{name} must hold integer class labels in [0, {n_classes}), got values in [{lo}, {hi}]"
+            )
+        return
+    check_finite(name, arr)
+    if arr.ndim >= 2 and arr.shape[-1] == n_classes:
+        return
+    if arr.ndim >= 1 and n_classes == 1:
+        return
+    if np.all(arr == np.round(arr)):
+        check_labels(name, arr.astype(np.int64), n_classes)
+        return
+    raise ValueError(
+        f"{name} must be integer labels in [0, {n_classes}) or one-hot rows of length {n_classes}, "
+        f"got float array of shape {arr.shape}"
+    )
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    """Raises unless a concrete scalar (or every element) is > 0 (>= 0 with ``allow_zero``)."""
+    if is_traced(value):
+        return
+    arr = np.asarray(value, dtype=np.float64)
+    ok = arr >= 0 if allow_zero else arr > 0
+    if not np.all(ok) or not np.all(np.isfinite(arr)):
+        rel = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {rel}, got {value!r}")
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    """Raises unless ``value`` is one of ``choices`` (listing them)."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(map(str, choices))}, got {value!r}")
