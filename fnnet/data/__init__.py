@@ -1,2 +1,69 @@
-"""Datasets, preprocessing, batching and on-device augmentation."""
+"""Datasets, preprocessing, batching and on-device augmentation.
+
+* ``load(name, data_dir=None, ...)`` and ``load_<name>``: real datasets as :class:`Dataset` (numpy; images
+  NHWC uint8, labels int32), found in ``data_dir`` / ``$FNNET_DATA_DIR`` / ``~/.fnnet/data``, then
+  tensorflow-datasets; ``load("mnist_small")`` is embedded in the package and works offline.
+* ``flower``, ``circles``, ``noisy_line``: the course's synthetic sets.
+* ``train_test_split`` (keyed, or scikit-learn-identical with ``seed=``), ``cs4487_split``.
+* ``scale_pixels``, ``Standardizer``, ``Whitener`` (PCA/ZCA), ``one_hot``.
+* ``iterate_batches`` / ``epoch_batches``: key-driven mini-batches.
+* ``Augment``: keyed on-device augmentation ``augment(key, images)``; ``save_augmentation_grid``.
+"""
+from fnnet.data.augment import FILL_MODES, Augment, affine_transform, save_augmentation_grid
 from fnnet.data.batching import epoch_batches, epoch_order, iterate_batches, num_batches, remainder_indices
+from fnnet.data.dataset import Dataset
+from fnnet.data.imdb import load_imdb, tokenize
+from fnnet.data.loaders import (
+    CIFAR10_CLASSES,
+    FASHION_MNIST_CLASSES,
+    LOADERS,
+    MNIST_CLASSES,
+    load,
+    load_california_housing,
+    load_cifar10,
+    load_fashion_mnist,
+    load_mnist,
+    load_mnist_small,
+)
+from fnnet.data.preprocessing import Standardizer, Whitener, one_hot, scale_pixels
+from fnnet.data.sources import DatasetNotFoundError, cache_root, data_root
+from fnnet.data.splits import cs4487_split, train_test_indices, train_test_split
+from fnnet.data.synthetic import circles, flower, noisy_line
+
+__all__ = [
+    "Augment",
+    "CIFAR10_CLASSES",
+    "Dataset",
+    "DatasetNotFoundError",
+    "FASHION_MNIST_CLASSES",
+    "FILL_MODES",
+    "LOADERS",
+    "MNIST_CLASSES",
+    "Standardizer",
+    "Whitener",
+    "affine_transform",
+    "cache_root",
+    "circles",
+    "cs4487_split",
+    "data_root",
+    "epoch_batches",
+    "epoch_order",
+    "flower",
+    "iterate_batches",
+    "load",
+    "load_california_housing",
+    "load_cifar10",
+    "load_fashion_mnist",
+    "load_imdb",
+    "load_mnist",
+    "load_mnist_small",
+    "noisy_line",
+    "num_batches",
+    "one_hot",
+    "remainder_indices",
+    "save_augmentation_grid",
+    "scale_pixels",
+    "tokenize",
+    "train_test_indices",
+    "train_test_split",
+]
