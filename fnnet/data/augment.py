@@ -207,8 +207,8 @@ def save_augmentation_grid(
         raise ValueError(f"images must have 1 or 3 channels to be shown, got {images.shape[-1]}")
     if int(n_augmented) != n_augmented or n_augmented < 1:
         raise ValueError(f"n_augmented must be a positive integer, got {n_augmented!r}")
-    keys = jax.random.split(key, int(n_augmented))
-    augmented = np.asarray(jax.vmap(lambda k: augment(k, images))(keys))  # (n_augmented, k, H, W, C)
+    augment_batch = jax.jit(augment)  # one compilation, reused for every key
+    augmented = np.stack([np.asarray(augment_batch(k, images)) for k in jax.random.split(key, int(n_augmented))])
     originals = np.asarray(images)
     low, high = float(originals.min()), float(originals.max())
     rows, cols = originals.shape[0], int(n_augmented) + 1
