@@ -111,11 +111,11 @@ def test_matrices_have_the_keras_structure():
 
 def test_horizontal_and_vertical_flips_are_exact(digits):
     out = np.asarray(Augment(horizontal_flip=True)(jax.random.key(3), digits))
-    flipped = [np.array_equal(o, d[:, ::-1]) for o, d in zip(out, digits)]
-    kept = [np.array_equal(o, d) for o, d in zip(out, digits)]
-    assert all(f or k for f, k in zip(flipped, kept)) and 0 < sum(flipped) < len(digits)
+    flipped = [np.array_equal(o, d[:, ::-1]) for o, d in zip(out, digits, strict=True)]
+    kept = [np.array_equal(o, d) for o, d in zip(out, digits, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True)) and 0 < sum(flipped) < len(digits)
     out = np.asarray(Augment(vertical_flip=True)(jax.random.key(3), digits))
-    assert all(np.array_equal(o, d[::-1]) or np.array_equal(o, d) for o, d in zip(out, digits))
+    assert all(np.array_equal(o, d[::-1]) or np.array_equal(o, d) for o, d in zip(out, digits, strict=True))
 
 
 def test_works_inside_a_jitted_step_with_keys_split_per_step(digits):

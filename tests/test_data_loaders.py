@@ -1,6 +1,5 @@
 """Loaders on small files the tests write themselves, including corrupt ones, and the resolution order."""
 import gzip
-import io
 import json
 import os
 import pickle
@@ -100,7 +99,8 @@ def test_data_dir_argument_env_variable_and_subfolder_precedence(tmp_path, monke
 
 def test_keras_mnist_npz(tmp_path):
     rng = np.random.RandomState(1)
-    x_train, x_test = rng.randint(0, 256, (4, 28, 28)).astype(np.uint8), rng.randint(0, 256, (2, 28, 28)).astype(np.uint8)
+    x_train = rng.randint(0, 256, (4, 28, 28)).astype(np.uint8)
+    x_test = rng.randint(0, 256, (2, 28, 28)).astype(np.uint8)
     np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=np.array([1, 2, 3, 4], np.uint8), x_test=x_test,
              y_test=np.array([9, 0], np.uint8))
     ds = load_mnist(tmp_path)
@@ -132,13 +132,28 @@ def corrupt_cases():
     arrays = mnist_like_arrays()
     good_images = idx_bytes(arrays["train-images-idx3-ubyte"])
     return {
-        "wrong magic": ({"train-images-idx3-ubyte": b"\x12\x34\x08\x03" + good_images[4:]}, "not an IDX file: magic number 0x12340803"),
-        "truncated": ({"train-images-idx3-ubyte": good_images[:-100]}, "truncated: the header gives dimensions \\(5, 28, 28\\)"),
+        "wrong magic": (
+            {"train-images-idx3-ubyte": b"\x12\x34\x08\x03" + good_images[4:]},
+            "not an IDX file: magic number 0x12340803",
+        ),
+        "truncated": (
+            {"train-images-idx3-ubyte": good_images[:-100]},
+            r"truncated: the header gives dimensions \(5, 28, 28\)",
+        ),
         "too long": ({"train-images-idx3-ubyte": good_images + b"\x00"}, "too long"),
         "short header": ({"train-labels-idx1-ubyte": b"\x00\x00"}, "magic number none"),
-        "wrong counts": ({"train-labels-idx1-ubyte": idx_bytes(np.zeros(4, np.uint8))}, "wrong counts: .* 5 images but .* 4 labels"),
-        "bad label": ({"train-labels-idx1-ubyte": idx_bytes(np.array([0, 1, 2, 3, 10], np.uint8))}, r"labels must lie in \[0, 10\)"),
-        "wrong image size": ({"t10k-images-idx3-ubyte": idx_bytes(np.zeros((3, 27, 28), np.uint8))}, r"shape \(N, 28, 28\)"),
+        "wrong counts": (
+            {"train-labels-idx1-ubyte": idx_bytes(np.zeros(4, np.uint8))},
+            "wrong counts: .* 5 images but .* 4 labels",
+        ),
+        "bad label": (
+            {"train-labels-idx1-ubyte": idx_bytes(np.array([0, 1, 2, 3, 10], np.uint8))},
+            r"labels must lie in \[0, 10\)",
+        ),
+        "wrong image size": (
+            {"t10k-images-idx3-ubyte": idx_bytes(np.zeros((3, 27, 28), np.uint8))},
+            r"shape \(N, 28, 28\)",
+        ),
     }
 
 
@@ -348,7 +363,8 @@ def test_housing_statlib_data_and_tarball(tmp_path):
 @pytest.mark.parametrize(
     "header, rows, message",
     [
-        (HOUSING_HEADER.replace("median_income", "income"), HOUSING_ROWS, r"wrong columns: missing \['median_income'\]"),
+        (HOUSING_HEADER.replace("median_income", "income"), HOUSING_ROWS,
+         r"wrong columns: missing \['median_income'\]"),
         (HOUSING_HEADER, HOUSING_ROWS[:1] + ["-122.2,37.8,41.0"], "housing.csv, line 3: 3 fields, expected 10"),
         (HOUSING_HEADER, [HOUSING_ROWS[0].replace("8.3252", "high")], "housing.csv, line 2: 'high' is not a number"),
         (HOUSING_HEADER, [], "housing.csv: no data rows"),

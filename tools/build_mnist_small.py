@@ -19,7 +19,10 @@ from fnnet.data import load_mnist
 
 PER_CLASS = {"train": 500, "test": 100}
 SOURCE_FILES = (
-    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
 )
 OUTPUT = Path(__file__).resolve().parents[1] / "fnnet" / "data" / "embedded"
 
@@ -63,12 +66,12 @@ def readme(facts: dict) -> str:
 ## Content
 | array | shape | dtype | what |
 |---|---|---|---|
-| x_train | ({n_train}, 28, 28, 1) | uint8 | the first {PER_CLASS['train']} training images of each digit 0-9, in file order |
+| x_train | ({n_train}, 28, 28, 1) | uint8 | the first {PER_CLASS['train']} training images of each digit, file order |
 | y_train | ({n_train},) | uint8 | their labels (the loader returns int32) |
-| x_test | ({n_test}, 28, 28, 1) | uint8 | the first {PER_CLASS['test']} test (t10k) images of each digit, in file order |
+| x_test | ({n_test}, 28, 28, 1) | uint8 | the first {PER_CLASS['test']} t10k images of each digit, file order |
 | y_test | ({n_test},) | uint8 | their labels |
-| train_index | ({n_train},) | int32 | row of each image in the official 60,000-image training file (last: {last_train}) |
-| test_index | ({n_test},) | int32 | row of each image in the official 10,000-image t10k file (last: {last_test}) |
+| train_index | ({n_train},) | int32 | row of each image in the official training file (last: {last_train}) |
+| test_index | ({n_test},) | int32 | row of each image in the official t10k file (last: {last_test}) |
 
 Pixels are unchanged (0-255, background 0). The file is {facts['bytes']:,} bytes,
 sha256 `{facts['sha256']}`.

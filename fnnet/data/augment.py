@@ -164,7 +164,9 @@ class Augment:
         # A flip of the output: output (r, c) reads the transformed image at (r, W-1-c) / (H-1-r, c).
         flip_c = jnp.where(jax.random.bernoulli(keys[6], 0.5, (n,)) & self.horizontal_flip, -1.0, 1.0)
         flip_r = jnp.where(jax.random.bernoulli(keys[7], 0.5, (n,)) & self.vertical_flip, -1.0, 1.0)
-        flip = _homogeneous(flip_r, zeros, zeros, flip_c, (1 - flip_r) / 2 * (height - 1), (1 - flip_c) / 2 * (width - 1))
+        flip = _homogeneous(
+            flip_r, zeros, zeros, flip_c, (1 - flip_r) / 2 * (height - 1), (1 - flip_c) / 2 * (width - 1)
+        )
         return affine @ flip
 
     def __call__(self, key: jax.Array, images) -> jax.Array:

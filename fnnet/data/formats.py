@@ -275,9 +275,8 @@ def read_npz_with_objects(path: str | Path) -> dict[str, np.ndarray]:
                 key = member[: -len(".npy")] if member.endswith(".npy") else member
                 with archive.open(member) as stream:
                     version = np.lib.format.read_magic(stream)
-                    read_header = (
-                        np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                    )
+                    npy = np.lib.format
+                    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
                     _, _, dtype = read_header(stream)
                     if dtype.hasobject:
                         arrays[key] = np.asarray(_ArrayOnlyUnpickler(stream, encoding="latin1").load())

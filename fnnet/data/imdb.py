@@ -213,7 +213,9 @@ def _save_cache(corpus: _Corpus, target: Path) -> None:
             np.savez(tmp, **arrays)
         os.replace(tmp.name, target)
     except OSError as err:
-        warnings.warn(f"could not write the IMDB cache {target} ({err}); the next load will tokenize again")
+        warnings.warn(
+            f"could not write the IMDB cache {target} ({err}); the next load will tokenize again", stacklevel=2
+        )
 
 
 def _load_cache(target: Path) -> _Corpus | None:
@@ -228,7 +230,7 @@ def _load_cache(target: Path) -> _Corpus | None:
             }
             vocabulary = tuple(archive["vocabulary"].tobytes().decode("utf-8").split("\n"))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-        warnings.warn(f"ignoring the unreadable IMDB cache {target} ({err}); tokenizing again")
+        warnings.warn(f"ignoring the unreadable IMDB cache {target} ({err}); tokenizing again", stacklevel=2)
         return None
     return _Corpus(splits["train"], splits["test"], vocabulary)
 
@@ -319,8 +321,8 @@ def load_imdb(
 
     def from_tfds(tfds) -> Dataset:
         texts = {}
-        for split, (text, label) in zip(SPLITS, tfds_splits(tfds, "imdb_reviews")):
-            texts[split] = [(int(lab), t.decode("utf-8")) for t, lab in zip(text, label)]
+        for split, (text, label) in zip(SPLITS, tfds_splits(tfds, "imdb_reviews"), strict=True):
+            texts[split] = [(int(lab), t.decode("utf-8")) for t, lab in zip(text, label, strict=True)]
         return build(_corpus_from_texts(texts), "tfds:imdb_reviews")
 
     forms = [

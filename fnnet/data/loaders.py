@@ -182,8 +182,9 @@ def _cifar_from_streams(open_member: Callable[[str], object], names: set[str], w
         raise ValueError(f"{where}: incomplete CIFAR-10: missing {missing}")
     parts = {}
     for batch in _CIFAR_BATCHES:
+        name = f"{where}/{batch}"
         with open_member(batch) as stream:
-            parts[batch] = formats.cifar_batch_arrays(formats.read_pickle(stream, f"{where}/{batch}"), f"{where}/{batch}")
+            parts[batch] = formats.cifar_batch_arrays(formats.read_pickle(stream, name), name)
     class_names = CIFAR10_CLASSES
     if "batches.meta" in names:
         with open_member("batches.meta") as stream:
@@ -288,7 +289,10 @@ def load_california_housing(
     ``housing.csv`` (Hands-On ML, with header), ``housing.tgz``, StatLib's ``cal_housing.tgz`` (what sklearn
     downloads) or ``cal_housing.data``. Not in tensorflow-datasets.
     """
-    chosen = formats.HOUSING_FEATURES if features == "all" else (features,) if isinstance(features, str) else tuple(features)
+    if isinstance(features, str):
+        chosen = formats.HOUSING_FEATURES if features == "all" else (features,)
+    else:
+        chosen = tuple(features)
     unknown = [f for f in chosen if f not in formats.HOUSING_FEATURES]
     if unknown or not chosen:
         raise ValueError(f"features must be 'all' or names from {list(formats.HOUSING_FEATURES)}, got {features!r}")
@@ -300,7 +304,7 @@ def load_california_housing(
         bad_rows = np.isnan(x).any(axis=1) | np.isnan(target)
         if bad_rows.any():
             if not drop_missing:
-                bad_columns = [f for f, bad in zip(chosen, np.isnan(x).any(axis=0)) if bad]
+                bad_columns = [f for f, bad in zip(chosen, np.isnan(x).any(axis=0), strict=True) if bad]
                 raise ValueError(
                     f"{name}: {int(bad_rows.sum())} rows have missing values (features {bad_columns} or the "
                     "target are NaN); pass drop_missing=True to drop them, or choose other features"

@@ -53,7 +53,8 @@ def flower(
         xp, dtype = np, np.float64
     else:
         keys = jax.random.split(key, 4)
-        draws = [(jax.random.normal(keys[2 * j], (half,)), jax.random.normal(keys[2 * j + 1], (half,))) for j in range(2)]
+        draws = [(jax.random.normal(keys[2 * j], (half,)), jax.random.normal(keys[2 * j + 1], (half,)))
+                 for j in range(2)]
         xp, dtype = jnp, np.float32
     points = []
     for j, (t_noise, r_noise) in enumerate(draws):
