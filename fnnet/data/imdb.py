@@ -206,13 +206,17 @@ def _save_cache(corpus: _Corpus, target: Path) -> None:
         part = getattr(corpus, split)
         arrays.update({f"{split}_ranks": part.ranks.astype(np.uint32), f"{split}_offsets": part.offsets,
                        f"{split}_labels": part.labels})
+    partial = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         # Written to a temporary name and renamed, so a reader never sees a half-written cache.
         with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as tmp:
+            partial = Path(tmp.name)
             np.savez(tmp, **arrays)
-        os.replace(tmp.name, target)
+        os.replace(partial, target)
     except OSError as err:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
         warnings.warn(
             f"could not write the IMDB cache {target} ({err}); the next load will tokenize again", stacklevel=2
         )
