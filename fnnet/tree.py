@@ -13,10 +13,13 @@ Norms of trees come from optax (``optax.global_norm``, ``optax.tree.norm``), siz
 """
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 import optax
 
 LayerSelector = None | str | Sequence[str] | Callable[[str], bool]
@@ -96,4 +99,5 @@ def select(params: Any, *, layers: LayerSelector = None, leaves: LeafSelector = 
 
 def count_params(tree: Any) -> int:
     """Total number of scalar entries in all leaves of ``tree`` (a Python int)."""
-    return int(optax.tree.size(tree))
+    # Works on arrays and on abstract jax.ShapeDtypeStruct leaves (model summaries use those).
+    return int(sum(math.prod(np.shape(leaf)) for leaf in jax.tree_util.tree_leaves(tree)))

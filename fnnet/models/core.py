@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet.models.layers import Layer
+from fnnet.tree import count_params
 
 Array = jax.Array
 PyTree = Any
@@ -187,10 +188,6 @@ def Sequential(layers: Sequence[Layer], *, names: Optional[Sequence[Optional[str
 # Summary
 
 
-def _count(tree) -> int:
-    return int(sum(np.prod(leaf.shape, dtype=np.int64) for leaf in jax.tree_util.tree_leaves(tree)))
-
-
 @dataclasses.dataclass(frozen=True)
 class SummaryRow:
     name: str
@@ -253,12 +250,12 @@ def summary(model: Model, x_sample, *, print_fn=print) -> ModelSummary:
             name=name,
             type=layer.describe(),
             output_shape=tuple(acts[name].shape),
-            params=_count(params.get(name, {})),
-            non_trainable=_count(state.get(name, {})),
+            params=count_params(params.get(name, {})),
+            non_trainable=count_params(state.get(name, {})),
         )
         for layer, name in zip(model.layers, model.names)
     )
-    result = ModelSummary(model.name, rows, _count(params), _count(state))
+    result = ModelSummary(model.name, rows, count_params(params), count_params(state))
     if print_fn is not None:
         print_fn(str(result))
     return result

@@ -151,13 +151,14 @@ class FlaxLayer(Layer):
 
 
 def _kernel_penalty(params, l1: float, l2: float) -> Array:
-    """Keras regularizer convention: ``l1 * sum|W| + l2 * sum W**2`` over the kernel only."""
-    kernel = params["kernel"]
-    total = jnp.zeros((), kernel.dtype)
+    """Keras regularizer convention on the kernel: ``l1 * sum|W| + l2 * sum W**2``."""
+    from fnnet import losses
+
+    total = jnp.zeros((), jnp.float32)
     if l1:
-        total = total + l1 * jnp.sum(jnp.abs(kernel))
+        total = total + losses.l1_penalty(params, l1)
     if l2:
-        total = total + l2 * jnp.sum(jnp.square(kernel))
+        total = total + losses.l2_penalty(params, l2)
     return total
 
 
