@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -108,3 +109,71 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     """Raises unless ``value`` is one of ``choices`` (listing them)."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(map(str, choices))}, got {value!r}")
+
+
+def check_range(
+    name: str, value: Any, low: float | None = None, high: float | None = None, *, high_open: bool = False
+) -> None:
+    """Raises unless a concrete value (or every element) lies in ``[low, high]`` (``[low, high)`` with
+    ``high_open``); a ``None`` bound is not checked. Skipped for tracers (e.g. under ``vmap``)."""
+    if is_traced(value):
+        return
+    arr = np.asarray(value, dtype=np.float64)
+    ok = np.isfinite(arr)
+    if low is not None:
+        ok &= arr >= low
+    if high is not None:
+        ok &= (arr < high) if high_open else (arr <= high)
+    if not np.all(ok):
+        lo = "-inf" if low is None else f"{low}"
+        hi = "inf" if high is None else f"{high}"
+        raise ValueError(f"{name} must lie in [{lo}, {hi}{')' if high_open or high is None else ']'}, got {value!r}")
+
+
+def _one_per_example(shape: tuple) -> tuple | None:
+    """``(N,)`` for shapes ``(N,)`` and ``(N, 1)`` (one value per example), else None."""
+    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
+        return shape[:1]
+    return None
+
+
+def align_targets(outputs_name: str, outputs: Any, targets_name: str, targets: Any) -> Any:
+    """Returns ``targets`` shaped like ``outputs`` for elementwise losses and metrics, or raises.
+
+    Equal shapes pass; ``(N,)`` targets for ``(N, 1)`` outputs (and the reverse) are reshaped, because
+    broadcasting ``(N, 1) - (N,)`` would silently build an ``(N, N)`` array. Any other mismatch raises a
+    ``ValueError`` naming both arguments and their shapes.
+    """
+    out_shape, tgt_shape = tuple(np.shape(outputs)), tuple(np.shape(targets))
+    if out_shape == tgt_shape:
+        return targets
+    if _one_per_example(out_shape) is not None and _one_per_example(out_shape) == _one_per_example(tgt_shape):
+        return targets.reshape(out_shape)
+    raise ValueError(
+        f"{targets_name} must have the shape of {outputs_name} {out_shape} (or (N,) for (N, 1)), "
+        f"got {tgt_shape}"
+    )
+
+
+def classification_labels(outputs_name: str, outputs: Any, labels_name: str, labels: Any) -> tuple[Any, bool]:
+    """Validates ``(N, C)`` scores against labels; returns ``(labels, sparse)`` in canonical form.
+
+    ``labels`` may be integer class indices ``(N,)`` (returned as int32, ``sparse=True``; integral floats
+    are accepted) or one-hot/probability rows ``(N, C)`` (returned as ``outputs``' dtype,
+    ``sparse=False``). Static facts (ranks, batch sizes, row width) are always checked; label values
+    (range, finiteness, rows in [0, 1]) only when concrete.
+    """
+    check_ndim(outputs_name, outputs, 2)
+    check_ndim(labels_name, labels, (1, 2))
+    check_same_length(**{outputs_name: outputs, labels_name: labels})
+    n_classes = int(np.shape(outputs)[1])
+    if np.ndim(labels) == 2 and np.shape(labels)[1] != n_classes:
+        raise ValueError(
+            f"{labels_name} rows must have {n_classes} columns (one per column of {outputs_name}), "
+            f"got shape {tuple(np.shape(labels))} (integer class labels must be 1-D, shape (N,))"
+        )
+    check_labels(labels_name, labels, n_classes)
+    if np.ndim(labels) == 1:
+        return jnp.asarray(labels).astype(jnp.int32), True
+    check_range(labels_name, labels, 0.0, 1.0)
+    return jnp.asarray(labels).astype(jnp.result_type(outputs)), False

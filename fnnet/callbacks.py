@@ -1,0 +1,126 @@
+"""Callbacks: host-side hooks that :func:`fnnet.train.fit` calls between compiled epochs.
+
+A callback sees the epoch's logs (``{"loss": ..., "val_accuracy": ...}``) and the current
+:class:`~fnnet.train.TrainState`; it can ask training to stop and, at the end, hand back a different
+state (e.g. the best weights). Callbacks never run inside the compiled step, so they cost nothing there.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import jax
+
+
+class Callback:
+    """Base class. Override any of the hooks; all are optional."""
+
+    def on_train_begin(self, state, history) -> None:
+        """Called once before the first epoch."""
+
+    def on_epoch_end(self, epoch: int, logs: dict, state) -> Optional[bool]:
+        """Called after each epoch (``epoch`` counts from 0). Return True to stop training."""
+        return None
+
+    def on_train_end(self, state):
+        """Called once after training; may return a replacement :class:`TrainState` (else None)."""
+        return None
+
+
+def _resolve_mode(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    # Keras' rule: accuracy-like quantities improve upwards, everything else (losses) downwards.
+    return "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
+
+
+class EarlyStopping(Callback):
+    """Stops training when ``monitor`` has stopped improving (Keras semantics).
+
+    An epoch improves on the best value so far when it beats it by more than ``min_delta``
+    (``current > best + min_delta`` in ``max`` mode). After ``patience`` epochs in a row without
+    improvement training stops. With ``restore_best_weights`` the state of the best epoch is returned
+    at the end (the default keeps the last epoch's, as Keras does).
+
+    Attributes after training: ``best``, ``best_epoch``, ``stopped_epoch`` (None if it never fired).
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        *,
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+        verbose: bool = False,
+    ):
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience}")
+        self.monitor = monitor
+        self.min_delta = abs(min_delta)
+        self.patience = patience
+        self.mode = _resolve_mode(monitor, mode)
+        self.restore_best_weights = restore_best_weights
+        self.verbose = verbose
+        self._reset()
+
+    def _reset(self):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch: Optional[int] = None
+        self.stopped_epoch: Optional[int] = None
+        self.wait = 0
+        self._best_state = None
+
+    def _improved(self, current: float) -> bool:
+        if self.mode == "min":
+            return current < self.best - self.min_delta
+        return current > self.best + self.min_delta
+
+    def on_train_begin(self, state, history):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs, state):
+        if self.monitor not in logs:
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor!r} but the epoch logs only have {sorted(logs)}; "
+                "monitoring a val_* quantity needs validation_data"
+            )
+        current = float(logs[self.monitor])
+        if self._improved(current):
+            self.best, self.best_epoch, self.wait = current, epoch, 0
+            if self.restore_best_weights:
+                # fit donates the state's buffers to the next epoch, so keep a copy, not a reference.
+                self._best_state = jax.tree_util.tree_map(lambda a: a.copy(), state)
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: early stopping (best {self.monitor} {self.best:.4f} at epoch {self.best_epoch + 1})")
+            return True
+        return False
+
+    def on_train_end(self, state):
+        if self.restore_best_weights and self._best_state is not None:
+            return self._best_state
+        return None
+
+
+class LambdaCallback(Callback):
+    """Wraps plain functions as a callback: ``LambdaCallback(on_epoch_end=lambda e, logs, s: ...)``."""
+
+    def __init__(self, *, on_train_begin=None, on_epoch_end=None, on_train_end=None):
+        self._begin, self._epoch, self._end = on_train_begin, on_epoch_end, on_train_end
+
+    def on_train_begin(self, state, history):
+        if self._begin:
+            self._begin(state, history)
+
+    def on_epoch_end(self, epoch, logs, state):
+        return self._epoch(epoch, logs, state) if self._epoch else None
+
+    def on_train_end(self, state):
+        return self._end(state) if self._end else None

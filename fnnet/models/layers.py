@@ -1,0 +1,461 @@
+"""Layers: small frozen descriptions with pure ``layer_init`` / ``layer_apply`` functions.
+
+Each layer wraps a Flax Linen module (or a parameter-free ``jax.nn`` function) and exposes the two
+functions :class:`fnnet.models.Sequential` composes::
+
+    layer_init(key, x)                        -> (params, state)      # x: a sample batch
+    layer_apply(params, state, x, *, key, train) -> (y, new_state)
+
+``params`` holds the trainable arrays (``{"kernel", "bias"}`` for Dense/Conv2D), ``state`` the
+non-trainable collections (BatchNorm's ``{"batch_stats": {"mean", "var"}}``); both are ``{}`` for
+parameter-free layers. Shapes follow Keras: Dense maps ``(..., in) -> (..., units)``; images are NHWC.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, ClassVar, Optional, Sequence, Union
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from fnnet import initializers
+
+Array = jax.Array
+PyTree = Any
+
+# ----------------------------------------------------------------------------------------------
+# Activations
+
+
+def _leaky_relu(x, negative_slope: float = 0.01):
+    return jax.nn.leaky_relu(x, negative_slope)
+
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "linear": lambda x: x,
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "leaky_relu": _leaky_relu,
+    "elu": jax.nn.elu,
+    "gelu": jax.nn.gelu,
+    "softplus": jax.nn.softplus,
+    "softmax": lambda x: jax.nn.softmax(x, axis=-1),
+    "log_softmax": lambda x: jax.nn.log_softmax(x, axis=-1),
+}
+
+
+def get_activation(activation: Union[None, str, Callable]) -> Callable[[Array], Array]:
+    """Resolves an activation name (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"leaky_relu"``,
+    ``"softmax"``, ...) or passes a callable through; ``None`` means identity."""
+    if activation is None:
+        return ACTIVATIONS["linear"]
+    if callable(activation):
+        return activation
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[activation]
+
+
+def _activation_name(activation) -> str:
+    if activation is None:
+        return "linear"
+    return activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
+
+
+# ----------------------------------------------------------------------------------------------
+# Base classes
+
+
+class Layer:
+    """Base of all layers. Subclasses are frozen dataclasses and set ``kind`` (the name prefix
+    Sequential uses: ``dense`` -> ``dense_0``, ``dense_1`` ...)."""
+
+    kind: ClassVar[str] = "layer"
+
+    def layer_init(self, key: Array, x: Array) -> tuple[PyTree, PyTree]:
+        return {}, {}
+
+    def layer_apply(self, params, state, x, *, key: Optional[Array], train: bool):
+        raise NotImplementedError
+
+    def check_input(self, params: PyTree, x: Array) -> Optional[str]:
+        """Returns a description of why ``x`` cannot be this layer's input, or None when it can."""
+        return None
+
+    def penalty(self, params: PyTree) -> Array:
+        """Weight penalty this layer adds to the training loss (Keras ``kernel_regularizer``)."""
+        return jnp.zeros((), jnp.float32)
+
+    @property
+    def needs_rng(self) -> bool:
+        """True when ``layer_apply(train=True)`` draws random numbers (Dropout)."""
+        return False
+
+    @property
+    def stateful(self) -> bool:
+        """True when the layer carries non-trainable state that ``apply`` must be given."""
+        return False
+
+    def describe(self) -> str:
+        """Short type description for model summaries, e.g. ``Dense(128, relu)``."""
+        return type(self).__name__
+
+
+@dataclasses.dataclass(frozen=True)
+class FlaxLayer(Layer):
+    """Adapter that turns any Flax Linen module into a layer.
+
+    ``train_arg`` names the module's keyword that switches behaviour between training and evaluation
+    and ``train_value_when_training`` the value it takes when training (e.g.
+    ``("deterministic", False)`` for ``nn.Dropout``, ``("use_running_average", False)`` for
+    ``nn.BatchNorm``). Non-``params`` collections are the layer's state and are updated in training.
+    """
+
+    module: nn.Module
+    train_arg: Optional[str] = None
+    train_value_when_training: Any = True
+    has_state: bool = False
+    kind: ClassVar[str] = "flax"
+
+    @property
+    def stateful(self) -> bool:
+        return self.has_state
+
+    def _call_kwargs(self, train: bool) -> dict:
+        if self.train_arg is None:
+            return {}
+        value = self.train_value_when_training if train else (not self.train_value_when_training)
+        return {self.train_arg: value}
+
+    def layer_init(self, key, x):
+        param_key, dropout_key = jax.random.split(key)
+        variables = self.module.init({"params": param_key, "dropout": dropout_key}, x, **self._call_kwargs(False))
+        variables = dict(variables)
+        params = variables.pop("params", {})
+        return params, variables
+
+    def layer_apply(self, params, state, x, *, key, train):
+        variables = {"params": params, **state}
+        rngs = {"dropout": key} if key is not None else {}
+        if train and state:
+            y, updated = self.module.apply(
+                variables, x, rngs=rngs, mutable=list(state.keys()), **self._call_kwargs(True)
+            )
+            return y, {**state, **dict(updated)}
+        return self.module.apply(variables, x, rngs=rngs, **self._call_kwargs(train)), state
+
+    def describe(self) -> str:
+        return type(self.module).__name__
+
+
+def _kernel_penalty(params, l1: float, l2: float) -> Array:
+    """Keras regularizer convention on the kernel: ``l1 * sum|W| + l2 * sum W**2``."""
+    from fnnet import losses
+
+    total = jnp.zeros((), jnp.float32)
+    if l1:
+        total = total + losses.l1_penalty(params, l1)
+    if l2:
+        total = total + losses.l2_penalty(params, l2)
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers with weights
+
+
+@dataclasses.dataclass(frozen=True)
+class Dense(Layer):
+    """Fully connected layer ``y = activation(x @ kernel + bias)``: ``(..., in) -> (..., units)``.
+
+    ``kernel_init`` defaults to Keras' ``glorot_uniform``; ``l1``/``l2`` add Keras-style kernel
+    penalties to the training loss.
+    """
+
+    units: int
+    activation: Union[None, str, Callable] = None
+    use_bias: bool = True
+    kernel_init: Union[str, Callable] = "glorot_uniform"
+    bias_init: Union[str, Callable] = "zeros"
+    l1: float = 0.0
+    l2: float = 0.0
+    kind: ClassVar[str] = "dense"
+
+    def __post_init__(self):
+        if not isinstance(self.units, int) or self.units <= 0:
+            raise ValueError(f"Dense units must be a positive int, got {self.units!r}")
+        get_activation(self.activation)
+
+    @property
+    def _module(self) -> nn.Dense:
+        return nn.Dense(
+            self.units,
+            use_bias=self.use_bias,
+            kernel_init=initializers.get(self.kernel_init),
+            bias_init=initializers.get(self.bias_init),
+        )
+
+    def layer_init(self, key, x):
+        return dict(self._module.init(key, x)["params"]), {}
+
+    def layer_apply(self, params, state, x, *, key, train):
+        return get_activation(self.activation)(self._module.apply({"params": params}, x)), state
+
+    def check_input(self, params, x):
+        expected = params["kernel"].shape[0]
+        if x.ndim < 2 or x.shape[-1] != expected:
+            return f"expects inputs of shape (batch, ..., {expected}), got {tuple(x.shape)}"
+        return None
+
+    def penalty(self, params):
+        return _kernel_penalty(params, self.l1, self.l2)
+
+    def describe(self):
+        return f"Dense({self.units}, {_activation_name(self.activation)})"
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _padding(padding: str) -> str:
+    p = padding.upper()
+    if p not in ("SAME", "VALID"):
+        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    return p
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv2D(Layer):
+    """2-D convolution over NHWC images with an HWIO kernel ``(kh, kw, in, filters)``.
+
+    ``padding`` is ``"valid"`` (no padding, Keras' default) or ``"same"`` (TF-style zero padding so
+    that ``out = ceil(in / stride)``). Output ``(N, H', W', filters)``.
+    """
+
+    filters: int
+    kernel_size: Union[int, Sequence[int]] = 3
+    strides: Union[int, Sequence[int]] = 1
+    padding: str = "valid"
+    activation: Union[None, str, Callable] = None
+    use_bias: bool = True
+    kernel_init: Union[str, Callable] = "glorot_uniform"
+    bias_init: Union[str, Callable] = "zeros"
+    l1: float = 0.0
+    l2: float = 0.0
+    kind: ClassVar[str] = "conv2d"
+
+    def __post_init__(self):
+        if not isinstance(self.filters, int) or self.filters <= 0:
+            raise ValueError(f"Conv2D filters must be a positive int, got {self.filters!r}")
+        _padding(self.padding)
+        get_activation(self.activation)
+
+    @property
+    def _module(self) -> nn.Conv:
+        return nn.Conv(
+            self.filters,
+            kernel_size=_pair(self.kernel_size),
+            strides=_pair(self.strides),
+            padding=_padding(self.padding),
+            use_bias=self.use_bias,
+            kernel_init=initializers.get(self.kernel_init),
+            bias_init=initializers.get(self.bias_init),
+        )
+
+    def layer_init(self, key, x):
+        return dict(self._module.init(key, x)["params"]), {}
+
+    def layer_apply(self, params, state, x, *, key, train):
+        return get_activation(self.activation)(self._module.apply({"params": params}, x)), state
+
+    def check_input(self, params, x):
+        channels = params["kernel"].shape[2]
+        if x.ndim != 4 or x.shape[-1] != channels:
+            return f"expects NHWC images of shape (batch, height, width, {channels}), got {tuple(x.shape)}"
+        return None
+
+    def penalty(self, params):
+        return _kernel_penalty(params, self.l1, self.l2)
+
+    def describe(self):
+        k = "x".join(map(str, _pair(self.kernel_size)))
+        s = _pair(self.strides)[0]
+        return f"Conv2D({self.filters}, {k}, s{s}, {self.padding}, {_activation_name(self.activation)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Maxout(Layer):
+    """Maxout units: ``y_j = max_k (x @ W_k + b_k)_j`` over ``pieces`` affine maps
+    (Goodfellow et al. 2013; the jhui seed's ``max(W1 x + b1, W2 x + b2)`` is ``pieces=2``)."""
+
+    units: int
+    pieces: int = 2
+    kernel_init: Union[str, Callable] = "glorot_uniform"
+    kind: ClassVar[str] = "maxout"
+
+    @property
+    def _module(self) -> nn.Dense:
+        return nn.Dense(self.units * self.pieces, kernel_init=initializers.get(self.kernel_init))
+
+    def layer_init(self, key, x):
+        return dict(self._module.init(key, x)["params"]), {}
+
+    def layer_apply(self, params, state, x, *, key, train):
+        z = self._module.apply({"params": params}, x)
+        return z.reshape(z.shape[:-1] + (self.units, self.pieces)).max(axis=-1), state
+
+    def check_input(self, params, x):
+        return Dense.check_input(self, params, x)
+
+    def describe(self):
+        return f"Maxout({self.units}x{self.pieces})"
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchNorm(Layer):
+    """Batch normalization over the last (feature/channel) axis.
+
+    Training: normalize with the batch mean/variance and update the running averages
+    ``running = momentum * running + (1 - momentum) * batch``; evaluation: use the running averages.
+    Defaults follow Keras (momentum 0.99, epsilon 1e-3). State: ``{"batch_stats": {"mean", "var"}}``.
+    """
+
+    momentum: float = 0.99
+    epsilon: float = 1e-3
+    kind: ClassVar[str] = "batchnorm"
+
+    @property
+    def _adapter(self) -> FlaxLayer:
+        return FlaxLayer(
+            nn.BatchNorm(momentum=self.momentum, epsilon=self.epsilon),
+            train_arg="use_running_average",
+            train_value_when_training=False,
+            has_state=True,
+        )
+
+    def layer_init(self, key, x):
+        return self._adapter.layer_init(key, x)
+
+    def layer_apply(self, params, state, x, *, key, train):
+        return self._adapter.layer_apply(params, state, x, key=None, train=train)
+
+    @property
+    def stateful(self) -> bool:
+        return True
+
+    def check_input(self, params, x):
+        features = params["scale"].shape[0]
+        if x.shape[-1] != features:
+            return f"expects {features} features on the last axis, got shape {tuple(x.shape)}"
+        return None
+
+    def describe(self):
+        return "BatchNorm"
+
+
+# ----------------------------------------------------------------------------------------------
+# Parameter-free layers
+
+
+@dataclasses.dataclass(frozen=True)
+class Activation(Layer):
+    """Applies an activation function by name or callable (``Activation("relu")``)."""
+
+    activation: Union[str, Callable]
+    kind: ClassVar[str] = "activation"
+
+    def __post_init__(self):
+        get_activation(self.activation)
+
+    def layer_apply(self, params, state, x, *, key, train):
+        return get_activation(self.activation)(x), state
+
+    def describe(self):
+        return f"Activation({_activation_name(self.activation)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the kept ones
+    by ``1 / (1 - rate)`` so evaluation needs no rescaling. Needs a ``key`` when ``train=True``."""
+
+    rate: float
+    kind: ClassVar[str] = "dropout"
+
+    def __post_init__(self):
+        if not 0.0 <= self.rate < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {self.rate!r}")
+
+    def layer_apply(self, params, state, x, *, key, train):
+        if not train or self.rate == 0.0:
+            return x, state
+        if key is None:
+            raise ValueError("Dropout in training mode needs a PRNG key: pass key=... to apply()")
+        return nn.Dropout(self.rate, deterministic=False).apply({}, x, rngs={"dropout": key}), state
+
+    @property
+    def needs_rng(self):
+        return self.rate > 0.0
+
+    def describe(self):
+        return f"Dropout({self.rate:g})"
+
+
+@dataclasses.dataclass(frozen=True)
+class MaxPool2D(Layer):
+    """Max pooling over NHWC images; ``strides`` defaults to ``pool_size`` (Keras)."""
+
+    pool_size: Union[int, Sequence[int]] = 2
+    strides: Union[None, int, Sequence[int]] = None
+    padding: str = "valid"
+    kind: ClassVar[str] = "maxpool2d"
+
+    def layer_apply(self, params, state, x, *, key, train):
+        window = _pair(self.pool_size)
+        strides = _pair(self.strides) if self.strides is not None else window
+        return nn.max_pool(x, window, strides=strides, padding=_padding(self.padding)), state
+
+    def check_input(self, params, x):
+        return None if x.ndim == 4 else f"expects NHWC images (4 dimensions), got shape {tuple(x.shape)}"
+
+    def describe(self):
+        return f"MaxPool2D({'x'.join(map(str, _pair(self.pool_size)))})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Flatten(Layer):
+    """Flattens everything but the batch axis: ``(N, ...) -> (N, prod(...))``."""
+
+    kind: ClassVar[str] = "flatten"
+
+    def layer_apply(self, params, state, x, *, key, train):
+        return x.reshape(x.shape[0], -1), state
+
+
+@dataclasses.dataclass(frozen=True)
+class Reshape(Layer):
+    """Reshapes every example: ``(N, ...) -> (N, *target_shape)``."""
+
+    target_shape: tuple
+    kind: ClassVar[str] = "reshape"
+
+    def layer_apply(self, params, state, x, *, key, train):
+        return x.reshape((x.shape[0],) + tuple(self.target_shape)), state
+
+
+@dataclasses.dataclass(frozen=True)
+class Lambda(Layer):
+    """A parameter-free pure function ``fn(x) -> y`` used as a layer (e.g. feature expansion)."""
+
+    fn: Callable[[Array], Array]
+    name_hint: str = "lambda"
+    kind: ClassVar[str] = "lambda"
+
+    def layer_apply(self, params, state, x, *, key, train):
+        return self.fn(x), state
+
+    def describe(self):
+        return f"Lambda({self.name_hint})"

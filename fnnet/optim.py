@@ -1,0 +1,299 @@
+"""Optimizers, named one way, built as optax chains (no hand-written update rules), and LR schedules.
+
+``optimizer(name, learning_rate, ...)`` returns an ``optax.GradientTransformation`` that is the chain ::
+
+    add_decayed_weights(l2, mask)            coupled L2: g <- g + l2 * w
+    clip_by_global_norm(clip_norm)           rescale g so that ||g||_2 <= clip_norm
+    <direction of `name`>                    identity | trace | scale_by_rss | scale_by_rms | scale_by_adam
+    add_decayed_weights(weight_decay, mask)  decoupled decay: u <- u + weight_decay * w
+    scale_by_learning_rate(learning_rate)    u <- -learning_rate * u
+
+where a stage whose setting is off (``l2=0``, no ``clip_norm``, no ``weight_decay``) is left out.
+
+**Coupled L2 vs decoupled weight decay.** ``l2`` adds ``l2 * w`` to the gradient *before* the optimizer,
+exactly as if ``(l2 / 2) * ||w||^2`` had been added to the loss: ``optimizer(..., l2=lam)`` equals
+training on ``loss + fnnet.losses.l2_penalty(params, lam, half=True)``, and Keras's
+``kernel_regularizer=l2(s)`` (which adds ``s * ||w||^2``) corresponds to ``l2=2 * s``. It therefore goes
+through the adaptive scaling (Adam/RMSprop divide it by the gradient RMS) and is clipped with the loss
+gradient. ``weight_decay`` is added *after* the adaptive scaling and only multiplied by the learning rate:
+``w <- w - lr * (adam_direction + weight_decay * w)``, the decoupled decay of AdamW/SGDW (Loshchilov &
+Hutter); for plain SGD the two coincide. Both use ``decay_mask``, by default every layer's ``kernel``
+(``fnnet.tree.param_mask``): biases and BatchNorm scale/shift are not decayed, as in Keras.
+
+**How optax's rules compare with the seeds' from-scratch formulas** (tests/test_optim.py runs each side
+by side in float64):
+
+* Momentum, seed 000: ``nu = alpha*nu + eta*dw; w = w - nu`` (jhui: ``v = mu*v - lr*dw; w += v``).
+  ``optax.trace(alpha)`` keeps ``t = alpha*t + dw`` and steps ``-eta*t``; ``nu = eta*t``, identical for a
+  constant rate. (With a schedule, optax rescales the whole trace by the current rate, whereas the seed
+  accumulates steps already scaled by their own rate.)
+* Nesterov, jhui's "in practice" form ``v_prev = v; v = mu*v - lr*dw; w += -mu*v_prev + (1+mu)*v``
+  (also Keras ``SGD(nesterov=True)``) equals ``-lr*(dw + mu*t)`` with ``t = mu*t + dw``:
+  ``optax.trace(mu, nesterov=True)``, identical.
+* RMSprop, seed 000: ``G = a*G + (1-a)*dw**2; w = w - eta*dw/np.sqrt(G + eps)`` (a=0.9, eps=1e-8) is
+  ``optax.scale_by_rms`` with its default ``eps_in_sqrt=True``: identical. The jhui seed (and Keras) put
+  eps *outside* the root, ``dw / (np.sqrt(cache) + 1e-7)``: ``eps=1e-7, eps_in_sqrt=False``.
+* Adagrad, jhui: ``cache += dw**2; w += -lr*dw/(np.sqrt(cache) + 1e-7)``. ``optax.scale_by_rss`` differs
+  twice: (1) its accumulator starts at ``initial_accumulator_value`` (default 0.1, as Keras/TF), the
+  seed's at 0 — pass ``initial_accumulator_value=0.0`` to reproduce the seed; (2) its eps is *inside* the
+  root, ``dw / np.sqrt(cache + eps)`` (and 0 where ``cache == 0``). To first order the steps differ by
+  the relative amount ``|eps / (2 * cache) - eps / sqrt(cache)|``, 4e-6 at ``cache = 1e-2`` with
+  eps=1e-7; it matters only for parameters whose gradients have stayed ~0.
+* Adam, jhui: ``m = b1*m + (1-b1)*dw; v = b2*v + (1-b2)*dw**2; w += -lr*m/(np.sqrt(v) + 1e-7)`` omits
+  the bias correction that ``optax.scale_by_adam`` (and the TensorFlow ``AdamOptimizer`` the seed's code
+  actually runs) applies: ``m_hat = m/(1-b1**t)``, ``v_hat = v/(1-b2**t)``, step
+  ``-lr*m_hat/(sqrt(v_hat) + eps)``. The uncorrected seed steps are ``(1-b1**t)/sqrt(1-b2**t)`` times
+  the corrected ones (3.16x at t=1 with the default betas), tending to 1x as t grows. optax's default eps
+  is 1e-8 (Keras 1e-7), outside the root in both.
+
+**Sweeps.** With ``inject=True`` the chain is wrapped in ``optax.inject_hyperparams``: the learning rate
+and the numeric hyperparameters in use (momentum, b1, b2, eps, decay, l2, weight_decay, clip_norm) live in
+``opt_state.hyperparams`` as arrays, so ``jax.vmap`` can run one optimizer per hyperparameter value, e.g.
+``jax.vmap(lambda lr: optimizer("sgd", lr, inject=True).init(params))(learning_rates)``, or a batched
+``opt_state.hyperparams["learning_rate"]`` with a vmapped ``update``. A stage that is off (``l2=0``,
+``weight_decay=0``) is absent and so not sweepable: turn it on with any nonzero value first.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import optax
+
+from fnnet import tree
+from fnnet._checks import check_choice, check_positive, check_range, is_traced
+
+LearningRate = float | optax.Schedule
+
+
+# ----------------------------------------------------------------------------------------------
+# Learning-rate schedules (optax schedules: functions of the step count)
+
+
+def constant(learning_rate: float) -> optax.Schedule:
+    """``learning_rate`` at every step."""
+    check_positive("learning_rate", learning_rate)
+    return optax.constant_schedule(learning_rate)
+
+
+def exponential_decay(
+    learning_rate: float, decay_rate: float, decay_steps: int, *, staircase: bool = False, start: int = 0
+) -> optax.Schedule:
+    """``learning_rate * decay_rate ** ((step - start) / decay_steps)`` from step ``start`` on (constant
+    before); with ``staircase`` the exponent is floored, so the rate drops every ``decay_steps`` steps,
+    first at ``start + decay_steps``."""
+    check_positive("learning_rate", learning_rate)
+    check_positive("decay_rate", decay_rate)
+    if not isinstance(decay_steps, int) or decay_steps < 1:
+        raise ValueError(f"decay_steps must be a positive integer, got {decay_steps!r}")
+    if not isinstance(start, int) or start < 0:
+        raise ValueError(f"start must be a non-negative integer, got {start!r}")
+    return optax.exponential_decay(
+        init_value=learning_rate, transition_steps=decay_steps, decay_rate=decay_rate,
+        transition_begin=start, staircase=staircase,
+    )
+
+
+def step_decay(learning_rate: float, factor: float = 0.95, every: int = 20000, start: int = 10000) -> optax.Schedule:
+    """The jhui seed's decay: constant for ``start`` steps, then multiplied by ``factor`` every ``every``
+    steps (the first drop at ``start + every``): ``lr * factor ** floor((step - start) / every)``."""
+    check_range("factor", factor, 0.0, 1.0)
+    check_positive("factor", factor)
+    return exponential_decay(learning_rate, factor, every, staircase=True, start=start)
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimizer table
+
+
+@dataclasses.dataclass(frozen=True)
+class _Static:
+    """Non-numeric settings of a chain (kept out of ``inject_hyperparams``'s array state)."""
+
+    name: str
+    nesterov: bool
+    eps_in_sqrt: bool
+    mask: Any  # pytree of bools, or a callable params -> mask
+
+
+def _momentum_direction(h: dict, static: _Static) -> optax.GradientTransformation:
+    if h["momentum"] is None:
+        return optax.identity()
+    return optax.trace(decay=h["momentum"], nesterov=static.nesterov)
+
+
+def _adagrad_direction(h: dict, static: _Static) -> optax.GradientTransformation:
+    return optax.scale_by_rss(initial_accumulator_value=h["initial_accumulator_value"], eps=h["eps"])
+
+
+def _rmsprop_direction(h: dict, static: _Static) -> optax.GradientTransformation:
+    rms = optax.scale_by_rms(decay=h["decay"], eps=h["eps"], eps_in_sqrt=static.eps_in_sqrt)
+    if h["momentum"] is None:
+        return rms
+    return optax.chain(rms, optax.trace(decay=h["momentum"], nesterov=static.nesterov))
+
+
+def _adam_direction(h: dict, static: _Static) -> optax.GradientTransformation:
+    return optax.scale_by_adam(b1=h["b1"], b2=h["b2"], eps=h["eps"])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    default_learning_rate: float  # Keras's default for the optimizer
+    defaults: dict  # the hyperparameters this optimizer takes, with optax's defaults
+    direction: Callable[[dict, _Static], optax.GradientTransformation]
+    takes_nesterov: bool = False
+    default_weight_decay: float | None = None
+
+
+_ADAM_DEFAULTS = {"b1": 0.9, "b2": 0.999, "eps": 1e-8}
+_SPECS: dict[str, _Spec] = {
+    "sgd": _Spec(0.01, {"momentum": None}, _momentum_direction, takes_nesterov=True),
+    "momentum": _Spec(0.01, {"momentum": 0.9}, _momentum_direction, takes_nesterov=True),
+    "nesterov": _Spec(0.01, {"momentum": 0.9}, _momentum_direction, takes_nesterov=True),
+    "adagrad": _Spec(0.001, {"eps": 1e-7, "initial_accumulator_value": 0.1}, _adagrad_direction),
+    "rmsprop": _Spec(0.001, {"decay": 0.9, "eps": 1e-8, "momentum": None}, _rmsprop_direction, takes_nesterov=True),
+    "adam": _Spec(0.001, _ADAM_DEFAULTS, _adam_direction),
+    "adamw": _Spec(0.001, _ADAM_DEFAULTS, _adam_direction, default_weight_decay=1e-4),  # optax.adamw's
+}
+
+# Allowed values of the numeric settings: (low, high, high_open).
+_RANGES = {
+    "momentum": (0.0, 1.0, True),
+    "b1": (0.0, 1.0, True),
+    "b2": (0.0, 1.0, True),
+    "decay": (0.0, 1.0, True),
+    "eps": (0.0, None, False),
+    "initial_accumulator_value": (0.0, None, False),
+    "l2": (0.0, None, False),
+    "weight_decay": (0.0, None, False),
+}
+
+
+def _chain(
+    learning_rate, momentum=None, b1=None, b2=None, eps=None, decay=None, initial_accumulator_value=None,
+    l2=None, weight_decay=None, clip_norm=None, *, static: _Static,
+) -> optax.GradientTransformation:
+    """The chain described in the module docstring; ``None`` = stage or setting not used.
+
+    Its numeric arguments are exactly what ``optax.inject_hyperparams`` turns into state arrays.
+    """
+    spec = _SPECS[static.name]
+    given = {"momentum": momentum, "b1": b1, "b2": b2, "eps": eps, "decay": decay,
+             "initial_accumulator_value": initial_accumulator_value}
+    stages = []
+    if l2 is not None:
+        stages.append(optax.add_decayed_weights(l2, mask=static.mask))
+    if clip_norm is not None:
+        stages.append(optax.clip_by_global_norm(clip_norm))
+    stages.append(spec.direction({k: given[k] for k in spec.defaults}, static))
+    if weight_decay is not None:
+        stages.append(optax.add_decayed_weights(weight_decay, mask=static.mask))
+    stages.append(optax.scale_by_learning_rate(learning_rate))
+    return optax.chain(*stages)
+
+
+def _is_off(value: Any) -> bool:
+    """A concrete zero switches a stage off; a tracer (a swept value) keeps it on."""
+    return value is None or (not callable(value) and not is_traced(value) and value == 0)
+
+
+def optimizer(
+    name: str | optax.GradientTransformation,
+    learning_rate: LearningRate | None = None,
+    *,
+    momentum: float | None = None,
+    nesterov: bool = False,
+    b1: float | None = None,
+    b2: float | None = None,
+    eps: float | None = None,
+    decay: float | None = None,
+    initial_accumulator_value: float | None = None,
+    eps_in_sqrt: bool | None = None,
+    l2: float = 0.0,
+    weight_decay: float | None = None,
+    decay_mask: Any = None,
+    clip_norm: float | None = None,
+    inject: bool = False,
+) -> optax.GradientTransformation:
+    """An optax optimizer by name (see the module docstring for the chain and the seed formulas).
+
+    Args:
+      name: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
+        ``"adamw"``; or an existing ``optax.GradientTransformation``, returned unchanged (then no other
+        argument may be given).
+      learning_rate: a positive float or an optax schedule (``constant``, ``exponential_decay``,
+        ``step_decay``...); ``None`` = Keras's default (0.01 for the SGD family, 0.001 otherwise).
+      momentum: SGD family (``"momentum"``/``"nesterov"`` default 0.9; ``"sgd"`` default none) and
+        ``"rmsprop"`` (default none); in [0, 1).
+      nesterov: Nesterov momentum for ``"sgd"``/``"momentum"``/``"rmsprop"`` (``"nesterov"`` implies it).
+      b1, b2, eps: Adam's (defaults 0.9, 0.999, 1e-8). ``eps`` also for RMSprop (1e-8), Adagrad (1e-7).
+      decay: RMSprop's average decay, in [0, 1) (default 0.9).
+      initial_accumulator_value: Adagrad's starting sum of squares (default 0.1; the seed's is 0.0).
+      eps_in_sqrt: RMSprop: eps inside the root (default, seed 000) or outside (jhui, Keras).
+      l2: coupled L2 coefficient (>= 0): ``g += l2 * w`` before the optimizer.
+      weight_decay: decoupled decay coefficient (>= 0); default 1e-4 for ``"adamw"``, none otherwise.
+      decay_mask: which leaves ``l2``/``weight_decay`` act on: a pytree of bools or a callable
+        ``params -> mask``; default ``fnnet.tree.param_mask`` (every layer's ``kernel``).
+      clip_norm: clip the gradient to this global L2 norm (> 0) before the optimizer.
+      inject: keep the numeric hyperparameters in the state (``optax.inject_hyperparams``) for sweeps.
+
+    Raises:
+      ValueError: unknown name, a setting out of range (naming it), or a setting that the optimizer
+        does not take (e.g. ``b1`` for ``"sgd"``).
+    """
+    numeric = {"momentum": momentum, "b1": b1, "b2": b2, "eps": eps, "decay": decay,
+               "initial_accumulator_value": initial_accumulator_value}
+    if isinstance(name, optax.GradientTransformation):
+        options = {**numeric, "learning_rate": learning_rate, "eps_in_sqrt": eps_in_sqrt,
+                   "weight_decay": weight_decay, "decay_mask": decay_mask, "clip_norm": clip_norm,
+                   "nesterov": nesterov or None, "inject": inject or None,
+                   "l2": None if _is_off(l2) else l2}
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:
+            raise ValueError(f"{given} cannot be applied to an existing optax transformation; "
+                             "build the optimizer by name instead")
+        return name
+    check_choice("optimizer", name, tuple(_SPECS))
+    spec = _SPECS[name]
+
+    not_taken = sorted(k for k, v in numeric.items() if v is not None and k not in spec.defaults)
+    if eps_in_sqrt is not None and name != "rmsprop":
+        not_taken.append("eps_in_sqrt")
+    if nesterov and not spec.takes_nesterov:
+        not_taken.append("nesterov")
+    if not_taken:
+        raise ValueError(f"{not_taken} do not apply to optimizer {name!r}; it takes {sorted(spec.defaults)}")
+    hyper = {k: spec.defaults[k] if numeric[k] is None else numeric[k] for k in spec.defaults}
+    nesterov = nesterov or name == "nesterov"
+    if nesterov and hyper.get("momentum") is None:
+        raise ValueError(f"momentum must be given with nesterov=True for optimizer {name!r}")
+
+    learning_rate = spec.default_learning_rate if learning_rate is None else learning_rate
+    if not callable(learning_rate):
+        check_positive("learning_rate", learning_rate)
+    weight_decay = spec.default_weight_decay if weight_decay is None else weight_decay
+    settings = {**hyper, "l2": l2, "weight_decay": weight_decay}
+    for key, value in settings.items():
+        if key in _RANGES and value is not None:
+            low, high, high_open = _RANGES[key]
+            check_range(key, value, low, high, high_open=high_open)
+    if clip_norm is not None:
+        check_positive("clip_norm", clip_norm)
+
+    static = _Static(
+        name=name, nesterov=nesterov, eps_in_sqrt=True if eps_in_sqrt is None else eps_in_sqrt,
+        mask=tree.param_mask if decay_mask is None else decay_mask,
+    )
+    kwargs = {**hyper, "learning_rate": learning_rate, "clip_norm": clip_norm,
+              "l2": None if _is_off(l2) else l2, "weight_decay": None if _is_off(weight_decay) else weight_decay}
+    if inject:
+        return optax.inject_hyperparams(functools.partial(_chain, static=static), static_args=("static",))(**kwargs)
+    return _chain(**kwargs, static=static)
+
+
+def get(name_or_tx: str | optax.GradientTransformation) -> optax.GradientTransformation:
+    """An optax transformation passes through; a name gives ``optimizer(name)`` with its defaults."""
+    return optimizer(name_or_tx)

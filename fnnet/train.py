@@ -1,0 +1,598 @@
+"""Compiled training: a train state, jit-compiled steps, whole epochs under ``lax.scan``, and ``fit``.
+
+The pieces, smallest first::
+
+    state = create_train_state(model, optimizer, key, x[:1])     # params, opt_state, model_state, step, key
+    step  = make_train_step(model, loss, optimizer, metrics=["accuracy"])
+    state, logs = jax.jit(step)(state, x_batch, y_batch)       # one SGD step, pure
+
+    state, history = fit(model, "softmax_cross_entropy", optimizer("adam", 1e-3), (x, y),
+                         epochs=10, batch_size=128, validation_data=(xv, yv), metrics=["accuracy"],
+                         callbacks=[EarlyStopping("val_accuracy", patience=5)], key=key)
+
+``fit`` keeps the data on the device and runs each epoch as one compiled program: a ``lax.scan`` over
+the epoch's batches (``epoch_mode="scan"``) or a Python loop over a jit-compiled step that gathers its
+own batch on the device (``"step"``), whichever is faster for the model (``"auto"``). Shuffling,
+dropout and augmentation draw from keys derived from ``key``, so the same key gives bitwise-identical
+results.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from fnnet import _checks
+from fnnet.callbacks import Callback
+from fnnet.data.batching import epoch_order, remainder_indices
+from fnnet.models.core import Model
+
+PyTree = Any
+LossFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+# ----------------------------------------------------------------------------------------------
+# State
+
+
+@struct.dataclass
+class TrainState:
+    """Everything that changes during training, as one pytree.
+
+    ``params`` trainable weights; ``opt_state`` the optimizer's state; ``model_state`` non-trainable
+    variables (BatchNorm statistics; ``{}`` otherwise); ``step`` int32 count of batches processed;
+    ``key`` the base PRNG key from which step ``t`` derives ``fold_in(key, t)`` for dropout/augmentation.
+    """
+
+    params: PyTree
+    opt_state: PyTree
+    model_state: PyTree
+    step: jax.Array
+    key: jax.Array
+
+
+def create_train_state(model: Model, optimizer, key: jax.Array, x_sample, *, params=None) -> TrainState:
+    """Initializes a :class:`TrainState`: params from ``key`` (unless given), optimizer state, step 0.
+
+    ``key`` is split into the init key and the key for per-step randomness."""
+    tx = _resolve_optimizer(optimizer)
+    init_key, step_key = jax.random.split(key)
+    new_params, model_state = model.init_with_state(init_key, x_sample)
+    params = new_params if params is None else params
+    return TrainState(
+        params=params,
+        opt_state=tx.init(params),
+        model_state=model_state,
+        step=jnp.zeros((), jnp.int32),
+        key=step_key,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Name resolution
+
+
+def _resolve_loss(loss) -> LossFn:
+    from fnnet import losses
+
+    return losses.get(loss)
+
+
+def _resolve_metrics(metrics) -> dict[str, Callable]:
+    from fnnet import metrics as metrics_lib
+
+    resolved = {}
+    for m in metrics or ():
+        fn = metrics_lib.get(m)
+        name = m if isinstance(m, str) else getattr(fn, "__name__", f"metric_{len(resolved)}")
+        resolved[name] = fn
+    return resolved
+
+
+def _resolve_optimizer(optimizer) -> optax.GradientTransformation:
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    from fnnet import optim
+
+    return optim.get(optimizer)
+
+
+# ----------------------------------------------------------------------------------------------
+# Compiled steps
+
+
+def make_train_step(
+    model: Model,
+    loss,
+    optimizer,
+    *,
+    metrics: Sequence = (),
+    augment: Optional[Callable] = None,
+):
+    """Returns the pure function ``train_step(state, x, y) -> (new_state, logs)``.
+
+    ``logs`` holds scalars: ``loss`` (data loss + the model's weight penalties, as Keras reports it),
+    each metric on the training-mode outputs, and ``finite`` (bool). A step whose loss or gradients are
+    not finite leaves params, optimizer and model state unchanged (``fit`` then raises or skips).
+    ``augment(key, x) -> x`` runs inside the step, so augmentation is compiled with it.
+    """
+    loss_fn = _resolve_loss(loss)
+    tx = _resolve_optimizer(optimizer)
+    metric_fns = _resolve_metrics(metrics)
+
+    def train_step(state: TrainState, x, y):
+        step_key = jax.random.fold_in(state.key, state.step)
+        augment_key, dropout_key = jax.random.split(step_key)
+        if augment is not None:
+            x = augment(augment_key, x)
+
+        def objective(params):
+            outputs, new_model_state = model.apply(
+                params, x, key=dropout_key, train=True, state=state.model_state
+            )
+            total = loss_fn(outputs, y) + model.penalty(params)
+            return total, (outputs, new_model_state)
+
+        (loss_value, (outputs, new_model_state)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
+        new_params = optax.apply_updates(state.params, updates)
+        finite = jnp.isfinite(loss_value) & jnp.isfinite(optax.tree.norm(grads))
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, old)
+        new_state = state.replace(
+            params=keep(new_params, state.params),
+            opt_state=keep(new_opt_state, state.opt_state),
+            model_state=keep(new_model_state, state.model_state),
+            step=state.step + 1,
+        )
+        logs = {"loss": loss_value, **{name: fn(outputs, y) for name, fn in metric_fns.items()}}
+        logs["finite"] = finite
+        return new_state, logs
+
+    return train_step
+
+
+def make_eval_step(model: Model, loss, *, metrics: Sequence = ()):
+    """Returns ``eval_step(state, x, y) -> logs``: loss (with penalties) and metrics in eval mode."""
+    loss_fn = _resolve_loss(loss)
+    metric_fns = _resolve_metrics(metrics)
+
+    def eval_step(state: TrainState, x, y):
+        outputs = model.apply(state.params, x, state=state.model_state)[0]
+        logs = {"loss": loss_fn(outputs, y) + model.penalty(state.params)}
+        logs.update({name: fn(outputs, y) for name, fn in metric_fns.items()})
+        return logs
+
+    return eval_step
+
+
+# ----------------------------------------------------------------------------------------------
+# History and errors
+
+
+@dataclasses.dataclass
+class History:
+    """Per-epoch record of a ``fit`` run, Keras-style: ``history.history["val_accuracy"][-1]``.
+
+    ``epoch_times`` are wall seconds per epoch (compilation excluded, see ``compile_time``);
+    ``steps`` is the number of optimizer steps taken; ``skipped_steps`` counts non-finite steps skipped.
+    """
+
+    history: dict = dataclasses.field(default_factory=dict)
+    epochs: list = dataclasses.field(default_factory=list)
+    epoch_times: list = dataclasses.field(default_factory=list)
+    compile_time: float = 0.0
+    steps: int = 0
+    skipped_steps: int = 0
+    stopped_early: bool = False
+    epoch_mode: str = ""
+
+    def append(self, epoch: int, logs: dict, seconds: float) -> None:
+        self.epochs.append(epoch)
+        self.epoch_times.append(seconds)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(float(v))
+
+    def __getitem__(self, key: str) -> list:
+        return self.history[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.history
+
+    def last(self) -> dict:
+        """The final epoch's logs."""
+        return {k: v[-1] for k, v in self.history.items()}
+
+    def best(self, monitor: str = "val_loss", mode: str = "auto") -> tuple[int, float]:
+        """``(epoch, value)`` of the best ``monitor`` value (max for accuracies, else min)."""
+        values = self.history[monitor]
+        use_max = mode == "max" or (mode == "auto" and "acc" in monitor)
+        i = int(np.argmax(values) if use_max else np.argmin(values))
+        return self.epochs[i], values[i]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised by ``fit`` when a step's loss or gradient is NaN/Inf (``on_nonfinite="raise"``).
+
+    ``step`` is the global step (from 0) and ``epoch``/``batch`` locate it; ``state`` is the training
+    state with that step's update *not* applied, for inspection."""
+
+    def __init__(self, message: str, *, step: int, epoch: int, batch: int, state: TrainState):
+        super().__init__(message)
+        self.step, self.epoch, self.batch, self.state = step, epoch, batch, state
+
+
+# ----------------------------------------------------------------------------------------------
+# Input validation
+
+_CATEGORICAL_LOSSES = {
+    "softmax_cross_entropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "multiclass_hinge",
+    "hinge",
+}
+_BINARY_LOSSES = {"sigmoid_binary_cross_entropy", "binary_crossentropy"}
+
+
+def _prepare_xy(model: Model, loss, x, y, *, x_name: str, y_name: str, x_sample=None):
+    """Checks a dataset against the model and loss; returns device arrays ``(x, y)``."""
+    x = _checks.as_array(x_name, x)
+    y = _checks.as_array(y_name, y)
+    if np.ndim(x) < 1 or np.shape(x)[0] == 0:
+        raise ValueError(f"{x_name} must be a non-empty batch of examples, got shape {np.shape(x)}")
+    _checks.check_same_length(**{x_name: x, y_name: y})
+    _checks.check_finite(x_name, x)
+    _checks.check_finite(y_name, y)
+    if x_sample is not None and np.shape(x)[1:] != np.shape(x_sample)[1:]:
+        raise ValueError(
+            f"{x_name} has examples of shape {np.shape(x)[1:]}, but the training data's are {np.shape(x_sample)[1:]}"
+        )
+    loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "")
+    if loss_name in _CATEGORICAL_LOSSES or loss_name in _BINARY_LOSSES:
+        out = _output_shape(model, x)
+        if loss_name in _CATEGORICAL_LOSSES:
+            _checks.check_labels(y_name, y, int(out[-1]))
+        else:
+            values = np.unique(np.asarray(y))
+            if not np.all(np.isin(values, (0, 1))):
+                raise ValueError(f"{y_name} must hold binary labels 0/1 for {loss_name}, got values {values[:10]}")
+    y = jnp.asarray(y)
+    if jnp.issubdtype(y.dtype, jnp.integer) and y.dtype != jnp.int32:
+        y = y.astype(jnp.int32)
+    if loss_name in _BINARY_LOSSES and not jnp.issubdtype(y.dtype, jnp.floating):
+        y = y.astype(jnp.float32)
+    return jnp.asarray(x), y
+
+
+def _output_shape(model: Model, x) -> tuple:
+    sample = jax.ShapeDtypeStruct((1,) + tuple(np.shape(x)[1:]), jnp.float32)
+
+    def forward(s):
+        params, state = model.init_with_state(jax.random.key(0), s)
+        return model.apply(params, s, state=state)[0]
+
+    return jax.eval_shape(forward, sample).shape
+
+
+def _default_epoch_mode(model: Model) -> str:
+    """``scan`` unless the model convolves on a CPU, where XLA's convolutions run far slower inside a
+    loop than as separate calls (measured in ``benchmarks/``)."""
+    from fnnet.models.layers import Conv2D
+
+    def has_conv(m: Model) -> bool:
+        return any(isinstance(l, Conv2D) or (isinstance(l, Model) and has_conv(l)) for l in m.layers)
+
+    return "step" if (has_conv(model) and jax.default_backend() == "cpu") else "scan"
+
+
+# ----------------------------------------------------------------------------------------------
+# Epoch programs
+
+
+class _EpochPrograms:
+    """The compiled pieces of an epoch over device-resident ``(x, y)`` visited in the order ``idx``.
+
+    * ``scan(state, x, y, idx)``: every batch of ``idx`` (shape ``(n_batches, batch_size)``) in one
+      ``lax.scan``; returns the state and the per-step logs stacked along a leading axis.
+    * ``step(state, x, y, idx, i)``: batch ``i`` of ``idx`` only; used by the step-loop mode and for
+      the partial last batch (``idx`` of shape ``(1, remainder)``).
+
+    The batch is gathered on the device inside the program, so no data crosses from the host per step.
+    ``precompile`` compiles the full-epoch shapes ahead of time (so epoch timings exclude compilation);
+    other shapes (the remainder batch, a partial epoch under ``max_steps``) compile on first use.
+    """
+
+    def __init__(self, train_step, *, donate: bool = True):
+        def run_batch(state, x, y, batch_idx):
+            return train_step(state, jnp.take(x, batch_idx, axis=0), jnp.take(y, batch_idx, axis=0))
+
+        def scan(state, x, y, idx):
+            return jax.lax.scan(lambda s, b: run_batch(s, x, y, b), state, idx)
+
+        def step(state, x, y, idx, i):
+            state, logs = run_batch(state, x, y, jax.lax.dynamic_index_in_dim(idx, i, keepdims=False))
+            return state, jax.tree_util.tree_map(lambda v: v[None], logs)
+
+        donate_argnums = (0,) if donate else ()
+        self._jit = {"scan": jax.jit(scan, donate_argnums=donate_argnums), "step": jax.jit(step, donate_argnums=donate_argnums)}
+        self._compiled: dict = {}
+
+    def precompile(self, mode: str, state, x, y, idx_shape) -> float:
+        """Compiles ``mode``'s program for ``idx_shape``; returns the seconds it took."""
+        t0 = time.perf_counter()
+        args = (state, x, y, jax.ShapeDtypeStruct(idx_shape, jnp.int32)) + ((0,) if mode == "step" else ())
+        self._compiled[(mode, idx_shape)] = self._jit[mode].lower(*args).compile()
+        return time.perf_counter() - t0
+
+    def __call__(self, mode: str, *args):
+        fn = self._compiled.get((mode, tuple(args[3].shape)), self._jit[mode])
+        return fn(*args)
+
+
+def _copy_tree(tree):
+    return jax.tree_util.tree_map(lambda a: a.copy() if hasattr(a, "copy") else a, tree)
+
+
+def _format_logs(logs: dict) -> str:
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+
+# ----------------------------------------------------------------------------------------------
+# fit / evaluate / predict
+
+
+def fit(
+    model: Model,
+    loss,
+    optimizer,
+    train_data: tuple,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    key: jax.Array,
+    validation_data: Optional[tuple] = None,
+    metrics: Sequence = (),
+    callbacks: Sequence[Callback] = (),
+    augment: Optional[Callable] = None,
+    shuffle: bool = True,
+    drop_remainder: bool = False,
+    max_steps: Optional[int] = None,
+    initial_state: Optional[TrainState] = None,
+    epoch_mode: str = "auto",
+    on_nonfinite: str = "raise",
+    eval_batch_size: int = 1000,
+    verbose: int = 1,
+) -> tuple[TrainState, History]:
+    """Trains ``model`` on ``train_data = (x, y)`` and returns ``(final_state, history)``.
+
+    Args:
+      model: an fnnet :class:`~fnnet.models.Model`.
+      loss: a loss name (``"softmax_cross_entropy"``, ``"binary_crossentropy"``, ``"mse"``...) or a
+        function ``loss(outputs, y) -> scalar``.
+      optimizer: an optax ``GradientTransformation`` (e.g. ``fnnet.optim.optimizer("adam", 1e-3)``) or a
+        name with default settings.
+      train_data: ``(x, y)`` arrays with the same leading length ``N``.
+      epochs: passes over the data. ``max_steps`` caps the total number of optimizer steps (the last
+        epoch is then partial).
+      batch_size: examples per step; the last batch of an epoch is smaller unless ``drop_remainder``.
+      key: PRNG key driving initialization, shuffling, dropout and augmentation.
+      validation_data: ``(x_val, y_val)``, evaluated after every epoch in evaluation mode
+        (logged as ``val_loss``, ``val_<metric>``).
+      metrics: metric names or functions ``metric(outputs, y) -> scalar``.
+      callbacks: e.g. ``[EarlyStopping("val_accuracy", min_delta=1e-4, patience=5)]``.
+      augment: ``augment(key, x_batch) -> x_batch``, applied to every training batch inside the
+        compiled step (see ``fnnet.data``).
+      initial_state: continue from this state instead of initializing from ``key`` (it is not consumed).
+      epoch_mode: ``"scan"`` (one ``lax.scan`` per epoch), ``"step"`` (a loop over a compiled step) or
+        ``"auto"``.
+      on_nonfinite: ``"raise"`` stops with :class:`NonFiniteLossError` naming the first step whose loss
+        or gradient was NaN/Inf; ``"skip"`` drops such updates and counts them in the history.
+      verbose: 1 prints one line per epoch, 0 is silent.
+    """
+    _checks.check_choice("epoch_mode", epoch_mode, ("auto", "scan", "step"))
+    _checks.check_choice("on_nonfinite", on_nonfinite, ("raise", "skip"))
+    if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
+        raise ValueError("train_data must be a tuple (x, y) of arrays")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
+    tx = _resolve_optimizer(optimizer)
+    x, y = _prepare_xy(model, loss, *train_data, x_name="train_data[0] (x)", y_name="train_data[1] (y)")
+    n = x.shape[0]
+    if drop_remainder and n < batch_size:
+        raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples with drop_remainder=True")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a tuple (x_val, y_val) of arrays")
+        x_val, y_val = _prepare_xy(
+            model, loss, *validation_data, x_name="validation_data[0]", y_name="validation_data[1]", x_sample=x
+        )
+    mode = _default_epoch_mode(model) if epoch_mode == "auto" else epoch_mode
+
+    init_key, shuffle_key = jax.random.split(key)
+    if initial_state is None:
+        state = create_train_state(model, tx, init_key, x[:1])
+    else:
+        state = _copy_tree(initial_state)  # fit donates its state buffers; keep the caller's intact
+    programs = _EpochPrograms(make_train_step(model, loss, tx, metrics=metrics, augment=augment))
+    loss_fn, metric_fns = _resolve_loss(loss), _resolve_metrics(metrics)
+
+    full_batches = n // batch_size
+    remainder = 0 if drop_remainder else n % batch_size
+    history = History(epoch_mode=mode)
+    if full_batches:
+        history.compile_time = programs.precompile(mode, state, x, y, (full_batches, batch_size))
+
+    for cb in callbacks:
+        cb.on_train_begin(state, history)
+    first_step = int(state.step)
+    for epoch in range(epochs):
+        t_epoch = time.perf_counter()
+        order = epoch_order(jax.random.fold_in(shuffle_key, epoch), n, shuffle=shuffle)
+        budget = None if max_steps is None else max_steps - history.steps
+        state, step_logs = _run_epoch(programs, mode, state, x, y, order, batch_size, remainder, budget)
+        epoch_steps = sum(len(logs["finite"]) for logs, _ in step_logs)
+        epoch_logs, bad = _reduce_step_logs(step_logs, ["loss", *metric_fns])
+        if bad and on_nonfinite == "raise":
+            global_step = first_step + history.steps + bad[0]
+            raise NonFiniteLossError(
+                f"non-finite loss or gradient at step {global_step} (epoch {epoch + 1}, batch {bad[0] + 1} "
+                f"of {epoch_steps}); lower the learning rate, clip gradients (clip_norm=...) or check the data. "
+                "That step's update was not applied; the state is available as this exception's .state",
+                step=global_step, epoch=epoch, batch=bad[0], state=state,
+            )
+        history.steps += epoch_steps
+        history.skipped_steps += len(bad)
+        if validation_data is not None:
+            val_logs = _evaluate_arrays(model, state.params, state.model_state, x_val, y_val, loss_fn, metric_fns, eval_batch_size)
+            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        seconds = time.perf_counter() - t_epoch
+        history.append(epoch, epoch_logs, seconds)
+        if verbose:
+            skipped = f" - skipped {len(bad)} non-finite steps" if bad else ""
+            print(f"Epoch {epoch + 1}/{epochs} - {seconds:.2f}s - {_format_logs(epoch_logs)}{skipped}", flush=True)
+        stop = False
+        for cb in callbacks:
+            stop = bool(cb.on_epoch_end(epoch, epoch_logs, state)) or stop
+        if stop:
+            history.stopped_early = True
+            break
+        if max_steps is not None and history.steps >= max_steps:
+            break
+    for cb in callbacks:
+        replacement = cb.on_train_end(state)
+        if replacement is not None:
+            state = replacement
+    return state, history
+
+
+def _run_epoch(programs, mode, state, x, y, order, batch_size, remainder, budget):
+    """One epoch (or its first ``budget`` steps): returns the state and ``[(stacked logs, batch size)]``."""
+    full_batches = x.shape[0] // batch_size
+    n_full = full_batches if budget is None else min(full_batches, budget)
+    idx = order[: n_full * batch_size].reshape(n_full, batch_size)
+    step_logs = []
+    if n_full and mode == "scan":
+        state, logs = programs("scan", state, x, y, idx)
+        step_logs.append((logs, batch_size))
+    elif n_full:
+        for i in range(n_full):
+            state, logs = programs("step", state, x, y, idx, i)
+            step_logs.append((logs, batch_size))
+    if remainder and (budget is None or budget > full_batches):
+        rest = remainder_indices(order, batch_size)[None, :]
+        state, logs = programs("step", state, x, y, rest, 0)
+        step_logs.append((logs, remainder))
+    return state, step_logs
+
+
+def _reduce_step_logs(step_logs: list, names: Sequence[str]) -> tuple[dict, list]:
+    """Averages per-step logs over an epoch (weighted by batch size, non-finite steps excluded).
+
+    Returns ``(epoch_logs, indices of non-finite steps)``; one device-to-host transfer per epoch."""
+    if not step_logs:
+        return {}, []
+    host = jax.device_get([logs for logs, _ in step_logs])
+    weights = np.concatenate([np.full(len(h["finite"]), w, np.float64) for h, (_, w) in zip(host, step_logs)])
+    finite = np.concatenate([np.asarray(h["finite"], bool) for h in host])
+    bad = [int(i) for i in np.flatnonzero(~finite)]
+    weights = np.where(finite, weights, 0.0)
+    total = weights.sum()
+    epoch_logs = {}
+    for name in names:
+        values = np.concatenate([np.asarray(h[name], np.float64).reshape(-1) for h in host])
+        epoch_logs[name] = float(np.sum(np.where(finite, values, 0.0) * weights) / total) if total else float("nan")
+    return epoch_logs, bad
+
+
+def _params_and_state(state_or_params) -> tuple[PyTree, PyTree]:
+    if isinstance(state_or_params, TrainState):
+        return state_or_params.params, state_or_params.model_state
+    return state_or_params, None
+
+
+def predict(model: Model, state_or_params, x, *, batch_size: int = 1000, model_state=None) -> jax.Array:
+    """Model outputs (logits for classifiers) for ``x`` in evaluation mode, computed in batches.
+
+    ``state_or_params`` is a :class:`TrainState` or a params tree (then pass ``model_state`` for
+    models with BatchNorm). The last batch is padded to ``batch_size`` so only one program compiles."""
+    params, state = _params_and_state(state_or_params)
+    state = model_state if model_state is not None else (state if state is not None else {})
+    x = _checks.as_array("x", x)
+    _checks.check_finite("x", x)
+    if np.ndim(x) < 1 or np.shape(x)[0] == 0:
+        raise ValueError(f"x must be a non-empty batch, got shape {np.shape(x)}")
+    return _predict_arrays(model, params, state, x, batch_size)
+
+
+def _predict_arrays(model: Model, params, state, x, batch_size: int) -> jax.Array:
+    n = np.shape(x)[0]
+    bs = min(batch_size, n)
+    forward = _forward_fn(model)
+    outputs = []
+    for start in range(0, n, bs):
+        chunk = jnp.asarray(x[start : start + bs])
+        pad = bs - chunk.shape[0]
+        if pad:
+            chunk = jnp.concatenate([chunk, jnp.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
+        out = forward(params, state, chunk)
+        outputs.append(out[: bs - pad] if pad else out)
+    return jnp.concatenate(outputs) if len(outputs) > 1 else outputs[0]
+
+
+_FORWARD_CACHE: dict = {}
+
+
+def _forward_fn(model: Model):
+    """jit-compiled eval-mode forward pass, cached per model description (models are immutable)."""
+    try:
+        return _FORWARD_CACHE[model]
+    except (KeyError, TypeError):
+        fn = jax.jit(lambda params, state, xb: model.apply(params, xb, state=state)[0])
+        try:
+            _FORWARD_CACHE[model] = fn
+        except TypeError:  # unhashable layer settings (e.g. an array in a Lambda): no caching
+            pass
+        return fn
+
+
+def predict_proba(model: Model, state_or_params, x, **kwargs) -> jax.Array:
+    """Class probabilities: softmax of the logits, or sigmoid for a single-logit binary model."""
+    logits = predict(model, state_or_params, x, **kwargs)
+    return jax.nn.sigmoid(logits) if logits.shape[-1] == 1 else jax.nn.softmax(logits, axis=-1)
+
+
+def evaluate(
+    model: Model,
+    state_or_params,
+    x,
+    y,
+    *,
+    loss,
+    metrics: Sequence = (),
+    batch_size: int = 1000,
+    model_state=None,
+) -> dict:
+    """Loss (including weight penalties) and metrics over ``(x, y)`` in evaluation mode, as floats.
+
+    The outputs are computed in batches and the loss/metrics on all of them at once, so the result is
+    the exact mean over the dataset whatever the batch size."""
+    x, y = _prepare_xy(model, loss, x, y, x_name="x", y_name="y")
+    params, state = _params_and_state(state_or_params)
+    state = model_state if model_state is not None else (state if state is not None else {})
+    return _evaluate_arrays(model, params, state, x, y, _resolve_loss(loss), _resolve_metrics(metrics), batch_size)
+
+
+def _evaluate_arrays(model, params, model_state, x, y, loss_fn, metric_fns, batch_size) -> dict:
+    outputs = _predict_arrays(model, params, model_state, x, batch_size)
+    logs = {"loss": loss_fn(outputs, y) + model.penalty(params)}
+    logs.update({name: fn(outputs, y) for name, fn in metric_fns.items()})
+    return {k: float(v) for k, v in logs.items()}
