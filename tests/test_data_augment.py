@@ -159,3 +159,24 @@ def test_save_augmentation_grid_writes_a_png(tmp_path, digits):
         save_augmentation_grid(tmp_path / "x.png", digits[:1], Augment(), jax.random.key(0), n_augmented=0)
     with pytest.raises(ValueError, match="1 or 3 channels"):
         save_augmentation_grid(tmp_path / "x.png", jnp.zeros((1, 4, 4, 2)), Augment(), jax.random.key(0))
+
+
+def test_augment_runs_inside_fit(digits):
+    """The trainer calls ``augment(key, x_batch)`` inside its compiled step (fnnet.train.fit)."""
+    import optax
+
+    from fnnet import models
+    from fnnet.train import fit
+
+    labels = load_mnist_small().y_train[:16]
+    model = models.mlp([8, 10])
+
+    def train(augment, key):
+        state, _ = fit(model, "softmax_cross_entropy", optax.sgd(0.1), (digits, labels), epochs=1, batch_size=8,
+                       key=key, augment=augment, verbose=0)
+        return state.params
+
+    augmented = train(Augment.cs4487(noise=True), jax.random.key(0))
+    plain = train(None, jax.random.key(0))
+    chex.assert_tree_all_finite(augmented)
+    assert not np.allclose(augmented["dense_0"]["kernel"], plain["dense_0"]["kernel"])
