@@ -1,2 +1,33 @@
-"""fnnet: functional deep learning on JAX."""
+"""fnnet: functional deep learning for teaching and training, compiled with JAX.
+
+Models are pure ``init``/``apply`` pairs (:mod:`fnnet.models`), losses and metrics pure functions
+(:mod:`fnnet.losses`, :mod:`fnnet.metrics`), optimizers optax chains (:mod:`fnnet.optim`), and training
+a compiled program (:func:`fnnet.fit`)::
+
+    import jax, fnnet
+    from fnnet import models as M, optim
+
+    model = M.mlp([128, 128, 10], dropout=0.5)
+    state, history = fnnet.fit(model, "softmax_cross_entropy", optim.optimizer("adam", 1e-3),
+                               (x_train, y_train), epochs=10, batch_size=128,
+                               validation_data=(x_val, y_val), metrics=["accuracy"],
+                               key=jax.random.key(0))
+"""
+from fnnet import callbacks, initializers, losses, metrics, models, optim, tree
+from fnnet.callbacks import Callback, EarlyStopping, LambdaCallback
+from fnnet.models import Model, Sequential, summary
+from fnnet.train import (
+    History,
+    NonFiniteLossError,
+    TrainState,
+    create_train_state,
+    evaluate,
+    fit,
+    make_eval_step,
+    make_train_step,
+    predict,
+    predict_proba,
+)
+from fnnet import train  # noqa: E402  (module access: fnnet.train.fit)
+
 __version__ = "0.1.0"

@@ -363,6 +363,7 @@ def fit(
     shuffle: bool = True,
     drop_remainder: bool = False,
     max_steps: Optional[int] = None,
+    steps_per_epoch: Optional[int] = None,
     initial_state: Optional[TrainState] = None,
     epoch_mode: str = "auto",
     on_nonfinite: str = "raise",
@@ -381,6 +382,9 @@ def fit(
       epochs: passes over the data. ``max_steps`` caps the total number of optimizer steps (the last
         epoch is then partial).
       batch_size: examples per step; the last batch of an epoch is smaller unless ``drop_remainder``.
+      steps_per_epoch: optimizer steps per (logged, compiled) epoch when that is not one pass over the
+        data, e.g. full-batch gradient descent for 10,000 iterations as ``batch_size=N, epochs=10,
+        steps_per_epoch=1000``. Batches then come from consecutive shuffled passes, full batches only.
       key: PRNG key driving initialization, shuffling, dropout and augmentation.
       validation_data: ``(x_val, y_val)``, evaluated after every epoch in evaluation mode
         (logged as ``val_loss``, ``val_<metric>``).
@@ -402,13 +406,14 @@ def fit(
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
-        raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
+    for name, value in (("max_steps", max_steps), ("steps_per_epoch", steps_per_epoch)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
     tx = _resolve_optimizer(optimizer)
     x, y = _prepare_xy(model, loss, *train_data, x_name="train_data[0] (x)", y_name="train_data[1] (y)")
     n = x.shape[0]
-    if drop_remainder and n < batch_size:
-        raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples with drop_remainder=True")
+    if (drop_remainder or steps_per_epoch) and n < batch_size:
+        raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples (only full batches are used)")
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a tuple (x_val, y_val) of arrays")
@@ -425,20 +430,19 @@ def fit(
     programs = _EpochPrograms(make_train_step(model, loss, tx, metrics=metrics, augment=augment))
     loss_fn, metric_fns = _resolve_loss(loss), _resolve_metrics(metrics)
 
-    full_batches = n // batch_size
-    remainder = 0 if drop_remainder else n % batch_size
+    plan = _EpochPlan(n, batch_size, shuffle=shuffle, drop_remainder=drop_remainder, steps_per_epoch=steps_per_epoch)
     history = History(epoch_mode=mode)
-    if full_batches:
-        history.compile_time = programs.precompile(mode, state, x, y, (full_batches, batch_size))
+    if plan.full_batches:
+        history.compile_time = programs.precompile(mode, state, x, y, (plan.full_batches, batch_size))
 
     for cb in callbacks:
         cb.on_train_begin(state, history)
     first_step = int(state.step)
     for epoch in range(epochs):
         t_epoch = time.perf_counter()
-        order = epoch_order(jax.random.fold_in(shuffle_key, epoch), n, shuffle=shuffle)
         budget = None if max_steps is None else max_steps - history.steps
-        state, step_logs = _run_epoch(programs, mode, state, x, y, order, batch_size, remainder, budget)
+        idx, rest = plan.indices(jax.random.fold_in(shuffle_key, epoch), budget)
+        state, step_logs = _run_epoch(programs, mode, state, x, y, idx, rest)
         epoch_steps = sum(len(logs["finite"]) for logs, _ in step_logs)
         epoch_logs, bad = _reduce_step_logs(step_logs, ["loss", *metric_fns])
         if bad and on_nonfinite == "raise":
@@ -474,23 +478,48 @@ def fit(
     return state, history
 
 
-def _run_epoch(programs, mode, state, x, y, order, batch_size, remainder, budget):
-    """One epoch (or its first ``budget`` steps): returns the state and ``[(stacked logs, batch size)]``."""
-    full_batches = x.shape[0] // batch_size
-    n_full = full_batches if budget is None else min(full_batches, budget)
-    idx = order[: n_full * batch_size].reshape(n_full, batch_size)
+class _EpochPlan:
+    """Which examples each step of an epoch sees, as index matrices for the compiled programs.
+
+    Default: one pass over the data in the order :func:`epoch_order` draws, ``n // batch_size`` full
+    batches plus (unless ``drop_remainder``) a partial last batch. With ``steps_per_epoch``: that many
+    full batches from consecutive passes, each pass with its own permutation.
+    """
+
+    def __init__(self, n: int, batch_size: int, *, shuffle: bool, drop_remainder: bool, steps_per_epoch):
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.steps_per_epoch = steps_per_epoch
+        self.remainder = 0 if (drop_remainder or steps_per_epoch) else n % batch_size
+        self.full_batches = steps_per_epoch or n // batch_size
+
+    def indices(self, key, budget: Optional[int]):
+        """``(idx (k, batch_size), rest (1, remainder) or None)`` for an epoch limited to ``budget`` steps."""
+        per_pass = self.n // self.batch_size
+        passes = -(-self.full_batches // per_pass)
+        keys = jax.random.split(key, passes) if self.steps_per_epoch else key[None]
+        orders = jax.vmap(lambda k: epoch_order(k, self.n, shuffle=self.shuffle))(keys)
+        idx = orders[:, : per_pass * self.batch_size].reshape(-1, self.batch_size)
+        n_full = self.full_batches if budget is None else min(self.full_batches, budget)
+        rest = None
+        if self.remainder and (budget is None or budget > self.full_batches):
+            rest = remainder_indices(orders[0], self.batch_size)[None, :]
+        return idx[:n_full], rest
+
+
+def _run_epoch(programs, mode, state, x, y, idx, rest):
+    """Runs the batches ``idx`` (and the partial batch ``rest``); returns the state and
+    ``[(stacked per-step logs, batch size)]``."""
     step_logs = []
-    if n_full and mode == "scan":
+    if idx.shape[0] and mode == "scan":
         state, logs = programs("scan", state, x, y, idx)
-        step_logs.append((logs, batch_size))
-    elif n_full:
-        for i in range(n_full):
+        step_logs.append((logs, idx.shape[1]))
+    else:
+        for i in range(idx.shape[0]):
             state, logs = programs("step", state, x, y, idx, i)
-            step_logs.append((logs, batch_size))
-    if remainder and (budget is None or budget > full_batches):
-        rest = remainder_indices(order, batch_size)[None, :]
+            step_logs.append((logs, idx.shape[1]))
+    if rest is not None:
         state, logs = programs("step", state, x, y, rest, 0)
-        step_logs.append((logs, remainder))
+        step_logs.append((logs, rest.shape[1]))
     return state, step_logs
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import optax
 
 LayerSelector = None | str | Sequence[str] | Callable[[str], bool]
 LeafSelector = None | str | Sequence[str]

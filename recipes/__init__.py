@@ -1,0 +1,83 @@
+"""Runnable reproductions of the course documents' experiments, built only from the fnnet library.
+
+Each recipe is a module ``recipes.<name>`` with
+
+* ``DESCRIPTION``: one line for ``fnnet list``;
+* ``Config``: a frozen dataclass of the experiment's settings (the seed's values by default) and
+  ``QUICK``: the overrides that make it finish in seconds (tests, ``--quick``);
+* ``run(config=None, *, key, data_dir=None, out_dir=None, verbose=True) -> dict`` returning the
+  measured numbers (``results["rows"]``: the seed's number next to fnnet's) and the PNG files it wrote
+  (``results["plots"]``).
+
+``recipes.run(name, quick=True, overrides={"epochs": 2})`` is what ``fnnet run`` calls.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional
+
+import jax
+
+
+def names() -> list[str]:
+    """The available recipe names (every public module of this package)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def load(name: str) -> ModuleType:
+    """The recipe module ``recipes.<name>``; an unknown name lists the known ones."""
+    known = names()
+    if name not in known:
+        raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(known)}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def make_config(module: ModuleType, *, quick: bool = False, overrides: Optional[dict] = None):
+    """``module.Config`` with ``module.QUICK`` applied when ``quick`` and then ``overrides``
+    (values given as strings, e.g. from the command line, are converted to the field's type)."""
+    config = module.Config()
+    if quick:
+        config = dataclasses.replace(config, **getattr(module, "QUICK", {}))
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    converted = {}
+    for key, value in (overrides or {}).items():
+        if key not in fields:
+            raise ValueError(f"recipe config has no setting {key!r}; settings: {', '.join(sorted(fields))}")
+        current = getattr(config, key)
+        converted[key] = _convert(key, value, current) if isinstance(value, str) else value
+    return dataclasses.replace(config, **converted)
+
+
+def _convert(key: str, text: str, current: Any):
+    if isinstance(current, bool):
+        if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError(f"setting {key} expects true/false, got {text!r}")
+        return text.lower() in ("1", "true", "yes")
+    if isinstance(current, tuple):
+        item = type(current[0]) if current else str
+        return tuple(item(v) for v in text.split(",") if v)
+    try:
+        return type(current)(text) if current is not None else text
+    except ValueError as err:
+        raise ValueError(f"setting {key} expects a {type(current).__name__}, got {text!r}") from err
+
+
+def run(
+    name: str,
+    *,
+    quick: bool = False,
+    overrides: Optional[dict] = None,
+    key: Optional[jax.Array] = None,
+    data_dir=None,
+    out_dir=None,
+    verbose: bool = True,
+) -> dict:
+    """Runs recipe ``name`` and returns its results dict (see the package docstring)."""
+    module = load(name)
+    config = make_config(module, quick=quick, overrides=overrides)
+    out = Path(out_dir) if out_dir is not None else Path("outputs") / name
+    return module.run(config, key=jax.random.key(0) if key is None else key, data_dir=data_dir, out_dir=out, verbose=verbose)
