@@ -1,0 +1,15 @@
+"""Test-session settings.
+
+XLA compiles every distinct program once per process; many tests build the same small programs (same
+model, same shapes), so a persistent compilation cache shared by the session (and by pytest-xdist's
+workers) removes most of the repeated compile time. It lives in the system temp folder, never in the
+repository.
+"""
+import os
+import tempfile
+
+import jax
+
+jax.config.update("jax_compilation_cache_dir", os.path.join(tempfile.gettempdir(), "fnnet-test-xla-cache"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

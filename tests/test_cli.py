@@ -1,0 +1,44 @@
+"""The fnnet command and the recipes package: the README's main job in quick mode."""
+import json
+
+import pytest
+
+import recipes
+from fnnet import cli
+
+
+def test_list_shows_every_recipe(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in recipes.names():
+        assert name in out
+    assert "planar" in out
+
+
+def test_run_planar_quick_writes_results_and_plots(tmp_path, capsys):
+    assert cli.main(["run", "planar", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["quick"] is True
+    assert results["logreg_accuracy"] < 0.6  # a line cannot separate the petals
+    assert results["accuracy"] > 0.85
+    for plot in results["plots"]:
+        assert (tmp_path / plot.split("/")[-1]).stat().st_size > 1000
+    assert "logistic regression" in capsys.readouterr().out
+
+
+def test_unknown_recipe_and_bad_setting_exit_with_a_message(tmp_path, capsys):
+    assert cli.main(["run", "no_such_recipe", "--out", str(tmp_path)]) == 2
+    assert "unknown recipe 'no_such_recipe'" in capsys.readouterr().err
+    assert cli.main(["run", "planar", "--quick", "--set", "n_h=four", "--out", str(tmp_path)]) == 2
+    assert "n_h expects a int" in capsys.readouterr().err
+    assert cli.main(["run", "planar", "--quick", "--set", "hidden=3", "--out", str(tmp_path)]) == 2
+    assert "no setting 'hidden'" in capsys.readouterr().err
+
+
+def test_make_config_applies_quick_then_overrides():
+    module = recipes.load("planar")
+    config = recipes.make_config(module, quick=True, overrides={"n_h": "5", "sweep_sizes": "2,3"})
+    assert config.n_h == 5 and config.sweep_sizes == (2, 3)
+    assert config.iterations == module.QUICK["iterations"]
+    with pytest.raises(ValueError, match="unknown recipe"):
+        recipes.load("nope")
