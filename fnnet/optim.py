@@ -272,16 +272,13 @@ def optimizer(
         raise ValueError(f"momentum must be given with nesterov=True for optimizer {name!r}")
 
     learning_rate = spec.default_learning_rate if learning_rate is None else learning_rate
-    if not callable(learning_rate):
-        check_positive("learning_rate", learning_rate)
     weight_decay = spec.default_weight_decay if weight_decay is None else weight_decay
-    settings = {**hyper, "l2": l2, "weight_decay": weight_decay}
+    settings = {**hyper, "l2": l2, "weight_decay": weight_decay, "clip_norm": clip_norm}
+    if not callable(learning_rate):
+        settings["learning_rate"] = learning_rate
     for key, value in settings.items():
-        if key in _RANGES and value is not None:
-            low, high, high_open = _RANGES[key]
-            check_range(key, value, low, high, high_open=high_open)
-    if clip_norm is not None:
-        check_positive("clip_norm", clip_norm)
+        if value is not None:
+            check_hyperparameter(key, value)
 
     static = _Static(
         name=name, nesterov=nesterov, eps_in_sqrt=True if eps_in_sqrt is None else eps_in_sqrt,
@@ -292,6 +289,21 @@ def optimizer(
     if inject:
         return optax.inject_hyperparams(functools.partial(_chain, static=static), static_args=("static",))(**kwargs)
     return _chain(**kwargs, static=static)
+
+
+def check_hyperparameter(name: str, value: Any) -> None:
+    """Raises ``ValueError`` unless ``value`` (a number, or an array of values such as a sweep's) is
+    allowed for the numeric optimizer setting ``name``: ``learning_rate`` and ``clip_norm`` > 0,
+    ``momentum``/``b1``/``b2``/``decay`` in [0, 1), ``eps``/``l2``/``weight_decay``/
+    ``initial_accumulator_value`` >= 0. Traced values are not checked."""
+    if name in ("learning_rate", "clip_norm"):
+        check_positive(name, value)
+    elif name in _RANGES:
+        low, high, high_open = _RANGES[name]
+        check_range(name, value, low, high, high_open=high_open)
+    else:
+        known = sorted([*_RANGES, "learning_rate", "clip_norm"])
+        raise ValueError(f"unknown optimizer hyperparameter {name!r}; known: {known}")
 
 
 def get(name_or_tx: str | optax.GradientTransformation) -> optax.GradientTransformation:

@@ -347,6 +347,36 @@ def _format_logs(logs: dict) -> str:
 # fit / evaluate / predict
 
 
+def _prepare_fit_inputs(
+    model: Model, loss, train_data, validation_data, *, epochs, batch_size, drop_remainder, max_steps,
+    steps_per_epoch, epoch_mode, on_nonfinite,
+) -> tuple[jax.Array, jax.Array, Optional[tuple]]:
+    """Checks ``fit``'s arguments (shared with ``fnnet.ensemble.fit_ensemble``) before anything is traced;
+    returns the device arrays ``(x, y, (x_val, y_val) or None)``."""
+    _checks.check_choice("epoch_mode", epoch_mode, ("auto", "scan", "step"))
+    _checks.check_choice("on_nonfinite", on_nonfinite, ("raise", "skip"))
+    if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
+        raise ValueError("train_data must be a tuple (x, y) of arrays")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    for name, value in (("max_steps", max_steps), ("steps_per_epoch", steps_per_epoch)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    x, y = _prepare_xy(model, loss, *train_data, x_name="train_data[0] (x)", y_name="train_data[1] (y)")
+    n = x.shape[0]
+    if (drop_remainder or steps_per_epoch) and n < batch_size:
+        raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples (only full batches are used)")
+    if validation_data is None:
+        return x, y, None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise ValueError("validation_data must be a tuple (x_val, y_val) of arrays")
+    x_val, y_val = _prepare_xy(
+        model, loss, *validation_data, x_name="validation_data[0]", y_name="validation_data[1]", x_sample=x
+    )
+    return x, y, (x_val, y_val)
+
+
 def fit(
     model: Model,
     loss,
@@ -399,27 +429,14 @@ def fit(
         or gradient was NaN/Inf; ``"skip"`` drops such updates and counts them in the history.
       verbose: 1 prints one line per epoch, 0 is silent.
     """
-    _checks.check_choice("epoch_mode", epoch_mode, ("auto", "scan", "step"))
-    _checks.check_choice("on_nonfinite", on_nonfinite, ("raise", "skip"))
-    if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
-        raise ValueError("train_data must be a tuple (x, y) of arrays")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    for name, value in (("max_steps", max_steps), ("steps_per_epoch", steps_per_epoch)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    x, y, validation = _prepare_fit_inputs(
+        model, loss, train_data, validation_data, epochs=epochs, batch_size=batch_size, drop_remainder=drop_remainder,
+        max_steps=max_steps, steps_per_epoch=steps_per_epoch, epoch_mode=epoch_mode, on_nonfinite=on_nonfinite,
+    )
+    if validation is not None:
+        x_val, y_val = validation
     tx = _resolve_optimizer(optimizer)
-    x, y = _prepare_xy(model, loss, *train_data, x_name="train_data[0] (x)", y_name="train_data[1] (y)")
     n = x.shape[0]
-    if (drop_remainder or steps_per_epoch) and n < batch_size:
-        raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples (only full batches are used)")
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a tuple (x_val, y_val) of arrays")
-        x_val, y_val = _prepare_xy(
-            model, loss, *validation_data, x_name="validation_data[0]", y_name="validation_data[1]", x_sample=x
-        )
     mode = _default_epoch_mode(model) if epoch_mode == "auto" else epoch_mode
 
     init_key, shuffle_key = jax.random.split(key)
@@ -508,18 +525,19 @@ class _EpochPlan:
 
 def _run_epoch(programs, mode, state, x, y, idx, rest):
     """Runs the batches ``idx`` (and the partial batch ``rest``); returns the state and
-    ``[(stacked per-step logs, batch size)]``."""
+    ``[(stacked per-step logs, batch size)]``. The batch size is the index matrices' last axis (an
+    ensemble's ``(steps, members, batch)`` indices have a member axis before it)."""
     step_logs = []
     if idx.shape[0] and mode == "scan":
         state, logs = programs("scan", state, x, y, idx)
-        step_logs.append((logs, idx.shape[1]))
+        step_logs.append((logs, idx.shape[-1]))
     else:
         for i in range(idx.shape[0]):
             state, logs = programs("step", state, x, y, idx, i)
-            step_logs.append((logs, idx.shape[1]))
+            step_logs.append((logs, idx.shape[-1]))
     if rest is not None:
         state, logs = programs("step", state, x, y, rest, 0)
-        step_logs.append((logs, rest.shape[1]))
+        step_logs.append((logs, rest.shape[-1]))
     return state, step_logs
 
 

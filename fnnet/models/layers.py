@@ -377,10 +377,26 @@ class Activation(Layer):
         return f"Activation({_activation_name(self.activation)})"
 
 
+class _RateDropout(nn.Module):
+    """``nn.Dropout`` with the rate as an array argument instead of a static attribute, so the rate can
+    be traced (``vmap`` over rates). For the same key and rate it draws ``nn.Dropout``'s exact mask."""
+
+    @nn.compact
+    def __call__(self, x, rate):
+        keep = 1.0 - rate
+        mask = jax.random.bernoulli(self.make_rng("dropout"), p=keep, shape=x.shape)
+        return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
+
+
 @dataclasses.dataclass(frozen=True)
 class Dropout(Layer):
     """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the kept ones
-    by ``1 / (1 - rate)`` so evaluation needs no rescaling. Needs a ``key`` when ``train=True``."""
+    by ``1 / (1 - rate)`` so evaluation needs no rescaling. Needs a ``key`` when ``train=True``.
+
+    Rate override: when the layer's entry in the model state holds ``{"rate": r}`` (a float32 scalar
+    array in [0, 1)), ``r`` replaces ``rate`` in training. The state is an array, not a static
+    setting, so ``jax.vmap`` can train one model per rate in a single program
+    (``fnnet.search.set_hyperparams(state, model, dropout=rates)`` writes it)."""
 
     rate: float
     kind: ClassVar[str] = "dropout"
@@ -390,10 +406,13 @@ class Dropout(Layer):
             raise ValueError(f"Dropout rate must be in [0, 1), got {self.rate!r}")
 
     def layer_apply(self, params, state, x, *, key, train):
-        if not train or self.rate == 0.0:
+        overridden = "rate" in state
+        if not train or (self.rate == 0.0 and not overridden):
             return x, state
         if key is None:
             raise ValueError("Dropout in training mode needs a PRNG key: pass key=... to apply()")
+        if overridden:
+            return _RateDropout().apply({}, x, state["rate"], rngs={"dropout": key}), state
         return nn.Dropout(self.rate, deterministic=False).apply({}, x, rngs={"dropout": key}), state
 
     @property
