@@ -109,10 +109,12 @@ def _as_key_array(keys) -> jax.Array:
         keys = jnp.stack([jnp.asarray(k) for k in keys])
     keys = jnp.asarray(keys)
     if not jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key):
-        if keys.ndim != 2 or keys.dtype != jnp.uint32:
-            raise ValueError(f"keys must be PRNG keys of shape (n_members,) or raw uint32 keys (n_members, 2), "
-                             f"got {keys.dtype} {keys.shape}")
-        keys = jax.random.wrap_key_data(keys)
+        try:
+            keys = jax.random.wrap_key_data(keys) if keys.ndim == 2 and keys.dtype == jnp.uint32 else None
+        except TypeError:
+            keys = None
+        if keys is None:
+            raise ValueError("keys must be PRNG keys of shape (n_members,) or raw uint32 keys (n_members, 2)")
     if keys.ndim != 1 or keys.shape[0] == 0:
         raise ValueError(f"keys must be a non-empty 1-D array of PRNG keys, got shape {keys.shape}")
     return keys

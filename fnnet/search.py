@@ -106,12 +106,12 @@ def set_hyperparams(state: TrainState, model: Model, **values) -> TrainState:
             raise ValueError(f"{name} must be a scalar or an array of shape {shape} (one value per member), "
                              f"got shape {array.shape}")
         if name == DROPOUT or name in dropouts:
+            if not dropouts:
+                raise ValueError(f"{name} cannot be set: model '{model.name}' has no Dropout layer")
             _checks.check_range(name, array, 0.0, 1.0, high_open=True)
             rate = jnp.asarray(np.broadcast_to(array, shape), jnp.float32)
             for path in (dropouts.values() if name == DROPOUT else [dropouts[name]]):
                 model_state = _with_rate(model_state, path, rate)
-            if not dropouts:
-                raise ValueError(f"{name} cannot be set: model '{model.name}' has no Dropout layer")
             continue
         injected = getattr(opt_state, "hyperparams", None)
         if injected is None or name not in injected:
@@ -422,6 +422,8 @@ def _build(model, static_values: dict) -> Model:
 def _check_traced(name: str, values, model: Model) -> None:
     """Raises unless every value of ``name`` can be written into the state of ``model``'s training."""
     if _is_model_name(name, model):
+        if not dropout_layers(model):
+            raise ValueError(f"{name} cannot be swept: model '{model.name}' has no Dropout layer")
         _checks.check_range(name, values, 0.0, 1.0, high_open=True)
         return
     try:
