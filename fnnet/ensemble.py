@@ -495,17 +495,17 @@ def ensemble_predict(model: Model, state_or_params, x, *, method: str = "average
     return combine(class_probabilities(outputs), method)
 
 
-def evaluate_ensemble(model: Model, state_or_params, x, y, *, methods: Sequence[str] = METHODS,
-                      batch_size: int = 1000, model_state=None) -> dict:
-    """Test accuracy of each member, of the best single member, and of the ensemble by each method.
+def accuracies(probabilities, labels, *, methods: Sequence[str] = METHODS) -> dict:
+    """Accuracy of each member and of the ensemble by each method, from the members' class
+    probabilities ``(M, N, C)`` and labels: integers ``(N,)`` or one-hot rows ``(N, C)``.
 
-    ``y``: integer labels ``(N,)`` or one-hot rows ``(N, C)``. Returns ``{"members": (M,) array,
-    "best_member": float, "best_member_index": int, "mean_member": float, <method>: float, ...}``."""
+    Returns ``{"members": (M,) float64 array, "best_member": float, "best_member_index": int,
+    "mean_member": float, <method>: float, ...}``."""
     for method in methods:
         _checks.check_choice("methods", method, METHODS)
-    probs = class_probabilities(predict_members(model, state_or_params, x, batch_size=batch_size,
-                                                model_state=model_state))
-    y = np.asarray(_checks.as_array("y", y))
+    probs = jnp.asarray(probabilities)
+    _checks.check_ndim("probabilities", probs, 3)
+    y = np.asarray(_checks.as_array("labels", labels))
     labels = y.argmax(-1) if y.ndim == 2 else y.reshape(-1)
     if labels.shape[0] != probs.shape[1]:
         raise ValueError(f"y has {labels.shape[0]} labels but x has {probs.shape[1]} examples")
@@ -515,6 +515,16 @@ def evaluate_ensemble(model: Model, state_or_params, x, y, *, methods: Sequence[
     for method in methods:
         results[method] = float(jnp.mean(jnp.argmax(combine(probs, method), -1) == labels))
     return results
+
+
+def evaluate_ensemble(model: Model, state_or_params, x, y, *, methods: Sequence[str] = METHODS,
+                      batch_size: int = 1000, model_state=None) -> dict:
+    """Test accuracy of each member, of the best single member, and of the ensemble by each method
+    (see :func:`accuracies`); ``y``: integer labels ``(N,)`` or one-hot rows ``(N, C)``."""
+    for method in methods:
+        _checks.check_choice("methods", method, METHODS)
+    outputs = predict_members(model, state_or_params, x, batch_size=batch_size, model_state=model_state)
+    return accuracies(class_probabilities(outputs), y, methods=methods)
 
 
 # ----------------------------------------------------------------------------------------------
