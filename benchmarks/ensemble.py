@@ -124,8 +124,8 @@ def benchmark(args) -> None:
                   f"(x{seq[0] / shared[0]:.2f}); end to end x{seq[1] / own[1]:.2f}; load {loadavg()}", flush=True)
     stats = jax.devices()[0].memory_stats()
     print(f"\njax.devices()[0].memory_stats(): {stats}")
-    print(f"\n| N | sequential `fit` (ex·members/s) | vmapped (ex·members/s) | ratio, median [min, max] | "
-          f"shared order ratio | end-to-end ratio (incl. compile) | memory per member (MB) |")
+    print("\n| N | sequential `fit` (ex·members/s) | vmapped (ex·members/s) | ratio, median [min, max] | "
+          "shared order ratio | end-to-end ratio (incl. compile) | memory per member (MB) |")
     print("|---|---|---|---|---|---|---|")
 
     def spread(values):

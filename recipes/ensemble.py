@@ -27,10 +27,9 @@ import numpy as np
 import optax
 
 import fnnet
-from fnnet import models as M
 from fnnet import optim, viz
-from fnnet.data import load, scale_pixels
 from fnnet.ensemble import Snapshots, accuracies, class_probabilities, evaluate_ensemble, fit_ensemble, predict_members
+from recipes import _jhui_mnist
 
 DESCRIPTION = "MNIST MLP ensembles: vote vs weighted vote vs average vs best single; snapshot ensemble (seed 003)"
 
@@ -52,16 +51,6 @@ class Config:
 QUICK = dict(dataset="mnist_small", validation_size=500, n_members=4, epochs=4, hidden=(64, 32))
 
 
-def _split(config: Config, data_dir):
-    data = load(config.dataset, data_dir=data_dir)
-    n_val = config.validation_size
-    if not 0 < n_val < len(data.x_train):
-        raise ValueError(f"validation_size must be in (0, {len(data.x_train)}), got {n_val}")
-    x = scale_pixels(data.x_train).reshape(len(data.x_train), -1)
-    test = (scale_pixels(data.x_test).reshape(len(data.x_test), -1), data.y_test)
-    return (x[n_val:], data.y_train[n_val:]), (x[:n_val], data.y_train[:n_val]), test, data
-
-
 def _accuracy_bars(labels: list, values: list, path, title: str) -> Path:
     fig, ax = viz.plt.subplots(figsize=(max(6, 0.6 * len(labels)), 4))
     bars = ax.bar(range(len(values)), np.asarray(values) * 100, color=["tab:blue"] * (len(values) - 3) + ["tab:orange"] * 3)
@@ -76,10 +65,12 @@ def _accuracy_bars(labels: list, values: list, path, title: str) -> Path:
 
 
 def _lines(x, curves: dict, path, *, xlabel: str, ylabel: str) -> Path:
+    """Curves over integer ``x`` (ensemble sizes, epochs), one marker per point."""
     fig, ax = viz.plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
         ax.plot(list(x), values, marker="o", markersize=3, label=name)
     ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.xaxis.set_major_locator(viz.plt.MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return viz.save_figure(fig, path)
@@ -90,10 +81,10 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     config = config or Config()
     out = Path(out_dir or "outputs/ensemble")
     say = print if verbose else (lambda *a, **k: None)
-    train, validation, test, data = _split(config, data_dir)
+    train, validation, test, data = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
     say(f"data: {data.name} from {data.source}: {len(train[0]):,} training, {len(validation[0]):,} validation, "
         f"{len(test[0]):,} test images")
-    model = M.mlp([*config.hidden, 10], kernel_init="tf_truncated_normal", name="jhui_mlp")
+    model = _jhui_mnist.mlp(config.hidden)
     ensemble_key, snapshot_key = jax.random.split(key)
 
     # 1. n_members MLPs in one vmapped program.

@@ -22,10 +22,9 @@ from typing import Optional
 import jax
 
 import fnnet
-from fnnet import models as M
 from fnnet import optim
-from fnnet.data import load, scale_pixels
 from fnnet.search import grid_search, log_axis
+from recipes import _jhui_mnist
 
 DESCRIPTION = "grid search of learning rate x L2 on the MNIST MLP: jittered log mesh, coarse then fine (seed 003)"
 
@@ -60,15 +59,9 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     config = config or Config()
     out = Path(out_dir or "outputs/grid_search")
     say = print if verbose else (lambda *a, **k: None)
-    data = load(config.dataset, data_dir=data_dir)
-    n_val = config.validation_size
-    if not 0 < n_val < len(data.x_train):
-        raise ValueError(f"validation_size must be in (0, {len(data.x_train)}), got {n_val}")
-    x = scale_pixels(data.x_train).reshape(len(data.x_train), -1)
-    train, validation = (x[n_val:], data.y_train[n_val:]), (x[:n_val], data.y_train[:n_val])
-    test = (scale_pixels(data.x_test).reshape(len(data.x_test), -1), data.y_test)
-    say(f"data: {data.name} from {data.source}: {len(train[0]):,} training, {n_val:,} validation, {len(test[0]):,} test")
-    model = M.mlp([*config.hidden, 10], kernel_init="tf_truncated_normal", name="jhui_mlp")
+    train, validation, test, data = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
+    say(f"data: {data.name} from {data.source}: {len(train[0]):,} training, {len(validation[0]):,} validation, {len(test[0]):,} test")
+    model = _jhui_mnist.mlp(config.hidden)
     space = {"learning_rate": _axis("learning_rates", config.learning_rates), "l2": _axis("l2s", config.l2s)}
     search_key, final_key = jax.random.split(key)
 

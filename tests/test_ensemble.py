@@ -24,19 +24,13 @@ from fnnet.ensemble import (
 )
 from fnnet.train import NonFiniteLossError, create_train_state, fit
 
+from blobs import blobs
+
 LOSS = "softmax_cross_entropy"
 KEYS = jax.random.split(jax.random.key(0), 3)
 
-
-def _blobs(n, seed, d=6, classes=3):
-    rng = np.random.RandomState(seed)
-    w = np.random.RandomState(99).randn(d, classes)
-    x = rng.randn(n, d).astype(np.float32)
-    return x, (x @ w).argmax(1)
-
-
-X, Y = _blobs(200, 0)
-XV, YV = _blobs(60, 1)
+X, Y = blobs(200, 0)
+XV, YV = blobs(60, 1)
 MODEL = M.mlp([16, 3], dropout=0.2, flatten=False)
 TX = optax.adam(1e-2)
 COMMON = dict(epochs=2, batch_size=32, verbose=0, metrics=["accuracy"], validation_data=(XV, YV))

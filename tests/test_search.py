@@ -22,19 +22,13 @@ from fnnet.search import (
 )
 from fnnet.train import create_train_state, fit
 
+from blobs import blobs
+
 LOSS = "softmax_cross_entropy"
 KEY = jax.random.key(0)
 
-
-def _blobs(n, seed, d=6, classes=3):
-    rng = np.random.RandomState(seed)
-    w = np.random.RandomState(99).randn(d, classes)
-    x = rng.randn(n, d).astype(np.float32)
-    return x, (x @ w).argmax(1)
-
-
-X, Y = _blobs(192, 0)
-XV, YV = _blobs(60, 1)
+X, Y = blobs(192, 0)
+XV, YV = blobs(60, 1)
 COMMON = dict(epochs=2, batch_size=32, verbose=0, metrics=["accuracy"], validation_data=(XV, YV))
 
 

@@ -1,0 +1,29 @@
+"""The data and model shared by the jhui seed's MNIST MLP recipes (``ensemble``, ``grid_search``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from fnnet import models as M
+from fnnet.data import Dataset, load, scale_pixels
+
+
+def mlp(hidden: tuple):
+    """The seed's MLP with hidden sizes ``hidden`` (256, 100 in the seed) and 10 outputs: relu, TF1
+    truncated-normal He init (``models.jhui_mnist_mlp`` is the 256-100 one)."""
+    return M.mlp([*hidden, 10], kernel_init="tf_truncated_normal", name="jhui_mlp")
+
+
+def splits(dataset: str, validation_size: int, data_dir) -> tuple[tuple, tuple, tuple, Dataset]:
+    """``(train, validation, test, dataset)``: ``(x, y)`` pairs of flattened pixels in [0, 1]
+    ``(N, 784)`` float32 and integer labels ``(N,)``. The validation split is the first
+    ``validation_size`` training images, as the seed's ``input_data.read_data_sets`` keeps them."""
+    data = load(dataset, data_dir=data_dir)
+    if not 0 < validation_size < len(data.x_train):
+        raise ValueError(f"validation_size must be in (0, {len(data.x_train)}), got {validation_size}")
+
+    def flat(images) -> np.ndarray:
+        return scale_pixels(images).reshape(len(images), -1)
+
+    x = flat(data.x_train)
+    return ((x[validation_size:], data.y_train[validation_size:]), (x[:validation_size], data.y_train[:validation_size]),
+            (flat(data.x_test), data.y_test), data)
