@@ -508,7 +508,7 @@ def accuracies(probabilities, labels, *, methods: Sequence[str] = METHODS) -> di
     y = np.asarray(_checks.as_array("labels", labels))
     labels = y.argmax(-1) if y.ndim == 2 else y.reshape(-1)
     if labels.shape[0] != probs.shape[1]:
-        raise ValueError(f"y has {labels.shape[0]} labels but x has {probs.shape[1]} examples")
+        raise ValueError(f"labels has {labels.shape[0]} labels but probabilities has {probs.shape[1]} examples")
     members = np.asarray(jnp.mean(jnp.argmax(probs, -1) == labels[None, :], axis=1), np.float64)
     results = {"members": members, "best_member": float(members.max()),
                "best_member_index": int(members.argmax()), "mean_member": float(members.mean())}
@@ -523,6 +523,7 @@ def evaluate_ensemble(model: Model, state_or_params, x, y, *, methods: Sequence[
     (see :func:`accuracies`); ``y``: integer labels ``(N,)`` or one-hot rows ``(N, C)``."""
     for method in methods:
         _checks.check_choice("methods", method, METHODS)
+    _checks.check_same_length(x=x, y=y)  # before the (costly) predictions
     outputs = predict_members(model, state_or_params, x, batch_size=batch_size, model_state=model_state)
     return accuracies(class_probabilities(outputs), y, methods=methods)
 

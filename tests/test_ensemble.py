@@ -11,6 +11,7 @@ from fnnet import models as M
 from fnnet.callbacks import EarlyStopping
 from fnnet.ensemble import (
     Snapshots,
+    accuracies,
     class_probabilities,
     combine,
     ensemble_predict,
@@ -239,8 +240,10 @@ def test_bad_predictor_arguments():
     with pytest.raises(ValueError, match="probabilities must have 3 dimensions"):
         combine(PROBS[0], "vote")
     model, params, x = _linear_members()
-    with pytest.raises(ValueError, match="y has 3 labels but x has 2"):
+    with pytest.raises(ValueError, match="x has 2, y has 3 examples"):
         evaluate_ensemble(model, params, x, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="labels has 3 labels but probabilities has 2 examples"):
+        accuracies(PROBS, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="stacked tree"):
         predict_members(model, {"dense_0": {"kernel": jnp.float32(1.0)}}, x)
     with pytest.raises(ValueError, match="either epochs"):
