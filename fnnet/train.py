@@ -259,15 +259,29 @@ def _prepare_xy(model: Model, loss, x, y, *, x_name: str, y_name: str, x_sample=
         if loss_name in _CATEGORICAL_LOSSES:
             _checks.check_labels(y_name, y, int(out[-1]))
         else:
-            values = np.unique(np.asarray(y))
-            if not np.all(np.isin(values, (0, 1))):
-                raise ValueError(f"{y_name} must hold binary labels 0/1 for {loss_name}, got values {values[:10]}")
+            _check_binary_targets(y_name, np.asarray(y), loss_name)
     y = jnp.asarray(y)
     if jnp.issubdtype(y.dtype, jnp.integer) and y.dtype != jnp.int32:
         y = y.astype(jnp.int32)
     if loss_name in _BINARY_LOSSES and not jnp.issubdtype(y.dtype, jnp.floating):
         y = y.astype(jnp.float32)
     return jnp.asarray(x), y
+
+
+def _check_binary_targets(y_name: str, y: np.ndarray, loss_name: str) -> None:
+    """Integer targets must be labels 0/1; floating targets may be any probabilities in [0, 1] (soft
+    labels, or pixel intensities reconstructed by an autoencoder under sigmoid cross-entropy)."""
+    if np.issubdtype(y.dtype, np.floating):
+        low, high = float(y.min()), float(y.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"{y_name} must hold binary labels 0/1 or probabilities in [0, 1] for {loss_name}, "
+                f"got values in [{low}, {high}]"
+            )
+        return
+    values = np.unique(y)
+    if not np.all(np.isin(values, (0, 1))):
+        raise ValueError(f"{y_name} must hold binary labels 0/1 for {loss_name}, got values {values[:10]}")
 
 
 def _output_shape(model: Model, x) -> tuple:
