@@ -164,7 +164,7 @@ def plot_image_grid(
                     spine.set_edgecolor(color)
                     spine.set_linewidth(4)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.02)  # above the panel titles; save_figure's tight box keeps it
     return save_figure(fig, path)
 
 
