@@ -41,7 +41,7 @@ class Config:
     n_shown: int = 10
 
 
-QUICK = dict(dataset="mnist_small", epochs=2)
+QUICK = dict(dataset="mnist_small", epochs=8, batch_size=50)  # whole batches only
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:

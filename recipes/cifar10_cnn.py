@@ -40,7 +40,7 @@ class Config(S.StandInData):
     train_limit: int = 0  # train on the first N examples only (0: all)
 
 
-QUICK = dict(epochs=1, train_limit=1_000, synthetic_train=256, synthetic_test=64)
+QUICK = dict(epochs=1, train_limit=1_024, synthetic_train=256, synthetic_test=64)  # whole batches only
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:

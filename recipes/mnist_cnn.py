@@ -40,7 +40,7 @@ class Config:
     train_limit: int = 0  # train on the first N examples only (0: all)
 
 
-QUICK = dict(dataset="mnist_small", epochs=1, train_limit=2_000)
+QUICK = dict(dataset="mnist_small", epochs=1, train_limit=2_000, batch_size=100)  # whole batches only
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:
