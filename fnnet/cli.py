@@ -1,4 +1,4 @@
-"""The ``fnnet`` command: list and run the course recipes.
+"""The ``fnnet`` command: list and run the course recipes, and report their results.
 
     fnnet list                                  # every recipe with a one-line description
     fnnet run planar                            # the main job: runs offline in seconds
@@ -6,6 +6,7 @@
     fnnet run cs4487_table --set dataset=mnist --data-dir ../shared/data --out outputs/cs
     fnnet run all --data-dir ../shared/data --report RESULTS.md      # every recipe, then the report
     fnnet run mnist_mlp jhui_mlp --report RESULTS.md                  # re-run two, update their sections
+    fnnet report RESULTS.md outputs/*/results.json                   # the report from earlier runs' results
 """
 from __future__ import annotations
 
@@ -81,24 +82,34 @@ def _command_line(argv: list[str]) -> str:
     return command
 
 
-def _run_one(name: str, args, overrides: dict, out: Path) -> tuple[dict, float]:
+def _saved_run(name: str, module, results: dict, *, args, command: str, machine_info: dict,
+               seconds: float) -> dict:
+    """``results`` plus what a report entry needs (``report.SAVED_RUN_KEYS``): written as results.json."""
+    return {**results, "recipe": name, "description": module.DESCRIPTION, "command": command,
+            "machine": machine_info, "finished": report.now_utc(), "wall_seconds": round(seconds, 1),
+            "quick": args.quick, "seed": args.seed}
+
+
+def _run_one(name: str, module, args, overrides: dict, out: Path, *, command: str) -> dict:
+    """Runs one recipe, prints its table and writes ``out/results.json``; returns the saved run."""
     import recipes
 
+    machine_info = report.machine()
     t0 = time.perf_counter()
     results = recipes.run(
         name, quick=args.quick, overrides=overrides, key=jax.random.key(args.seed),
         data_dir=args.data_dir, out_dir=out, verbose=not args.quiet,
     )
-    seconds = time.perf_counter() - t0
+    saved = _saved_run(name, module, results, args=args, command=command, machine_info=machine_info,
+                       seconds=time.perf_counter() - t0)
     print()
     print(report.text_table(results.get("rows", [])))
     for plot in results.get("plots", []):
         print(f"plot: {plot}")
     out.mkdir(parents=True, exist_ok=True)
-    saved = {**results, "wall_seconds": seconds, "quick": args.quick, "seed": args.seed}
     (out / "results.json").write_text(json.dumps(saved, indent=2, default=_json_default))
-    print(f"results: {out / 'results.json'} ({seconds:.1f}s)")
-    return results, seconds
+    print(f"results: {out / 'results.json'} ({saved['wall_seconds']:.1f}s)")
+    return saved
 
 
 def cmd_run(args) -> int:
@@ -119,30 +130,43 @@ def cmd_run(args) -> int:
     for name in names:
         module = recipes.load(name)
         out = (Path(args.out) / name if several else Path(args.out)) if args.out else Path("outputs") / name
-        machine_info = report.machine()
         if several:
             print(f"\n=== {name}: {module.DESCRIPTION}")
         t0 = time.perf_counter()
         try:
-            results, seconds = _run_one(name, args, _settings_for(module, overrides, several), out)
+            saved = _run_one(name, module, args, _settings_for(module, overrides, several), out, command=command)
         except Exception as err:  # noqa: BLE001 - with several recipes one failure must not lose the others
             if not several:
                 raise
-            seconds = time.perf_counter() - t0
             failed.append(name)
             print(f"fnnet: {name} failed: {type(err).__name__}: {err}", file=sys.stderr)
             results = {"rows": [{"experiment": f"{name} (the run failed)", "seed": "-",
                                  "fnnet": f"error: {type(err).__name__}: {err}"}], "data": "-"}
-        entries.append(report.make_entry(
-            name, results, description=module.DESCRIPTION, command=command, wall_seconds=seconds,
-            machine_info=machine_info, quick=args.quick,
-        ))
+            saved = _saved_run(name, module, results, args=args, command=command, machine_info=report.machine(),
+                               seconds=time.perf_counter() - t0)
+        entries.append(report.entry_from_saved_run(saved))
     if args.report:
         path = report.write_report(args.report, entries, replace=args.names == ["all"], order=recipes.names())
         print(f"report: {path}")
     if failed:
         print(f"fnnet: failed recipes: {', '.join(failed)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_report(args) -> int:
+    """Adds saved runs (``results.json`` files of ``fnnet run``) to the markdown report at ``args.path``."""
+    import recipes
+
+    entries = []
+    for file in args.files:
+        try:
+            saved = json.loads(Path(file).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"results file {file}: expected a results.json written by `fnnet run` ({err})") from err
+        entries.append(report.entry_from_saved_run(saved))
+    path = report.write_report(args.path, entries, replace=False, order=recipes.names())
+    print(f"report: {path} ({', '.join(e['name'] for e in entries)})")
     return 0
 
 
@@ -166,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write a markdown report (e.g. RESULTS.md): `all` rewrites it, named recipes update their sections")
     p_run.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     p_run.set_defaults(func=cmd_run)
+
+    p_report = sub.add_parser("report", help="add saved runs (results.json of `fnnet run`) to a markdown report")
+    p_report.add_argument("path", metavar="PATH", help="the report (e.g. RESULTS.md): these recipes' sections are replaced")
+    p_report.add_argument("files", nargs="+", metavar="RESULTS_JSON", help="results.json files written by `fnnet run`")
+    p_report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -84,18 +84,28 @@ def describe_machine(info: dict) -> str:
     return text
 
 
+def now_utc() -> str:
+    """The current time as the report prints it, e.g. ``2026-11-22 01:52 UTC``."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def make_entry(name: str, results: dict, *, description: str, command: str, wall_seconds: float,
-               machine_info: dict, quick: bool) -> dict:
-    """One report entry from a recipe's results dict (only its printable parts are kept)."""
+               machine_info: dict, quick: bool, finished: Optional[str] = None, note: str = "") -> dict:
+    """One report entry from a recipe's results dict (only its printable parts are kept).
+
+    ``finished`` defaults to now (a report written right after the run); ``note`` is a free-text remark
+    printed under the section's facts (e.g. how an older run's command was established)."""
     return {
         "name": name,
         "description": description,
         "command": command,
         "wall_seconds": round(float(wall_seconds), 1),
         "machine": machine_info,
-        "finished": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "finished": finished or now_utc(),
+        "note": note,
         "quick": bool(quick),
-        "config": results.get("config", {}),
+        # as JSON has it (tuples as lists): a report written now and one assembled from results.json agree
+        "config": json.loads(json.dumps(results.get("config", {}), default=str)),
         "data": str(results.get("data", "")),
         "rows": [{k: str(v) for k, v in row.items()} for row in results.get("rows", [])],
         "tables": {title: [{k: str(v) for k, v in row.items()} for row in table]
@@ -124,6 +134,10 @@ def _entry_section(entry: dict) -> str:
         f"* wall time: {_duration(entry['wall_seconds'])} (finished {entry['finished']})",
         f"* machine: {describe_machine(entry['machine'])}",
         f"* settings: `{settings}`" if settings else "* settings: -",
+    ]
+    if entry.get("note"):
+        lines += [f"* note: {entry['note']}"]
+    lines += [
         "",
         markdown_table(entry["rows"]),
         "",
@@ -151,7 +165,8 @@ def render_report(entries: Iterable[dict], *, title: str = "fnnet results: the s
     parts = [
         f"# {title}",
         "",
-        "Written by `fnnet run ... --report PATH` from the runs listed below; do not edit by hand. "
+        "Written by `fnnet run ... --report PATH` (or assembled from saved runs' `results.json` by "
+        "`fnnet report PATH FILE...`) from the runs listed below; do not edit by hand. "
         "`fnnet run all --report PATH` regenerates the whole file; `fnnet run NAME [NAME...] --report PATH` "
         "replaces only those recipes' sections. Each section gives the exact command, the data, the settings, "
         "the wall time and the machine of the run its numbers come from. A \"not run\" cell names data that "
@@ -170,6 +185,22 @@ def render_report(entries: Iterable[dict], *, title: str = "fnnet results: the s
     ]
     parts += [_entry_section(e) for e in entries]
     return "\n".join(parts).rstrip() + "\n"
+
+
+SAVED_RUN_KEYS = ("recipe", "description", "command", "machine", "finished", "wall_seconds", "quick")
+
+
+def entry_from_saved_run(saved: dict) -> dict:
+    """The report entry of a run saved by ``fnnet run`` (its ``results.json``): the recipe's results plus
+    ``SAVED_RUN_KEYS`` (and an optional ``note``). A report can so be assembled later from runs made at
+    different times or on different machines (``fnnet report``)."""
+    missing = [k for k in SAVED_RUN_KEYS if k not in saved]
+    if missing:
+        raise ValueError(f"saved run: expected the keys {', '.join(SAVED_RUN_KEYS)} (results.json written by "
+                         f"`fnnet run`); missing {', '.join(missing)}")
+    return make_entry(saved["recipe"], saved, description=saved["description"], command=saved["command"],
+                      wall_seconds=saved["wall_seconds"], machine_info=saved["machine"], quick=saved["quick"],
+                      finished=saved["finished"], note=saved.get("note", ""))
 
 
 def read_entries(path) -> list[dict]:

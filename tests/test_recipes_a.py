@@ -5,6 +5,7 @@ Quick mode needs no files: the MNIST recipes use the embedded ``mnist_small`` an
 ``data_dir``, so CIFAR-10 is reported missing unless the synthetic stand-in is asked for.
 """
 import json
+import os
 
 import numpy as np
 import pytest
@@ -219,3 +220,33 @@ def test_cli_runs_several_recipes_and_writes_the_report(tmp_path, no_data, capsy
     assert "has the setting(s) no_such" in capsys.readouterr().err
     assert cli.main(["run", "all", "planar"]) == 2
     assert "'all' runs every recipe" in capsys.readouterr().err
+
+
+def test_report_from_saved_runs_equals_the_report_written_by_run(tmp_path, no_data, capsys):
+    direct = tmp_path / "direct.md"
+    argv = ["run", "cifar10_fc", "cifar10_cnn", "--quick", "--quiet", "--data-dir", str(no_data),
+            "--out", str(tmp_path / "out"), "--report", str(direct)]
+    assert cli.main(argv) == 0
+    assembled = tmp_path / "assembled.md"
+    files = [str(tmp_path / "out" / name / "results.json") for name in ("cifar10_fc", "cifar10_cnn")]
+    assert cli.main(["report", str(assembled), *files]) == 0
+    assert assembled.read_text() == direct.read_text()
+    saved = json.loads((tmp_path / "out" / "cifar10_fc" / "results.json").read_text())
+    assert saved["recipe"] == "cifar10_fc" and saved["command"] == "fnnet " + " ".join(argv)
+    assert saved["machine"]["cpus"] == os.cpu_count()
+
+    saved.update(recipe="cifar10_cnn", note="re-labelled in this test")
+    relabelled = tmp_path / "relabelled.json"
+    relabelled.write_text(json.dumps(saved))
+    assert cli.main(["report", str(assembled), str(relabelled)]) == 0
+    entries = {e["name"]: e for e in report.read_entries(assembled)}
+    assert sorted(entries) == ["cifar10_cnn", "cifar10_fc"]  # one section replaced, the other kept
+    assert "* note: re-labelled in this test" in assembled.read_text()
+
+    capsys.readouterr()
+    del saved["command"]
+    relabelled.write_text(json.dumps(saved))
+    assert cli.main(["report", str(assembled), str(relabelled)]) == 2
+    assert "missing command" in capsys.readouterr().err
+    assert cli.main(["report", str(assembled), str(tmp_path / "absent.json")]) == 2
+    assert "expected a results.json" in capsys.readouterr().err
