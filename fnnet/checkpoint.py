@@ -136,7 +136,9 @@ def _describe_mismatch(stored: dict, expected: dict) -> list[str]:
             problems.append(f"{name} is in this run but not in the checkpoint")
         elif stored[path] != expected[path]:
             (s_shape, s_dtype), (e_shape, e_dtype) = stored[path], expected[path]
-            problems.append(f"{name} is {s_dtype}{list(s_shape)} in the checkpoint but {e_dtype}{list(e_shape)} in this run")
+            problems.append(
+                f"{name} is {s_dtype}{list(s_shape)} in the checkpoint but {e_dtype}{list(e_shape)} in this run"
+            )
     return problems
 
 
@@ -275,10 +277,11 @@ class FitCheckpointer:
         ``like_state`` (a freshly initialized state), or None when the directory has none.
 
         A checkpoint that cannot be read (truncated or corrupted files) is skipped with a warning in
-        favour of the next older one; :class:`CheckpointError` when none can be read, or when the
-        newest readable one belongs to a different model, optimizer or batching."""
+        favour of the next older one, and deleted (the resumed run writes it again); raises
+        :class:`CheckpointError` when none can be read, or when the newest readable one belongs to a
+        different model, optimizer or batching."""
         like = {"state": like_state, "shuffle_key": like_shuffle_key}
-        found = _restore_newest(self._manager, self.directory, like, steps=None)
+        found = _restore_newest(self._manager, self.directory, like, steps=None, delete_damaged=True)
         if found is None:
             return None
         step, arrays, meta = found
@@ -316,9 +319,11 @@ def _read_meta(manager, step: int) -> dict:
     return meta
 
 
-def _restore_newest(manager, directory: str, like: PyTree, steps: Optional[Sequence[int]]):
+def _restore_newest(manager, directory: str, like: PyTree, steps: Optional[Sequence[int]], *,
+                    delete_damaged: bool = False):
     """``(step, arrays, meta)`` of the newest readable checkpoint among ``steps`` (default all), or None
-    when there are none. Unreadable ones are skipped with a warning; see :meth:`FitCheckpointer.restore`."""
+    when there are none. Unreadable ones are skipped with a warning (and deleted with
+    ``delete_damaged``); see :meth:`FitCheckpointer.restore`."""
     candidates = sorted(manager.all_steps() if steps is None else steps, reverse=True)
     failures = []
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
@@ -331,15 +336,21 @@ def _restore_newest(manager, directory: str, like: PyTree, steps: Optional[Seque
             continue
         _check_compatible(directory, step, stored_tree, like)  # a different model is not damage: no fallback
         try:
-            arrays = manager.restore(step, args=ocp.args.Composite(**{_ARRAYS: ocp.args.StandardRestore(abstract)}))[_ARRAYS]
+            restore_args = ocp.args.Composite(**{_ARRAYS: ocp.args.StandardRestore(abstract)})
+            arrays = manager.restore(step, args=restore_args)[_ARRAYS]
         except Exception as err:
             failures.append((step, err))
             continue
         if failures:
+            # Training continues from here and writes the same steps again (bit for bit), so the
+            # damaged ones are removed to make room; a reader leaves the directory as it is.
+            if delete_damaged:
+                for bad_step, _ in failures:
+                    manager.delete(bad_step)
             warnings.warn(
                 f"skipped unreadable checkpoint(s) in {directory}: "
                 + "; ".join(f"step {s} ({_first_line(e)})" for s, e in failures)
-                + f"; using step {step}",
+                + f"; using step {step}" + (" (the unreadable ones were deleted)" if delete_damaged else ""),
                 stacklevel=3,
             )
         return step, arrays, meta

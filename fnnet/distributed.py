@@ -37,7 +37,9 @@ def data_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
     all processes, ``jax.devices()``)."""
     devices = jax.devices() if devices is None else list(devices)
     if not devices or not all(isinstance(d, jax.Device) for d in devices):
-        raise ValueError(f"devices must be a non-empty sequence of jax devices (e.g. jax.devices()[:4]), got {devices!r}")
+        raise ValueError(
+            f"devices must be a non-empty sequence of jax devices (e.g. jax.devices()[:4]), got {devices!r}"
+        )
     if len(set(devices)) != len(devices):
         raise ValueError(f"devices must not repeat a device, got {devices}")
     return Mesh(np.asarray(devices), (DATA_AXIS,))

@@ -19,6 +19,7 @@ results.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -327,7 +328,8 @@ class _EpochPrograms:
         """Compiles ``mode``'s program for ``idx_shape`` (placed as ``idx_sharding``, default: the
         default device); returns the seconds it took."""
         t0 = time.perf_counter()
-        args = (state, x, y, jax.ShapeDtypeStruct(idx_shape, jnp.int32, sharding=idx_sharding)) + ((0,) if mode == "step" else ())
+        idx = jax.ShapeDtypeStruct(idx_shape, jnp.int32, sharding=idx_sharding)
+        args = (state, x, y, idx) + ((0,) if mode == "step" else ())
         self._compiled[(mode, idx_shape)] = self._jit[mode].lower(*args).compile()
         return time.perf_counter() - t0
 
@@ -481,10 +483,14 @@ def fit(
         if verbose:
             print(f"Resuming from the checkpoint at step {resumed.step} (epoch {resumed.epoch + 1}, "
                   f"batch {resumed.batch}) in {checkpoints.directory}", flush=True)
-    start_epoch, start_batch, carried_logs = (resumed.epoch, resumed.batch, resumed.partial_logs) if resumed else (0, 0, [])
-    piece = checkpoints.every if checkpoints is not None and checkpoints.every else plan.full_batches
+    start_epoch, start_batch, carried_logs = 0, 0, []
+    if resumed is not None:
+        start_epoch, start_batch, carried_logs = resumed.epoch, resumed.batch, resumed.partial_logs
+    every = checkpoints.every if checkpoints is not None else None
+    # Scan epochs with mid-epoch checkpoints run as pieces of `every` batches; step epochs index the whole epoch.
+    compiled_batches = min(every, plan.full_batches) if every and mode == "scan" else plan.full_batches
     if plan.full_batches:
-        history.compile_time = programs.precompile(mode, state, x, y, (min(piece, plan.full_batches), batch_size),
+        history.compile_time = programs.precompile(mode, state, x, y, (compiled_batches, batch_size),
                                                    None if mesh is None else distributed.replicated(mesh))
 
     for cb in callbacks:
@@ -502,8 +508,9 @@ def fit(
             if mesh is not None:
                 idx, rest = distributed.replicate((idx, rest), mesh)
             step_logs, carried_logs = carried_logs, []
-            for lo, hi, last in _epoch_pieces(idx.shape[0], start_batch, checkpoints and checkpoints.every):
-                state, piece_logs = _run_epoch(programs, mode, state, x, y, idx, rest if last else None, start=lo, stop=hi)
+            for lo, hi, last in _epoch_pieces(idx.shape[0], start_batch, every):
+                state, piece_logs = _run_epoch(programs, mode, state, x, y, idx, rest if last else None,
+                                               start=lo, stop=hi)
                 step_logs += piece_logs
                 if not last:  # a mid-epoch checkpoint: position (epoch, hi)
                     checkpoints.save(state, shuffle_key, epoch=epoch, batch=hi, history=dataclasses.asdict(history),
@@ -522,7 +529,8 @@ def fit(
             history.steps += epoch_steps
             history.skipped_steps += len(bad)
             if validation_data is not None:
-                val_logs = _evaluate_arrays(model, state.params, state.model_state, x_val, y_val, loss_fn, metric_fns, eval_batch_size)
+                val_logs = _evaluate_arrays(model, state.params, state.model_state, x_val, y_val, loss_fn, metric_fns,
+                                            eval_batch_size)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             seconds = time.perf_counter() - t_epoch
             history.append(epoch, epoch_logs, seconds)
@@ -554,7 +562,8 @@ def _make_checkpointer(directory, every, keep, keep_best, resume, has_validation
     """fit's checkpoint settings checked and turned into a :class:`~fnnet.checkpoint.FitCheckpointer`
     (None without ``checkpoint_dir``)."""
     if directory is None:
-        given = [name for name, v in (("checkpoint_every", every), ("keep", keep), ("keep_best", keep_best)) if v is not None]
+        settings = (("checkpoint_every", every), ("keep", keep), ("keep_best", keep_best))
+        given = [name for name, value in settings if value is not None]
         if resume:
             given.append("resume")
         if given:
@@ -621,7 +630,7 @@ def _epoch_pieces(n_batches: int, start: int, every: Optional[int]) -> list[tupl
     ``last`` marks the piece after which the partial batch runs and the epoch ends."""
     cuts = [] if not every else list(range((start // every + 1) * every, n_batches, every))
     edges = [start, *cuts, n_batches]
-    return [(lo, hi, i == len(edges) - 2) for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+    return [(lo, hi, i == len(edges) - 2) for i, (lo, hi) in enumerate(itertools.pairwise(edges))]
 
 
 def _reduce_step_logs(step_logs: list, names: Sequence[str]) -> tuple[dict, list]:

@@ -98,6 +98,7 @@ def test_epoch_pieces_split_at_multiples_of_every_counted_from_the_epoch_start()
     assert _epoch_pieces(7, 0, 2) == [(0, 2, False), (2, 4, False), (4, 6, False), (6, 7, True)]
 
 
+_KILL_DATA = 4096, 64  # examples, batch size: 64 steps per epoch
 _KILLED_RUN = textwrap.dedent("""
     import sys
     import jax, numpy as np, optax
@@ -106,52 +107,54 @@ _KILLED_RUN = textwrap.dedent("""
     rng = np.random.RandomState(0)
     x = rng.randn(4096, 32).astype(np.float32)
     y = (x @ rng.randn(32, 10)).argmax(1)
-    model = M.mlp([256, 256, 10], dropout=0.1, flatten=False)
-    fit(model, "softmax_cross_entropy", optax.adam(1e-3), (x, y), epochs=int(sys.argv[2]), batch_size=64,
-        key=jax.random.key(0), verbose=0, checkpoint_dir=sys.argv[1], checkpoint_every=16, keep=2,
-        resume=len(sys.argv) > 3)
+    fit(M.mlp([64, 10], dropout=0.1, flatten=False), "softmax_cross_entropy", optax.adam(1e-3), (x, y),
+        epochs=1000, batch_size=64, key=jax.random.key(0), verbose=0, checkpoint_dir=sys.argv[1],
+        checkpoint_every=16, keep=2)
 """)
 
 
 def _finished_steps(directory):
-    return sorted(int(p.name) for p in Path(directory).iterdir() if p.name.isdigit()) if Path(directory).exists() else []
+    """Steps of the checkpoints orbax has finished (unfinished ones carry a temporary suffix)."""
+    if not Path(directory).exists():
+        return []
+    return sorted(int(p.name) for p in Path(directory).iterdir() if p.name.isdigit())
 
 
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(tmp_path):
-    """A training process killed with SIGKILL (no cleanup, possibly mid-save) resumes from its last
-    complete checkpoint and ends where an uninterrupted process does."""
+    """A training process killed with SIGKILL (no cleanup, possibly in the middle of a save) resumes
+    from its last complete checkpoint and ends exactly where an uninterrupted run does."""
     script = tmp_path / "train.py"
     script.write_text(_KILLED_RUN)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    epochs, steps_per_epoch = 12, 4096 // 64
-    killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen([sys.executable, str(script), str(killed_dir), str(epochs)], env=env,
+    n, batch = _KILL_DATA
+    steps_per_epoch, final_epochs = n // batch, 4
+    killed_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(script), str(killed_dir)], env={**os.environ, "PYTHONPATH": str(REPO)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    try:
-        # Kill once training is well under way: a few checkpoints exist, some of them mid-epoch.
-        while len(_finished_steps(killed_dir)) < 2 or _finished_steps(killed_dir)[-1] < steps_per_epoch + 16:
-            assert proc.poll() is None, f"training ended before it was killed: {proc.stderr.read().decode()[-2000:]}"
+    try:  # kill it in its second epoch, after its first mid-epoch checkpoint there
+        while not _finished_steps(killed_dir) or _finished_steps(killed_dir)[-1] < steps_per_epoch + 16:
+            assert proc.poll() is None, f"training failed: {proc.stderr.read().decode()[-2000:]}"
             assert time.monotonic() < deadline, "no checkpoint appeared within 120 s"
-            time.sleep(0.05)
+            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
-    last = _finished_steps(killed_dir)[-1]
-    assert last < epochs * steps_per_epoch, "the run had already finished"
-    for args in ([str(killed_dir), str(epochs), "resume"], [str(clean_dir), str(epochs)]):
-        subprocess.run([sys.executable, str(script), *args], env=env, check=True, capture_output=True, timeout=300)
-    model = M.mlp([256, 256, 10], dropout=0.1, flatten=False)
-    x_sample = np.zeros((1, 32), np.float32)
-    resumed, resumed_hist = checkpoint.restore(killed_dir, model, optax.adam(1e-3), x_sample)
-    clean, clean_hist = checkpoint.restore(clean_dir, model, optax.adam(1e-3), x_sample)
-    assert int(resumed.step) == int(clean.step) == epochs * steps_per_epoch
-    chex.assert_trees_all_equal(_raw(resumed), _raw(clean))
-    assert resumed_hist.history == clean_hist.history
+    assert _finished_steps(killed_dir)[-1] < final_epochs * steps_per_epoch, "killed too late to compare"
+
+    rng = np.random.RandomState(0)
+    x = rng.randn(n, 32).astype(np.float32)
+    y = (x @ rng.randn(32, 10)).argmax(1)
+
+    def run(directory, resume):
+        return fit(M.mlp([64, 10], dropout=0.1, flatten=False), LOSS, optax.adam(1e-3), (x, y), epochs=final_epochs,
+                   batch_size=batch, key=jax.random.key(0), verbose=0, checkpoint_dir=directory, checkpoint_every=16,
+                   keep=2, resume=resume)
+
+    assert_same_run(run(killed_dir, True), run(tmp_path / "clean", False))
 
 
 def test_keeps_the_last_k_and_the_best_checkpoint(tmp_path):
@@ -165,8 +168,8 @@ def test_keeps_the_last_k_and_the_best_checkpoint(tmp_path):
     assert int(best_state.step) == (best_epoch + 1) * STEPS_PER_EPOCH
     assert best_hist.epochs == list(range(best_epoch + 1))
     # The restored weights are the ones that scored the recorded best validation loss.
-    np.testing.assert_allclose(evaluate(MODEL, best_state, XV, yv_noise, loss=LOSS)["loss"], hist["val_loss"][best_epoch],
-                               rtol=1e-6)
+    best_val_loss = evaluate(MODEL, best_state, XV, yv_noise, loss=LOSS)["loss"]
+    np.testing.assert_allclose(best_val_loss, hist["val_loss"][best_epoch], rtol=1e-6)
     latest, _ = checkpoint.restore(tmp_path, MODEL, optax.adam(1e-2), X[:1])
     chex.assert_trees_all_equal(_raw(latest), _raw(state))
 
@@ -184,9 +187,14 @@ def _damage(step_dir: Path):
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, uninterrupted):
     _fit(3, checkpoint_dir=tmp_path)
     _damage(tmp_path / str(3 * STEPS_PER_EPOCH))
-    with pytest.warns(UserWarning, match=f"skipped unreadable checkpoint.*step {3 * STEPS_PER_EPOCH}.*using step {2 * STEPS_PER_EPOCH}"):
+    damaged, previous = 3 * STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH
+    with pytest.warns(UserWarning, match=f"skipped unreadable checkpoint.*step {damaged}.*using step {previous}"):
         resumed = _fit(4, checkpoint_dir=tmp_path, resume=True)
     assert_same_run(resumed, uninterrupted)
+    # The damaged step was written again by the resumed run: all of the last three read back.
+    assert checkpoint.steps(tmp_path) == [damaged - STEPS_PER_EPOCH, damaged, damaged + STEPS_PER_EPOCH]
+    for step in checkpoint.steps(tmp_path):
+        checkpoint.restore(tmp_path, MODEL, optax.adam(1e-2), X[:1], step=step)
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -202,9 +210,11 @@ def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
 def test_a_different_model_or_optimizer_is_a_clear_error(tmp_path):
     _fit(1, checkpoint_dir=tmp_path)
     wider = M.Sequential([M.Dense(17, "relu"), M.BatchNorm(), M.Dropout(0.2), M.Dense(3)])
-    with pytest.raises(CheckpointError, match=r"different model.*dense_0/kernel is float32\[6, 16\] in the checkpoint but float32\[6, 17\]"):
+    shapes = r"params/dense_0/kernel is float32\[6, 16\] in the checkpoint but float32\[6, 17\] in this run"
+    with pytest.raises(CheckpointError, match=r"at step 7 .* was saved from a different model.*: " + shapes):
         _fit(2, model=wider, checkpoint_dir=tmp_path, resume=True)
-    with pytest.raises(CheckpointError, match=r"different model or optimizer.*opt_state/0/mu.* is in the checkpoint but not in this run"):
+    missing = r"opt_state/0/mu/\S+ is in the checkpoint but not in this run"
+    with pytest.raises(CheckpointError, match=r"different model or optimizer.*" + missing):
         _fit(2, optimizer=optax.sgd(0.1), checkpoint_dir=tmp_path, resume=True)
     with pytest.raises(CheckpointError, match=r"different data or batching \(batch_size=32 there, 64 here\)"):
         _fit(2, batch_size=64, checkpoint_dir=tmp_path, resume=True)
@@ -248,3 +258,20 @@ def test_early_stopping_progress_survives_a_resume(tmp_path):
     # A finished (early-stopped) run resumed again trains no further.
     again = _fit(30, callbacks=[stopper()], checkpoint_dir=tmp_path, resume=True)
     assert_same_run(again, reference)
+
+
+def test_early_stopping_progress_round_trips_and_lost_best_weights_are_reported():
+    before = EarlyStopping("val_loss", patience=3, restore_best_weights=True)
+    before.on_train_begin(None, None)
+    before.on_epoch_end(0, {"val_loss": 0.5}, {"w": np.ones(2)})
+    before.on_epoch_end(1, {"val_loss": 0.7}, {"w": np.zeros(2)})
+    after = EarlyStopping("val_loss", patience=3, restore_best_weights=True)
+    after.on_train_begin(None, None)
+    after.load_state_dict(before.state_dict())
+    assert (after.best, after.best_epoch, after.wait, after.stopped_epoch) == (0.5, 0, 1, None)
+    # The best epoch's weights were in the interrupted process's memory only.
+    with pytest.warns(UserWarning, match=r"could not restore the best weights \(epoch 1\).*keep_best='val_loss'"):
+        assert after.on_train_end({"w": np.zeros(2)}) is None
+    # A better epoch after the resume is kept as usual.
+    after.on_epoch_end(2, {"val_loss": 0.1}, {"w": np.full(2, 2.0)})
+    np.testing.assert_array_equal(after.on_train_end(None)["w"], [2.0, 2.0])
