@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from fnnet import models as M
-from fnnet.data import Dataset, load, scale_pixels
+from fnnet.data import Dataset, scale_pixels
+from recipes import _support as S
 
 
 def mlp(hidden: tuple):
@@ -16,8 +17,11 @@ def mlp(hidden: tuple):
 def splits(dataset: str, validation_size: int, data_dir) -> tuple[tuple, tuple, tuple, Dataset]:
     """``(train, validation, test, dataset)``: ``(x, y)`` pairs of flattened pixels in [0, 1]
     ``(N, 784)`` float32 and integer labels ``(N,)``. The validation split is the first
-    ``validation_size`` training images, as the seed's ``input_data.read_data_sets`` keeps them."""
-    data = load(dataset, data_dir=data_dir)
+    ``validation_size`` training images, as the seed's ``input_data.read_data_sets`` keeps them.
+
+    Raises :class:`fnnet.data.DatasetNotFoundError` when the data is absent (the recipe then reports
+    "not run" rows, see :func:`recipes._support.not_available`)."""
+    data = S.load_dataset(dataset, data_dir)
     if not 0 < validation_size < len(data.x_train):
         raise ValueError(f"validation_size must be in (0, {len(data.x_train)}), got {validation_size}")
 

@@ -29,7 +29,9 @@ import optax
 import fnnet
 from fnnet import optim, viz
 from fnnet.ensemble import Snapshots, accuracies, class_probabilities, evaluate_ensemble, fit_ensemble, predict_members
+from fnnet.data import DatasetNotFoundError
 from recipes import _jhui_mnist
+from recipes import _support as S
 
 DESCRIPTION = "MNIST MLP ensembles: vote vs weighted vote vs average vs best single; snapshot ensemble (seed 003)"
 
@@ -80,10 +82,14 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     """Trains the ensemble and the snapshot run; returns the results dict (accuracies per method)."""
     config = config or Config()
     out = Path(out_dir or "outputs/ensemble")
-    say = print if verbose else (lambda *a, **k: None)
-    train, validation, test, data = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
-    say(f"data: {data.name} from {data.source}: {len(train[0]):,} training, {len(validation[0]):,} validation, "
-        f"{len(test[0]):,} test images")
+    say = S.reporter(verbose)
+    try:
+        train, validation, test, data = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
+    except DatasetNotFoundError as err:
+        return S.not_available(err, data_dir, say, (f"{config.n_members} MLPs: ensemble vs best single", "a few points up"))
+    data_note = (f"{S.describe(data)}; trained on the {len(train[0]):,} images after the first "
+                 f"{len(validation[0]):,} (validation), tested on {len(test[0]):,}")
+    say(f"data: {data_note}")
     model = _jhui_mnist.mlp(config.hidden)
     ensemble_key, snapshot_key = jax.random.split(key)
 
@@ -151,7 +157,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     ]
     return {
         "rows": rows,
-        "data": f"{data.name} ({data.source})",
+        "data": data_note,
         "members": scores["members"].tolist(),
         "best_single": best_single,
         "vote": scores["vote"],

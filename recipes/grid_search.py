@@ -24,7 +24,9 @@ import jax
 import fnnet
 from fnnet import optim
 from fnnet.search import grid_search, log_axis
+from fnnet.data import DatasetNotFoundError
 from recipes import _jhui_mnist
+from recipes import _support as S
 
 DESCRIPTION = "grid search of learning rate x L2 on the MNIST MLP: jittered log mesh, coarse then fine (seed 003)"
 
@@ -58,9 +60,14 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     """Runs the coarse and fine meshes and the final training; returns the results dict."""
     config = config or Config()
     out = Path(out_dir or "outputs/grid_search")
-    say = print if verbose else (lambda *a, **k: None)
-    train, validation, test, data = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
-    say(f"data: {data.name} from {data.source}: {len(train[0]):,} training, {len(validation[0]):,} validation, {len(test[0]):,} test")
+    say = S.reporter(verbose)
+    try:
+        train, validation, test, data = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
+    except DatasetNotFoundError as err:
+        return S.not_available(err, data_dir, say, ("grid search of learning rate x L2: best setting", "log mesh, jittered"))
+    data_note = (f"{S.describe(data)}; trained on the {len(train[0]):,} images after the first "
+                 f"{len(validation[0]):,} (validation, scores the settings), tested on {len(test[0]):,}")
+    say(f"data: {data_note}")
     model = _jhui_mnist.mlp(config.hidden)
     space = {"learning_rate": _axis("learning_rates", config.learning_rates), "l2": _axis("l2s", config.l2s)}
     search_key, final_key = jax.random.split(key)
@@ -95,7 +102,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     ]
     return {
         "rows": rows,
-        "data": f"{data.name} ({data.source})",
+        "data": data_note,
         "trials": result.rows(),
         "best": {**best, "val_accuracy": result.best.score, "test_accuracy": test_accuracy},
         "plots": [str(plot)],

@@ -8,7 +8,6 @@ import pytest
 import recipes
 from fnnet import cli
 
-pytestmark = pytest.mark.slow  # each trains several MNIST MLP programs: ~10-20 s on 2 cores
 
 
 def _run_quick(name, out):
@@ -16,11 +15,24 @@ def _run_quick(name, out):
     results = json.loads((out / "results.json").read_text())
     assert results["quick"] is True
     assert results["data"].startswith("mnist_small")
+    assert results["config"]["dataset"] == "mnist_small"
     for plot in results["plots"]:
         assert (out / plot.split("/")[-1]).stat().st_size > 1000
     return results
 
 
+@pytest.mark.parametrize("name", ["ensemble", "grid_search"])
+def test_missing_mnist_gives_not_run_rows(name, tmp_path, monkeypatch):
+    monkeypatch.delenv("FNNET_DATA_DIR", raising=False)
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    results = recipes.run(name, quick=True, overrides={"dataset": "mnist"}, data_dir=empty, out_dir=tmp_path / name,
+                          verbose=False)
+    assert results["data"] == "not available" and results["plots"] == []
+    assert [row["fnnet"].startswith("not run: MNIST was not found") for row in results["rows"]] == [True]
+
+
+@pytest.mark.slow  # trains several MNIST MLP programs: ~10-20 s on 2 cores
 def test_ensemble_recipe_quick(tmp_path):
     quick = recipes.make_config(recipes.load("ensemble"), quick=True)
     results = _run_quick("ensemble", tmp_path)
@@ -39,6 +51,7 @@ def test_ensemble_recipe_quick(tmp_path):
     assert len(results["plots"]) == 4
 
 
+@pytest.mark.slow  # two vmapped meshes and a final fit: ~10-15 s on 2 cores
 def test_grid_search_recipe_quick(tmp_path):
     quick = recipes.make_config(recipes.load("grid_search"), quick=True)
     results = _run_quick("grid_search", tmp_path)
