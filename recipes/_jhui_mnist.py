@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from fnnet import models as M
-from fnnet.data import Dataset, scale_pixels
+from fnnet.data import scale_pixels
 from recipes import _support as S
 
 
@@ -14,10 +14,11 @@ def mlp(hidden: tuple):
     return M.mlp([*hidden, 10], kernel_init="tf_truncated_normal", name="jhui_mlp")
 
 
-def splits(dataset: str, validation_size: int, data_dir) -> tuple[tuple, tuple, tuple, Dataset]:
-    """``(train, validation, test, dataset)``: ``(x, y)`` pairs of flattened pixels in [0, 1]
+def splits(dataset: str, validation_size: int, data_dir) -> tuple[tuple, tuple, tuple, str]:
+    """``(train, validation, test, description)``: ``(x, y)`` pairs of flattened pixels in [0, 1]
     ``(N, 784)`` float32 and integer labels ``(N,)``. The validation split is the first
-    ``validation_size`` training images, as the seed's ``input_data.read_data_sets`` keeps them.
+    ``validation_size`` training images, as the seed's ``input_data.read_data_sets`` keeps them; the
+    description is the line naming that data for ``results["data"]``.
 
     Raises :class:`fnnet.data.DatasetNotFoundError` when the data is absent (the recipe then reports
     "not run" rows, see :func:`recipes._support.not_available`)."""
@@ -29,5 +30,7 @@ def splits(dataset: str, validation_size: int, data_dir) -> tuple[tuple, tuple, 
         return scale_pixels(images).reshape(len(images), -1)
 
     x = flat(data.x_train)
+    description = (f"{S.describe(data)}; trained on the {len(x) - validation_size:,} images after the first "
+                   f"{validation_size:,} (validation), tested on {len(data.x_test):,}")
     return ((x[validation_size:], data.y_train[validation_size:]), (x[:validation_size], data.y_train[:validation_size]),
-            (flat(data.x_test), data.y_test), data)
+            (flat(data.x_test), data.y_test), description)

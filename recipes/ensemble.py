@@ -84,11 +84,9 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     out = Path(out_dir or "outputs/ensemble")
     say = S.reporter(verbose)
     try:
-        train, validation, test, data = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
+        train, validation, test, data_note = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
     except DatasetNotFoundError as err:
         return S.not_available(err, data_dir, say, (f"{config.n_members} MLPs: ensemble vs best single", "a few points up"))
-    data_note = (f"{S.describe(data)}; trained on the {len(train[0]):,} images after the first "
-                 f"{len(validation[0]):,} (validation), tested on {len(test[0]):,}")
     say(f"data: {data_note}")
     model = _jhui_mnist.mlp(config.hidden)
     ensemble_key, snapshot_key = jax.random.split(key)

@@ -62,11 +62,9 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     out = Path(out_dir or "outputs/grid_search")
     say = S.reporter(verbose)
     try:
-        train, validation, test, data = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
+        train, validation, test, data_note = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
     except DatasetNotFoundError as err:
         return S.not_available(err, data_dir, say, ("grid search of learning rate x L2: best setting", "log mesh, jittered"))
-    data_note = (f"{S.describe(data)}; trained on the {len(train[0]):,} images after the first "
-                 f"{len(validation[0]):,} (validation, scores the settings), tested on {len(test[0]):,}")
     say(f"data: {data_note}")
     model = _jhui_mnist.mlp(config.hidden)
     space = {"learning_rate": _axis("learning_rates", config.learning_rates), "l2": _axis("l2s", config.l2s)}
