@@ -54,16 +54,17 @@ from fnnet.callbacks import LambdaCallback
 LEARNING_RATE = 1e-3
 LOSS = "softmax_cross_entropy"
 FNNET_MODES = ("scan", "step")
-FRAMEWORKS = tuple(f"fnnet_{mode}" for mode in FNNET_MODES) + ("torch", "keras", "flax_step", "flax_scan")
+FRAMEWORKS = tuple(f"fnnet_{mode}" for mode in FNNET_MODES) + ("torch", "torch_1t", "keras", "flax_step", "flax_scan")
 FRAMEWORK_TITLES = {
     "fnnet_scan": "fnnet `fit`, `lax.scan` epoch",
     "fnnet_step": "fnnet `fit`, jit per step",
     "torch": "PyTorch eager",
+    "torch_1t": "PyTorch eager, 1 thread",
     "keras": "Keras 3 (JAX) `fit`",
     "flax_step": "Flax, jit per step",
     "flax_scan": "Flax, `lax.scan` epoch",
 }
-_OPTIONAL_MODULES = {"torch": "torch", "keras": "keras"}
+_OPTIONAL_MODULES = {"torch": "torch", "torch_1t": "torch", "keras": "keras"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -314,14 +315,18 @@ class FlaxTrainer:
 
 
 class TorchTrainer:
-    """PyTorch eager: ``zero_grad / loss.backward / Adam.step`` per batch, NCHW tensors in memory."""
+    """PyTorch eager: ``zero_grad / loss.backward / Adam.step`` per batch, NCHW tensors in memory.
 
-    def __init__(self, spec: Spec, x, y, key):
+    ``threads``: intra-op threads while training (``None``: PyTorch's default, one per core). On a
+    machine busier than its core count, OpenMP's spinning barriers can make the default far slower
+    than one thread, so the benchmark reports both."""
+
+    def __init__(self, spec: Spec, x, y, key, *, threads: Optional[int] = None):
         import torch
 
-        self.torch, self.spec = torch, spec
+        self.torch, self.spec, self.threads = torch, spec, threads
         torch.manual_seed(int(jax.random.randint(key, (), 0, 2**31 - 1)))
-        self.x = torch.from_numpy(np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2)))
+        self.x = torch.from_numpy(np.array(np.asarray(x).transpose(0, 3, 1, 2), order="C"))  # a writable NCHW copy
         self.y = torch.from_numpy(np.asarray(y).astype(np.int64))
         self.model = _torch_module(spec.layers, spec.input_shape)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LEARNING_RATE)
@@ -334,14 +339,19 @@ class TorchTrainer:
 
     def _steps(self, perms):
         self.model.train()
-        losses = []
-        for perm in perms:
-            self.optimizer.zero_grad()
-            loss = self.loss_fn(self.model(self.x[perm]), self.y[perm])
-            loss.backward()
-            self.optimizer.step()
-            losses.append(loss.detach())
-        return losses
+        default_threads = self.torch.get_num_threads()
+        self.torch.set_num_threads(self.threads or default_threads)  # a process-wide setting: restored below
+        try:
+            losses = []
+            for perm in perms:
+                self.optimizer.zero_grad()
+                loss = self.loss_fn(self.model(self.x[perm]), self.y[perm])
+                loss.backward()
+                self.optimizer.step()
+                losses.append(loss.detach())
+            return losses
+        finally:
+            self.torch.set_num_threads(default_threads)
 
     def epoch(self):
         t0 = time.perf_counter()
@@ -352,7 +362,7 @@ class TorchTrainer:
 
     def accuracy(self, x, y) -> float:
         self.model.eval()
-        x = self.torch.from_numpy(np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2)))
+        x = self.torch.from_numpy(np.array(np.asarray(x).transpose(0, 3, 1, 2), order="C"))  # a writable NCHW copy
         with self.torch.no_grad():
             predicted = self.torch.cat([self.model(x[i : i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
         return float((predicted.numpy() == np.asarray(y)).mean())
@@ -408,8 +418,8 @@ def make_trainer(framework: str, spec: Spec, x, y, key):
         trainer = FnnetTrainer(spec, x, y, key, epoch_mode=framework.split("_")[1])
         trainer.epoch()  # warm-up, like every other trainer's __init__
         return trainer
-    if framework == "torch":
-        return TorchTrainer(spec, x, y, key)
+    if framework in ("torch", "torch_1t"):
+        return TorchTrainer(spec, x, y, key, threads=1 if framework == "torch_1t" else None)
     if framework == "keras":
         return KerasTrainer(spec, x, y, key)
     return FlaxTrainer(spec, x, y, key, mode=framework.split("_")[1])
@@ -453,7 +463,7 @@ def matmul_peak(n: int = 2048, tries: int = 5) -> dict:
     if importlib.util.find_spec("torch"):
         import torch
 
-        b = torch.from_numpy(np.asarray(a))
+        b = torch.from_numpy(np.array(a))  # a writable copy
         torch.mm(b, b)
         best = math.inf
         for _ in range(tries):
@@ -496,7 +506,7 @@ def measure_throughput(specs, frameworks, *, repeats: int, key, quick: bool, log
 def fnnet_default_mode(spec: Spec) -> str:
     """The epoch mode ``fnnet.fit`` picks for the model by itself (``epoch_mode="auto"``)."""
     x, y = synthetic_data(spec, spec.batch_size, jax.random.key(0))
-    _, history = fnnet.fit(spec.fnnet_model(), LOSS, optax.adam(LEARNING_RATE), (x, y), epochs=0,
+    _, history = fnnet.fit(spec.fnnet_model(), LOSS, optax.adam(LEARNING_RATE), (x, y), epochs=1, max_steps=1,
                            batch_size=spec.batch_size, key=jax.random.key(0), verbose=0)
     return history.epoch_mode
 
@@ -631,9 +641,8 @@ def tta_table(specs, results) -> str:
 
 def _versions(frameworks) -> str:
     parts = [f"jax {jax.__version__}", f"fnnet {fnnet.__version__}" if hasattr(fnnet, "__version__") else "fnnet"]
-    for framework, module in _OPTIONAL_MODULES.items():
-        if framework in frameworks:
-            parts.append(f"{module} {__import__(module).__version__}")
+    for module in sorted({_OPTIONAL_MODULES[f] for f in frameworks if f in _OPTIONAL_MODULES}):
+        parts.append(f"{module} {__import__(module).__version__}")
     return ", ".join(parts)
 
 
@@ -678,6 +687,7 @@ def main(argv=None) -> int:
             print("PROBLEM:", p)
         return 1 if problems else 0
 
+    default_modes = {spec.name: fnnet_default_mode(spec) for spec in specs}
     load_before = _load_averages()
     peak_before = matmul_peak()
     results = measure_throughput(specs, frameworks, repeats=args.repeats, key=key, quick=False, log=log)
@@ -685,7 +695,6 @@ def main(argv=None) -> int:
     peaks = {k: max(peak_before[k], peak_after[k]) for k in peak_before}
     peak = max(peaks.values())
     flops = {spec.name: flops_per_step(spec) for spec in specs}
-    default_modes = {spec.name: fnnet_default_mode(spec) for spec in specs}
     load_after = _load_averages()
     problems = check_results(specs, results)
 

@@ -43,8 +43,15 @@ def test_quick_mlp_trains_in_every_jax_framework_and_fnnet_modes_agree():
     chex.assert_trees_all_close(results["mlp"]["flax_scan"]["losses"], results["mlp"]["flax_step"]["losses"], rtol=1e-5)
 
 
+def test_fnnet_default_mode_reads_fits_choice_for_the_mlp():
+    # fit scans whole epochs unless a model convolves on a CPU (fnnet.train's documented default)
+    assert peers.fnnet_default_mode(peers._quick_spec(peers.SPECS["mlp"])) == "scan"
+
+
 @pytest.mark.slow
-def test_quick_deep_cnn_fnnet_modes_agree():
+def test_quick_deep_cnn_fnnet_modes_agree_and_default_mode():
+    expected_mode = "step" if jax.default_backend() == "cpu" else "scan"
+    assert peers.fnnet_default_mode(peers._quick_spec(peers.SPECS["deep_cnn"])) == expected_mode
     specs, results = _quick_run("deep_cnn", ["fnnet_scan", "fnnet_step"])
     assert peers.check_results(specs, results) == []
     chex.assert_trees_all_close(results["deep_cnn"]["fnnet_scan"]["losses"], results["deep_cnn"]["fnnet_step"]["losses"], rtol=1e-5)
