@@ -578,7 +578,7 @@ def measure_time_to_accuracy(specs, frameworks, data_dir: Path, *, key, log=prin
     for spec in specs:
         if spec.name not in TTA_TARGETS:
             continue
-        wanted = ["torch", TTA_FLAX[spec.name]]
+        wanted = ["torch", "torch_1t", TTA_FLAX[spec.name]]
         fnnet_wanted = ["fnnet"] if any(f.startswith("fnnet_") for f in frameworks) else []
         for framework in fnnet_wanted + [f for f in wanted if f in frameworks]:
             log(f"  time to accuracy: {spec.name} {framework} ...")
