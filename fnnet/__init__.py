@@ -13,7 +13,7 @@ a compiled program (:func:`fnnet.fit`)::
                                validation_data=(x_val, y_val), metrics=["accuracy"],
                                key=jax.random.key(0))
 """
-from fnnet import callbacks, initializers, losses, metrics, models, optim, tree
+from fnnet import callbacks, checkpoint, distributed, initializers, losses, metrics, models, optim, tree
 from fnnet.callbacks import Callback, EarlyStopping, LambdaCallback
 from fnnet.models import Model, Sequential, summary
 from fnnet.train import (

@@ -7,6 +7,7 @@ state (e.g. the best weights). Callbacks never run inside the compiled step, so 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional
 
 import jax
@@ -25,6 +26,15 @@ class Callback:
     def on_train_end(self, state):
         """Called once after training; may return a replacement :class:`TrainState` (else None)."""
         return None
+
+    def state_dict(self) -> dict:
+        """The callback's progress as a JSON-serializable dict, saved in ``fit``'s checkpoints so that a
+        resumed run continues it (e.g. an early-stopping patience counter). Default: nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what :meth:`state_dict` returned; ``fit`` calls it after ``on_train_begin`` when
+        it resumes from a checkpoint."""
 
 
 def _resolve_mode(monitor: str, mode: str) -> str:
@@ -73,6 +83,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch: Optional[int] = None
         self.wait = 0
         self._best_state = None
+        self._best_before_resume = False  # the best epoch's weights were lost in a resume
 
     def _improved(self, current: float) -> bool:
         if self.mode == "min":
@@ -91,6 +102,7 @@ class EarlyStopping(Callback):
         current = float(logs[self.monitor])
         if self._improved(current):
             self.best, self.best_epoch, self.wait = current, epoch, 0
+            self._best_before_resume = False
             if self.restore_best_weights:
                 # fit donates the state's buffers to the next epoch, so keep a copy, not a reference.
                 self._best_state = jax.tree_util.tree_map(lambda a: a.copy(), state)
@@ -106,7 +118,23 @@ class EarlyStopping(Callback):
     def on_train_end(self, state):
         if self.restore_best_weights and self._best_state is not None:
             return self._best_state
+        if self.restore_best_weights and self._best_before_resume:
+            warnings.warn(
+                f"EarlyStopping could not restore the best weights (epoch {self.best_epoch + 1}): they were "
+                "reached before training resumed from a checkpoint and are not in memory; returning the last "
+                f"state. Keep them with fit(..., keep_best={self.monitor!r}) and load them with "
+                "fnnet.checkpoint.restore(..., step='best').",
+                stacklevel=2,
+            )
         return None
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
+        self.wait, self.stopped_epoch = int(state["wait"]), state["stopped_epoch"]
+        self._best_before_resume = self.best_epoch is not None
 
 
 class LambdaCallback(Callback):

@@ -1,19 +1,27 @@
-"""The ``fnnet`` command: list and run the course recipes.
+"""The ``fnnet`` command: list and run the course recipes, and report their results.
 
     fnnet list                                  # every recipe with a one-line description
     fnnet run planar                            # the main job: runs offline in seconds
     fnnet run planar --quick                    # the seconds-long variant the tests use
-    fnnet run cs4487_table --epochs 5 --set lr=0.01 --data-dir ../shared/data --out outputs/cs
+    fnnet run cs4487_table --set dataset=mnist --data-dir ../shared/data --out outputs/cs
+    fnnet run all --data-dir ../shared/data --report RESULTS.md      # every recipe, then the report
+    fnnet run mnist_mlp jhui_mlp --report RESULTS.md                  # re-run two, update their sections
+    fnnet report RESULTS.md outputs/*/results.json                   # the report from earlier runs' results
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import shlex
 import sys
 import time
 from pathlib import Path
 
 import jax
+
+from fnnet import report
 
 
 def _parse_settings(pairs: list[str]) -> dict:
@@ -24,17 +32,6 @@ def _parse_settings(pairs: list[str]) -> dict:
         name, value = pair.split("=", 1)
         settings[name.strip()] = value.strip()
     return settings
-
-
-def _print_rows(rows: list[dict]) -> None:
-    if not rows:
-        return
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    print("  ".join("-" * widths[c] for c in columns))
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
 
 
 def _json_default(obj):
@@ -52,27 +49,124 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
+def _recipe_names(requested: list[str]) -> list[str]:
     import recipes
 
-    overrides = _parse_settings(args.set)
-    if args.epochs is not None:
-        overrides["epochs"] = str(args.epochs)
-    out = Path(args.out) if args.out else Path("outputs") / args.name
+    if "all" in requested:
+        if len(requested) > 1:
+            raise ValueError("'all' runs every recipe; give it alone, not with other names")
+        return recipes.names()
+    for name in requested:
+        recipes.load(name)  # unknown names fail here, before anything runs
+    return list(dict.fromkeys(requested))
+
+
+def _setting_names(module) -> set[str]:
+    return {f.name for f in dataclasses.fields(module.Config)}
+
+
+def _settings_for(module, overrides: dict, several: bool) -> dict:
+    """The ``--set``/``--epochs`` settings that apply to ``module``. With several recipes a setting goes
+    to the recipes that have it (``cmd_run`` checks that at least one does); with one, all must apply."""
+    if not several:
+        return overrides
+    return {k: v for k, v in overrides.items() if k in _setting_names(module)}
+
+
+def _command_line(argv: list[str]) -> str:
+    """The command as typed, with ``FNNET_DATA_DIR`` when the data location came from the environment."""
+    command = "fnnet " + shlex.join(argv)
+    env = os.environ.get("FNNET_DATA_DIR")
+    if env and "--data-dir" not in argv:
+        command = f"FNNET_DATA_DIR={shlex.quote(env)} " + command
+    return command
+
+
+def _saved_run(name: str, module, results: dict, *, args, command: str, machine_info: dict,
+               seconds: float) -> dict:
+    """``results`` plus what a report entry needs (``report.SAVED_RUN_KEYS``): written as results.json."""
+    return {**results, "recipe": name, "description": module.DESCRIPTION, "command": command,
+            "machine": machine_info, "finished": report.now_utc(), "wall_seconds": round(seconds, 1),
+            "quick": args.quick, "seed": args.seed}
+
+
+def _run_one(name: str, module, args, overrides: dict, out: Path, *, command: str) -> dict:
+    """Runs one recipe, prints its table and writes ``out/results.json``; returns the saved run."""
+    import recipes
+
+    machine_info = report.machine()
     t0 = time.perf_counter()
     results = recipes.run(
-        args.name, quick=args.quick, overrides=overrides, key=jax.random.key(args.seed),
+        name, quick=args.quick, overrides=overrides, key=jax.random.key(args.seed),
         data_dir=args.data_dir, out_dir=out, verbose=not args.quiet,
     )
-    seconds = time.perf_counter() - t0
+    saved = _saved_run(name, module, results, args=args, command=command, machine_info=machine_info,
+                       seconds=time.perf_counter() - t0)
     print()
-    _print_rows(results.get("rows", []))
+    print(report.text_table(results.get("rows", [])))
     for plot in results.get("plots", []):
         print(f"plot: {plot}")
     out.mkdir(parents=True, exist_ok=True)
-    results = {**results, "wall_seconds": seconds, "quick": args.quick, "seed": args.seed}
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
-    print(f"results: {out / 'results.json'} ({seconds:.1f}s)")
+    (out / "results.json").write_text(json.dumps(saved, indent=2, default=_json_default))
+    print(f"results: {out / 'results.json'} ({saved['wall_seconds']:.1f}s)")
+    return saved
+
+
+def cmd_run(args) -> int:
+    import recipes
+
+    names = _recipe_names(args.names)
+    several = len(names) > 1
+    overrides = _parse_settings(args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = str(args.epochs)
+    if several:
+        settable = set().union(*(_setting_names(recipes.load(n)) for n in names))
+        unused = sorted(set(overrides) - settable)
+        if unused:
+            raise ValueError(f"no recipe among {', '.join(names)} has the setting(s) {', '.join(unused)}")
+    command = _command_line(args.argv)
+    entries, failed = [], []
+    for name in names:
+        module = recipes.load(name)
+        out = (Path(args.out) / name if several else Path(args.out)) if args.out else Path("outputs") / name
+        if several:
+            print(f"\n=== {name}: {module.DESCRIPTION}")
+        t0 = time.perf_counter()
+        try:
+            saved = _run_one(name, module, args, _settings_for(module, overrides, several), out, command=command)
+        except Exception as err:  # noqa: BLE001 - with several recipes one failure must not lose the others
+            if not several:
+                raise
+            failed.append(name)
+            print(f"fnnet: {name} failed: {type(err).__name__}: {err}", file=sys.stderr)
+            results = {"rows": [{"experiment": f"{name} (the run failed)", "seed": "-",
+                                 "fnnet": f"error: {type(err).__name__}: {err}"}], "data": "-"}
+            saved = _saved_run(name, module, results, args=args, command=command, machine_info=report.machine(),
+                               seconds=time.perf_counter() - t0)
+        entries.append(report.entry_from_saved_run(saved))
+    if args.report:
+        path = report.write_report(args.report, entries, replace=args.names == ["all"], order=recipes.names())
+        print(f"report: {path}")
+    if failed:
+        print(f"fnnet: failed recipes: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args) -> int:
+    """Adds saved runs (``results.json`` files of ``fnnet run``) to the markdown report at ``args.path``."""
+    import recipes
+
+    entries = []
+    for file in args.files:
+        try:
+            saved = json.loads(Path(file).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"results file {file}: expected a results.json written by `fnnet run` ({err})") from err
+        entries.append(report.entry_from_saved_run(saved))
+    path = report.write_report(args.path, entries, replace=False, order=recipes.names())
+    print(f"report: {path} ({', '.join(e['name'] for e in entries)})")
     return 0
 
 
@@ -84,20 +178,30 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.set_defaults(func=cmd_list)
 
     p_run = sub.add_parser("run", help="run a recipe")
-    p_run.add_argument("name", help="recipe name (see `fnnet list`)")
+    p_run.add_argument("names", nargs="+", metavar="NAME", help="recipe name(s) (see `fnnet list`), or `all`")
     p_run.add_argument("--quick", action="store_true", help="the seconds-long settings used by the tests")
     p_run.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p_run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a config setting")
     p_run.add_argument("--seed", type=int, default=0, help="PRNG seed for jax.random.key (default 0)")
     p_run.add_argument("--data-dir", default=None, help="folder with the real datasets (else FNNET_DATA_DIR)")
-    p_run.add_argument("--out", default=None, help="folder for plots and results.json (default outputs/NAME)")
+    p_run.add_argument("--out", default=None,
+                       help="folder for plots and results.json (default outputs/NAME; with several recipes OUT/NAME)")
+    p_run.add_argument("--report", default=None, metavar="PATH",
+                       help="write a markdown report (e.g. RESULTS.md): `all` rewrites it, named recipes update their sections")
     p_run.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     p_run.set_defaults(func=cmd_run)
+
+    p_report = sub.add_parser("report", help="add saved runs (results.json of `fnnet run`) to a markdown report")
+    p_report.add_argument("path", metavar="PATH", help="the report (e.g. RESULTS.md): these recipes' sections are replaced")
+    p_report.add_argument("files", nargs="+", metavar="RESULTS_JSON", help="results.json files written by `fnnet run`")
+    p_report.set_defaults(func=cmd_report)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except ValueError as err:  # bad names/settings: a one-line message, not a traceback

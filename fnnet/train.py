@@ -19,8 +19,9 @@ results.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +29,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from fnnet import _checks
-from fnnet.callbacks import Callback
+from fnnet import _checks, checkpoint, distributed
+from fnnet.callbacks import Callback, _resolve_mode
 from fnnet.data.batching import epoch_order, remainder_indices
 from fnnet.models.core import Model
 
@@ -259,15 +260,29 @@ def _prepare_xy(model: Model, loss, x, y, *, x_name: str, y_name: str, x_sample=
         if loss_name in _CATEGORICAL_LOSSES:
             _checks.check_labels(y_name, y, int(out[-1]))
         else:
-            values = np.unique(np.asarray(y))
-            if not np.all(np.isin(values, (0, 1))):
-                raise ValueError(f"{y_name} must hold binary labels 0/1 for {loss_name}, got values {values[:10]}")
+            _check_binary_targets(y_name, np.asarray(y), loss_name)
     y = jnp.asarray(y)
     if jnp.issubdtype(y.dtype, jnp.integer) and y.dtype != jnp.int32:
         y = y.astype(jnp.int32)
     if loss_name in _BINARY_LOSSES and not jnp.issubdtype(y.dtype, jnp.floating):
         y = y.astype(jnp.float32)
     return jnp.asarray(x), y
+
+
+def _check_binary_targets(y_name: str, y: np.ndarray, loss_name: str) -> None:
+    """Integer targets must be labels 0/1; floating targets may be any probabilities in [0, 1] (soft
+    labels, or pixel intensities reconstructed by an autoencoder under sigmoid cross-entropy)."""
+    if np.issubdtype(y.dtype, np.floating):
+        low, high = float(y.min()), float(y.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"{y_name} must hold binary labels 0/1 or probabilities in [0, 1] for {loss_name}, "
+                f"got values in [{low}, {high}]"
+            )
+        return
+    values = np.unique(y)
+    if not np.all(np.isin(values, (0, 1))):
+        raise ValueError(f"{y_name} must hold binary labels 0/1 for {loss_name}, got values {values[:10]}")
 
 
 def _output_shape(model: Model, x) -> tuple:
@@ -323,10 +338,12 @@ class _EpochPrograms:
         self._jit = {"scan": jax.jit(scan, donate_argnums=donate_argnums), "step": jax.jit(step, donate_argnums=donate_argnums)}
         self._compiled: dict = {}
 
-    def precompile(self, mode: str, state, x, y, idx_shape) -> float:
-        """Compiles ``mode``'s program for ``idx_shape``; returns the seconds it took."""
+    def precompile(self, mode: str, state, x, y, idx_shape, idx_sharding=None) -> float:
+        """Compiles ``mode``'s program for ``idx_shape`` (placed as ``idx_sharding``, default: the
+        default device); returns the seconds it took."""
         t0 = time.perf_counter()
-        args = (state, x, y, jax.ShapeDtypeStruct(idx_shape, jnp.int32)) + ((0,) if mode == "step" else ())
+        idx = jax.ShapeDtypeStruct(idx_shape, jnp.int32, sharding=idx_sharding)
+        args = (state, x, y, idx) + ((0,) if mode == "step" else ())
         self._compiled[(mode, idx_shape)] = self._jit[mode].lower(*args).compile()
         return time.perf_counter() - t0
 
@@ -369,6 +386,13 @@ def fit(
     on_nonfinite: str = "raise",
     eval_batch_size: int = 1000,
     verbose: int = 1,
+    checkpoint_dir=None,
+    checkpoint_every: Union[str, int, None] = None,
+    keep: Optional[int] = None,
+    keep_best: Optional[str] = None,
+    resume: bool = False,
+    mesh: Optional[jax.sharding.Mesh] = None,
+    devices: Optional[Sequence[jax.Device]] = None,
 ) -> tuple[TrainState, History]:
     """Trains ``model`` on ``train_data = (x, y)`` and returns ``(final_state, history)``.
 
@@ -398,6 +422,22 @@ def fit(
       on_nonfinite: ``"raise"`` stops with :class:`NonFiniteLossError` naming the first step whose loss
         or gradient was NaN/Inf; ``"skip"`` drops such updates and counts them in the history.
       verbose: 1 prints one line per epoch, 0 is silent.
+      checkpoint_dir: directory for checkpoints of the run (see :mod:`fnnet.checkpoint`): the train
+        state, shuffling key, data-order position, history and callbacks' progress, written atomically
+        by orbax-checkpoint.
+      checkpoint_every: ``"epoch"`` (default): a checkpoint at the end of every epoch; an int ``N``: also
+        one after every ``N`` batches within an epoch (an epoch then runs as compiled pieces of ``N``
+        steps, with the same results).
+      keep: how many of the newest checkpoints to keep (default 3).
+      keep_best: an epoch log name (``"val_accuracy"``, ``"val_loss"``...): also keep the end-of-epoch
+        checkpoint with its best value (max for accuracies, else min, as in ``EarlyStopping``).
+      resume: continue from the newest readable checkpoint in ``checkpoint_dir`` when there is one
+        (with the checkpoint's keys and position: the result equals the uninterrupted run's); start
+        afresh when there is none. Without ``resume`` the directory must hold no checkpoints.
+      mesh, devices: data-parallel training on a 1-D :class:`jax.sharding.Mesh` (or one built over
+        ``devices``, see :mod:`fnnet.distributed`): every batch is split over the devices, params and
+        optimizer state are replicated, XLA all-reduces the gradients. ``batch_size`` must be a multiple
+        of the device count; the partial last batch of an epoch need not be (XLA pads and masks it).
     """
     _checks.check_choice("epoch_mode", epoch_mode, ("auto", "scan", "step"))
     _checks.check_choice("on_nonfinite", on_nonfinite, ("raise", "skip"))
@@ -421,61 +461,135 @@ def fit(
             model, loss, *validation_data, x_name="validation_data[0]", y_name="validation_data[1]", x_sample=x
         )
     mode = _default_epoch_mode(model) if epoch_mode == "auto" else epoch_mode
+    mesh = distributed.resolve_mesh(mesh, devices)
+    if mesh is not None:
+        distributed.check_divisible("batch_size", batch_size, mesh)
+    loss_fn, metric_fns = _resolve_loss(loss), _resolve_metrics(metrics)
+    checkpoints = _make_checkpointer(
+        checkpoint_dir, checkpoint_every, keep, keep_best, resume, validation_data is not None, metric_fns,
+        plan=dict(examples=n, batch_size=batch_size, steps_per_epoch=steps_per_epoch, drop_remainder=drop_remainder,
+                  shuffle=shuffle),
+    )
 
     init_key, shuffle_key = jax.random.split(key)
     if initial_state is None:
         state = create_train_state(model, tx, init_key, x[:1])
     else:
         state = _copy_tree(initial_state)  # fit donates its state buffers; keep the caller's intact
-    programs = _EpochPrograms(make_train_step(model, loss, tx, metrics=metrics, augment=augment))
-    loss_fn, metric_fns = _resolve_loss(loss), _resolve_metrics(metrics)
+    train_step = make_train_step(model, loss, tx, metrics=metrics, augment=augment)
+    if mesh is not None:  # data-parallel: everything whole on every device, each batch split over them
+        state, shuffle_key, x, y = distributed.replicate((state, shuffle_key, x, y), mesh)
+        if validation_data is not None:
+            x_val, y_val = distributed.replicate((x_val, y_val), mesh)
+        train_step = distributed.data_parallel_step(train_step, mesh)
+    programs = _EpochPrograms(train_step)
 
     plan = _EpochPlan(n, batch_size, shuffle=shuffle, drop_remainder=drop_remainder, steps_per_epoch=steps_per_epoch)
     history = History(epoch_mode=mode)
+    resumed = None
+    if checkpoints is not None and resume:
+        resumed = checkpoints.restore(state, shuffle_key)
+    elif checkpoints is not None:
+        checkpoints.check_empty()
+    if resumed is not None:
+        state, shuffle_key = resumed.state, resumed.shuffle_key
+        history = History(**{**resumed.history, "epoch_mode": mode})
+        if verbose:
+            print(f"Resuming from the checkpoint at step {resumed.step} (epoch {resumed.epoch + 1}, "
+                  f"batch {resumed.batch}) in {checkpoints.directory}", flush=True)
+    start_epoch, start_batch, carried_logs = 0, 0, []
+    if resumed is not None:
+        start_epoch, start_batch, carried_logs = resumed.epoch, resumed.batch, resumed.partial_logs
+    every = checkpoints.every if checkpoints is not None else None
+    # Scan epochs with mid-epoch checkpoints run as pieces of `every` batches; step epochs index the whole epoch.
+    compiled_batches = min(every, plan.full_batches) if every and mode == "scan" else plan.full_batches
     if plan.full_batches:
-        history.compile_time = programs.precompile(mode, state, x, y, (plan.full_batches, batch_size))
+        history.compile_time = programs.precompile(mode, state, x, y, (compiled_batches, batch_size),
+                                                   None if mesh is None else distributed.replicated(mesh))
 
     for cb in callbacks:
         cb.on_train_begin(state, history)
-    first_step = int(state.step)
-    for epoch in range(epochs):
-        t_epoch = time.perf_counter()
-        budget = None if max_steps is None else max_steps - history.steps
-        idx, rest = plan.indices(jax.random.fold_in(shuffle_key, epoch), budget)
-        state, step_logs = _run_epoch(programs, mode, state, x, y, idx, rest)
-        epoch_steps = sum(len(logs["finite"]) for logs, _ in step_logs)
-        epoch_logs, bad = _reduce_step_logs(step_logs, ["loss", *metric_fns])
-        if bad and on_nonfinite == "raise":
-            global_step = first_step + history.steps + bad[0]
-            raise NonFiniteLossError(
-                f"non-finite loss or gradient at step {global_step} (epoch {epoch + 1}, batch {bad[0] + 1} "
-                f"of {epoch_steps}); lower the learning rate, clip gradients (clip_norm=...) or check the data. "
-                "That step's update was not applied; the state is available as this exception's .state",
-                step=global_step, epoch=epoch, batch=bad[0], state=state,
-            )
-        history.steps += epoch_steps
-        history.skipped_steps += len(bad)
-        if validation_data is not None:
-            val_logs = _evaluate_arrays(model, state.params, state.model_state, x_val, y_val, loss_fn, metric_fns, eval_batch_size)
-            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-        seconds = time.perf_counter() - t_epoch
-        history.append(epoch, epoch_logs, seconds)
-        if verbose:
-            skipped = f" - skipped {len(bad)} non-finite steps" if bad else ""
-            print(f"Epoch {epoch + 1}/{epochs} - {seconds:.2f}s - {_format_logs(epoch_logs)}{skipped}", flush=True)
-        stop = False
-        for cb in callbacks:
-            stop = bool(cb.on_epoch_end(epoch, epoch_logs, state)) or stop
-        if stop:
-            history.stopped_early = True
-            break
-        if max_steps is not None and history.steps >= max_steps:
-            break
+    if resumed is not None:
+        checkpoint.load_callback_states(callbacks, resumed.callbacks)
+    # The step count at the start of the history (before any resumed epochs), for locating bad steps.
+    first_step = int(state.step) - history.steps - start_batch
+    finished = history.stopped_early or (max_steps is not None and history.steps >= max_steps)
+    try:
+        for epoch in range(start_epoch, start_epoch if finished else epochs):
+            t_epoch = time.perf_counter()
+            budget = None if max_steps is None else max_steps - history.steps
+            idx, rest = plan.indices(jax.random.fold_in(shuffle_key, epoch), budget)
+            if mesh is not None:
+                idx, rest = distributed.replicate((idx, rest), mesh)
+            step_logs, carried_logs = carried_logs, []
+            for lo, hi, last in _epoch_pieces(idx.shape[0], start_batch, every):
+                state, piece_logs = _run_epoch(programs, mode, state, x, y, idx, rest if last else None,
+                                               start=lo, stop=hi)
+                step_logs += piece_logs
+                if not last:  # a mid-epoch checkpoint: position (epoch, hi)
+                    checkpoints.save(state, shuffle_key, epoch=epoch, batch=hi, history=dataclasses.asdict(history),
+                                     callbacks=callbacks, partial_logs=step_logs)
+            start_batch = 0
+            epoch_steps = sum(len(logs["finite"]) for logs, _ in step_logs)
+            epoch_logs, bad = _reduce_step_logs(step_logs, ["loss", *metric_fns])
+            if bad and on_nonfinite == "raise":
+                global_step = first_step + history.steps + bad[0]
+                raise NonFiniteLossError(
+                    f"non-finite loss or gradient at step {global_step} (epoch {epoch + 1}, batch {bad[0] + 1} "
+                    f"of {epoch_steps}); lower the learning rate, clip gradients (clip_norm=...) or check the data. "
+                    "That step's update was not applied; the state is available as this exception's .state",
+                    step=global_step, epoch=epoch, batch=bad[0], state=state,
+                )
+            history.steps += epoch_steps
+            history.skipped_steps += len(bad)
+            if validation_data is not None:
+                val_logs = _evaluate_arrays(model, state.params, state.model_state, x_val, y_val, loss_fn, metric_fns,
+                                            eval_batch_size)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            seconds = time.perf_counter() - t_epoch
+            history.append(epoch, epoch_logs, seconds)
+            if verbose:
+                skipped = f" - skipped {len(bad)} non-finite steps" if bad else ""
+                print(f"Epoch {epoch + 1}/{epochs} - {seconds:.2f}s - {_format_logs(epoch_logs)}{skipped}", flush=True)
+            stop = False
+            for cb in callbacks:
+                stop = bool(cb.on_epoch_end(epoch, epoch_logs, state)) or stop
+            history.stopped_early = stop
+            if checkpoints is not None:
+                checkpoints.save(state, shuffle_key, epoch=epoch + 1, batch=0, history=dataclasses.asdict(history),
+                                 callbacks=callbacks, logs=epoch_logs)
+            if stop:
+                break
+            if max_steps is not None and history.steps >= max_steps:
+                break
+    finally:
+        if checkpoints is not None:
+            checkpoints.close()  # waits for the last (asynchronous) save
     for cb in callbacks:
         replacement = cb.on_train_end(state)
         if replacement is not None:
             state = replacement
     return state, history
+
+
+def _make_checkpointer(directory, every, keep, keep_best, resume, has_validation, metric_fns, *, plan):
+    """fit's checkpoint settings checked and turned into a :class:`~fnnet.checkpoint.FitCheckpointer`
+    (None without ``checkpoint_dir``)."""
+    if directory is None:
+        settings = (("checkpoint_every", every), ("keep", keep), ("keep_best", keep_best))
+        given = [name for name, value in settings if value is not None]
+        if resume:
+            given.append("resume")
+        if given:
+            raise ValueError(f"{', '.join(given)} need checkpoint_dir (a directory for the checkpoints)")
+        return None
+    best = None
+    if keep_best is not None:
+        logged = ["loss", *metric_fns]
+        _checks.check_choice("keep_best", keep_best, logged + ([f"val_{k}" for k in logged] if has_validation else []))
+        best = (keep_best, _resolve_mode(keep_best, "auto"))
+    return checkpoint.FitCheckpointer(directory, every="epoch" if every is None else every,
+                                      keep=3 if keep is None else keep, keep_best=best, plan=plan)
 
 
 class _EpochPlan:
@@ -506,21 +620,31 @@ class _EpochPlan:
         return idx[:n_full], rest
 
 
-def _run_epoch(programs, mode, state, x, y, idx, rest):
-    """Runs the batches ``idx`` (and the partial batch ``rest``); returns the state and
-    ``[(stacked per-step logs, batch size)]``."""
+def _run_epoch(programs, mode, state, x, y, idx, rest, *, start: int = 0, stop: Optional[int] = None):
+    """Runs the batches ``idx[start:stop]`` (default all) and then the partial batch ``rest``; returns
+    the state and ``[(stacked per-step logs, batch size)]``."""
+    stop = idx.shape[0] if stop is None else stop
     step_logs = []
-    if idx.shape[0] and mode == "scan":
-        state, logs = programs("scan", state, x, y, idx)
+    if stop > start and mode == "scan":
+        state, logs = programs("scan", state, x, y, idx[start:stop])
         step_logs.append((logs, idx.shape[1]))
     else:
-        for i in range(idx.shape[0]):
+        for i in range(start, stop):
             state, logs = programs("step", state, x, y, idx, i)
             step_logs.append((logs, idx.shape[1]))
     if rest is not None:
         state, logs = programs("step", state, x, y, rest, 0)
         step_logs.append((logs, rest.shape[1]))
     return state, step_logs
+
+
+def _epoch_pieces(n_batches: int, start: int, every: Optional[int]) -> list[tuple[int, int, bool]]:
+    """``[(lo, hi, last)]``: the full batches ``start..n_batches`` of an epoch split where the batch
+    count since the epoch's start reaches a multiple of ``every`` (one piece when ``every`` is None);
+    ``last`` marks the piece after which the partial batch runs and the epoch ends."""
+    cuts = [] if not every else list(range((start // every + 1) * every, n_batches, every))
+    edges = [start, *cuts, n_batches]
+    return [(lo, hi, i == len(edges) - 2) for i, (lo, hi) in enumerate(itertools.pairwise(edges))]
 
 
 def _reduce_step_logs(step_logs: list, names: Sequence[str]) -> tuple[dict, list]:

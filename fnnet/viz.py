@@ -106,3 +106,97 @@ def plot_curves(curves: dict, path, *, xlabel: str = "iteration", ylabel: str = 
     ax.legend()
     ax.set_title(title)
     return save_figure(fig, path)
+
+
+def _as_panels(images) -> np.ndarray:
+    """``images`` as ``(N, H, W)`` or ``(N, H, W, 3)`` float for imshow (a single channel is squeezed)."""
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3) or len(images) == 0:
+        raise ValueError(f"images must be a non-empty (N, H, W), (N, H, W, 1) or (N, H, W, 3) array, got {images.shape}")
+    return images
+
+
+def plot_image_grid(
+    images,
+    path,
+    *,
+    ncols: int = 10,
+    titles: Optional[Sequence[str]] = None,
+    highlight: Optional[dict] = None,
+    cmap: str = "gray",
+    panel_size: float = 1.3,
+    title: str = "",
+) -> Path:
+    """A grid of images, each scaled to its own value range: samples, weight images, filters,
+    reconstructions (the CS4487 seed's ``show_imgs``).
+
+    Args:
+      images: ``(N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)``, any real values (e.g. a Dense kernel
+        column reshaped to 28x28); RGB panels are min-max scaled to [0, 1].
+      titles: one string per panel. highlight: ``{color: mask}`` with boolean masks of length N: a thick
+        frame of that matplotlib color around the selected panels (the lecture's green and red boxes).
+    """
+    panels = _as_panels(images)
+    n = len(panels)
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"titles must have one entry per image ({n}), got {len(titles)}")
+    masks = {}
+    for color, mask in (highlight or {}).items():
+        mask = np.asarray(mask, dtype=bool).reshape(-1)
+        if mask.shape != (n,):
+            raise ValueError(f"highlight[{color!r}] must be a boolean mask of length {n}, got shape {mask.shape}")
+        masks[color] = mask
+    fig, axes = figure_grid(n, ncols=ncols, panel_size=(panel_size, panel_size))
+    for i, (ax, panel) in enumerate(zip(axes, panels)):
+        if panel.ndim == 3:
+            span = panel.max() - panel.min()
+            panel = (panel - panel.min()) / (span if span > 0 else 1.0)
+        ax.imshow(panel, cmap=cmap, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+        for color, mask in masks.items():
+            if mask[i]:
+                for spine in ax.spines.values():
+                    spine.set_edgecolor(color)
+                    spine.set_linewidth(4)
+    if title:
+        fig.suptitle(title, y=1.02)  # above the panel titles; save_figure's tight box keeps it
+    return save_figure(fig, path)
+
+
+def plot_bars(values, path, *, xlabel: str = "index", ylabel: str = "value", title: str = "",
+              colors: Optional[Sequence[str]] = None) -> Path:
+    """A bar plot of a 1-D array against its index, e.g. the output weights of one class
+    (``colors``: one matplotlib color per bar)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"values must be a non-empty 1-D array, got shape {values.shape}")
+    if colors is not None and len(colors) != len(values):
+        raise ValueError(f"colors must have one entry per value ({len(values)}), got {len(colors)}")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(np.arange(len(values)), values, color=colors)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_embedding(points, labels, path, *, class_names: Optional[Sequence[str]] = None, title: str = "") -> Path:
+    """2-D points ``(N, 2)`` (codes, projections) coloured by their integer class ``labels (N,)``."""
+    points, labels = np.asarray(points, dtype=np.float64), np.asarray(labels).reshape(-1)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
+        raise ValueError(f"points must be (N, 2) with one label each, got {points.shape} and {labels.shape}")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    classes = np.unique(labels)
+    for c in classes:
+        name = class_names[int(c)] if class_names is not None else str(c)
+        sel = labels == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=6, alpha=0.6, label=name)
+    ax.legend(markerscale=3, fontsize=8, loc="best")
+    ax.set_title(title)
+    return save_figure(fig, path)

@@ -6,8 +6,10 @@ Each recipe is a module ``recipes.<name>`` with
 * ``Config``: a frozen dataclass of the experiment's settings (the seed's values by default) and
   ``QUICK``: the overrides that make it finish in seconds (tests, ``--quick``);
 * ``run(config=None, *, key, data_dir=None, out_dir=None, verbose=True) -> dict`` returning the
-  measured numbers (``results["rows"]``: the seed's number next to fnnet's) and the PNG files it wrote
-  (``results["plots"]``).
+  measured numbers (``results["rows"]``: the seed's number next to fnnet's), a line naming the data the
+  numbers come from (``results["data"]``), the PNG files it wrote (``results["plots"]``) and, optionally,
+  further tables (``results["tables"]``: ``{title: rows}``). A dataset that is not available gives rows
+  saying so (``fnnet`` column "not run: ..."), never numbers from other data.
 
 ``recipes.run(name, quick=True, overrides={"epochs": 2})`` is what ``fnnet run`` calls.
 """
@@ -76,8 +78,11 @@ def run(
     out_dir=None,
     verbose: bool = True,
 ) -> dict:
-    """Runs recipe ``name`` and returns its results dict (see the package docstring)."""
+    """Runs recipe ``name`` and returns its results dict (see the package docstring), with the settings
+    it ran under added as ``results["config"]``."""
     module = load(name)
     config = make_config(module, quick=quick, overrides=overrides)
     out = Path(out_dir) if out_dir is not None else Path("outputs") / name
-    return module.run(config, key=jax.random.key(0) if key is None else key, data_dir=data_dir, out_dir=out, verbose=verbose)
+    results = module.run(config, key=jax.random.key(0) if key is None else key, data_dir=data_dir, out_dir=out,
+                         verbose=verbose)
+    return {**results, "config": dataclasses.asdict(config)}

@@ -1,10 +1,10 @@
-"""Synthetic generators: the course's flower exactly, circles, the jhui noisy line."""
+"""Synthetic generators: the course's flower exactly, circles, the jhui noisy line, template images."""
 import chex
 import jax
 import numpy as np
 import pytest
 
-from fnnet.data import circles, flower, noisy_line
+from fnnet.data import circles, flower, noisy_line, template_images
 
 
 def course_load_planar_dataset():
@@ -122,3 +122,37 @@ def test_noisy_line_follows_y_equals_x():
     np.testing.assert_array_equal(x0, y0)
     with pytest.raises(ValueError, match="high must be greater than low"):
         noisy_line(jax.random.key(0), low=3.0, high=1.0)
+
+
+def test_template_images_are_balanced_uint8_and_keyed():
+    data = template_images(jax.random.key(3), n_train=60, n_test=20, shape=(8, 6, 3), num_classes=4)
+    chex.assert_shape(data.x_train, (60, 8, 6, 3))
+    chex.assert_shape(data.x_test, (20, 8, 6, 3))
+    assert data.x_train.dtype == np.uint8 and data.y_train.dtype == np.int32
+    np.testing.assert_array_equal(np.bincount(data.y_train), [15] * 4)
+    np.testing.assert_array_equal(np.bincount(data.y_test), [5] * 4)
+    assert "not a real dataset" in data.source
+    again = template_images(jax.random.key(3), n_train=60, n_test=20, shape=(8, 6, 3), num_classes=4)
+    np.testing.assert_array_equal(again.x_train, data.x_train)
+    other = template_images(jax.random.key(4), n_train=60, n_test=20, shape=(8, 6, 3), num_classes=4)
+    assert not np.array_equal(other.x_train, data.x_train)
+
+
+def test_template_images_are_learnable_by_nearest_class_mean():
+    # Independent check in numpy: the class means of the training images classify the test images.
+    data = template_images(jax.random.key(0), n_train=200, n_test=100, shape=(16, 16, 3), num_classes=10)
+    x_train = data.x_train.reshape(200, -1).astype(np.float64)
+    x_test = data.x_test.reshape(100, -1).astype(np.float64)
+    means = np.stack([x_train[data.y_train == c].mean(0) for c in range(10)])
+    predicted = np.argmin(((x_test[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    assert (predicted == data.y_test).mean() > 0.9
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_train=0), "n_train must be a positive integer"),
+    (dict(shape=(8, 8)), "shape must be"),
+    (dict(noise=-1.0), "noise"),
+])
+def test_template_images_reject_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        template_images(jax.random.key(0), **kwargs)

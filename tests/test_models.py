@@ -350,3 +350,25 @@ def test_same_key_same_params_different_key_different_params():
     a = model.init(jax.random.key(1), x)["dense_0"]["kernel"]
     b = model.init(jax.random.key(2), x)["dense_0"]["kernel"]
     assert not np.array_equal(a, b)
+
+
+def test_jhui_fc_net_reg_is_the_seeds_half_sum_of_squares():
+    # The seed's loss adds 0.5 * reg * sum(W**2) for every layer's W (biases excluded).
+    model = M.jhui_fc_net((5, 4), n_classes=3, reg=0.1)
+    params = model.init(KEY, np.zeros((1, 6), np.float32))
+    expected = sum(0.5 * 0.1 * np.sum(np.asarray(layer["kernel"], np.float64) ** 2) for layer in params.values())
+    np.testing.assert_allclose(float(model.penalty(params)), expected, rtol=1e-6)
+    assert float(M.jhui_fc_net((5, 4), n_classes=3).penalty(params)) == 0.0
+    with pytest.raises(ValueError, match="reg must be >= 0"):
+        M.jhui_fc_net(reg=-1.0)
+
+
+def test_jhui_mnist_mlp_reg_is_tensorflow_l2_loss():
+    # The seed: lmbda * (tf.nn.l2_loss(W1) + l2_loss(W2) + l2_loss(W3)), tf.nn.l2_loss(w) = sum(w**2) / 2.
+    model = M.jhui_mnist_mlp(reg=5e-5)
+    params = model.init(KEY, np.zeros((1, 784), np.float32))
+    kernels = [np.asarray(params[name]["kernel"], np.float64) for name in ("dense_0", "dense_1", "dense_2")]
+    expected = 5e-5 * sum(np.sum(w**2) / 2 for w in kernels)
+    np.testing.assert_allclose(float(model.penalty(params)), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="reg must be >= 0"):
+        M.jhui_mnist_mlp(reg=-1e-5)

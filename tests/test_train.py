@@ -261,6 +261,16 @@ def test_binary_loss_checks_labels_are_zero_or_one():
         _fit(model=model, loss="sigmoid_binary_cross_entropy", train_data=(X, Y), metrics=[])
 
 
+def test_binary_loss_accepts_probability_targets_and_rejects_values_outside_unit_interval():
+    # Soft targets (an autoencoder's pixel intensities) are valid for sigmoid cross-entropy.
+    x = np.linspace(0.0, 1.0, 24, dtype=np.float32).reshape(4, 6)
+    model = M.mlp([6], flatten=False)
+    _, history = _fit(model=model, loss="sigmoid_binary_cross_entropy", train_data=(x, x), metrics=[], batch_size=2)
+    assert np.isfinite(history["loss"]).all()
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\].*got values in \[0.0, 1.5\]"):
+        _fit(model=model, loss="sigmoid_binary_cross_entropy", train_data=(x, x * 1.5), metrics=[])
+
+
 def test_evaluate_and_predict_reject_mismatched_inputs():
     state, _ = _fit(epochs=1)
     with pytest.raises(ValueError, match="dense_0"):

@@ -3,7 +3,8 @@
 * ``load(name, data_dir=None, ...)`` and ``load_<name>``: real datasets as :class:`Dataset` (numpy; images
   NHWC uint8, labels int32), found in ``data_dir`` / ``$FNNET_DATA_DIR`` / ``~/.fnnet/data``, then
   tensorflow-datasets; ``load("mnist_small")`` is embedded in the package and works offline.
-* ``flower``, ``circles``, ``noisy_line``: the course's synthetic sets.
+* ``flower``, ``circles``, ``noisy_line``: the course's synthetic sets; ``template_images``: a tiny
+  labelled stand-in image set for smoke runs (not a real dataset).
 * ``train_test_split`` (keyed, or scikit-learn-identical with ``seed=``), ``cs4487_split``.
 * ``scale_pixels``, ``Standardizer``, ``Whitener`` (PCA/ZCA), ``one_hot``.
 * ``iterate_batches`` / ``epoch_batches``: key-driven mini-batches.
@@ -28,7 +29,7 @@ from fnnet.data.loaders import (
 from fnnet.data.preprocessing import Standardizer, Whitener, one_hot, scale_pixels
 from fnnet.data.sources import DatasetNotFoundError, cache_root, data_root
 from fnnet.data.splits import cs4487_split, train_test_indices, train_test_split
-from fnnet.data.synthetic import circles, flower, noisy_line
+from fnnet.data.synthetic import circles, flower, noisy_line, template_images
 
 __all__ = [
     "Augment",
@@ -63,6 +64,7 @@ __all__ = [
     "remainder_indices",
     "save_augmentation_grid",
     "scale_pixels",
+    "template_images",
     "tokenize",
     "train_test_indices",
     "train_test_split",

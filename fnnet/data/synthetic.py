@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet._checks import check_positive
+from fnnet.data.dataset import Dataset
 
 
 def _check_count(name: str, n: int, *, even: bool = False) -> int:
@@ -109,3 +110,47 @@ def noisy_line(
     x = jnp.linspace(low, high, n)
     y = x + noise * jax.random.normal(key, (n,))
     return np.asarray(x[:, None], np.float32), np.asarray(y[:, None], np.float32)
+
+
+def template_images(
+    key: jax.Array,
+    *,
+    n_train: int = 500,
+    n_test: int = 100,
+    shape: tuple[int, int, int] = (32, 32, 3),
+    num_classes: int = 10,
+    noise: float = 0.2,
+) -> Dataset:
+    """A tiny image-classification stand-in for smoke tests and quick runs when a real image set is absent.
+
+    It is *not* any real dataset (its ``name`` and ``source`` say so). Each class has a smooth random
+    template: uniform noise on a 4x4 grid per channel, resized bilinearly to ``shape``; an image is its
+    class's template plus ``noise * N(0, 1)`` per pixel, clipped to [0, 1] and stored like the real loaders'
+    images. Labels cycle through the classes (balanced) in a shuffled order.
+
+    Returns:
+      a :class:`Dataset` with ``x_train (n_train, H, W, C)`` / ``x_test (n_test, H, W, C)`` uint8 NHWC and
+      int32 labels in ``[0, num_classes)``.
+    """
+    n_train, n_test = _check_count("n_train", n_train), _check_count("n_test", n_test)
+    num_classes = _check_count("num_classes", num_classes)
+    if len(shape) != 3 or any(int(s) != s or s < 1 for s in shape):
+        raise ValueError(f"shape must be (height, width, channels) of positive ints, got {shape!r}")
+    check_positive("noise", noise, allow_zero=True)
+    k_templates, k_train, k_test = jax.random.split(key, 3)
+    coarse = jax.random.uniform(k_templates, (num_classes, 4, 4, shape[2]))
+    templates = jax.image.resize(coarse, (num_classes, *shape), method="bilinear")
+
+    def draw(k, n):
+        k_order, k_noise = jax.random.split(k)
+        labels = jax.random.permutation(k_order, jnp.arange(n) % num_classes).astype(jnp.int32)
+        images = templates[labels] + noise * jax.random.normal(k_noise, (n, *shape))
+        return np.asarray(jnp.round(jnp.clip(images, 0.0, 1.0) * 255), np.uint8), np.asarray(labels)
+
+    x_train, y_train = draw(k_train, n_train)
+    x_test, y_test = draw(k_test, n_test)
+    return Dataset(
+        x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, name="template_images",
+        class_names=tuple(f"template {c}" for c in range(num_classes)),
+        source=f"synthetic: fnnet.data.template_images (noisy class templates, {shape}), not a real dataset",
+    )

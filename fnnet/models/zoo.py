@@ -164,17 +164,28 @@ def workshop_cifar_cnn() -> Model:
     )
 
 
-def jhui_fc_net(hidden: Sequence[int] = (100, 50, 25), *, n_classes: int = 10, weight_scale: float = 5e-2) -> Model:
+def jhui_fc_net(
+    hidden: Sequence[int] = (100, 50, 25), *, n_classes: int = 10, weight_scale: float = 5e-2, reg: float = 0.0
+) -> Model:
     """The jhui seed's ``FullyConnectedNet``: relu hidden layers, weights ``randn * weight_scale``,
-    zero biases (the L2 term is added by the loss or optimizer, not the model)."""
+    zero biases. ``reg`` is the seed's (cs231n's) L2 strength: its loss adds ``0.5 * reg * sum(W**2)`` for
+    every layer's ``W``, i.e. a Keras ``l2(reg / 2)`` kernel penalty on each Dense layer."""
     from fnnet.initializers import normal
 
-    return mlp(list(hidden) + [n_classes], kernel_init=normal(weight_scale), name="jhui_fc_net")
+    if reg < 0:
+        raise ValueError(f"reg must be >= 0, got {reg!r}")
+    return mlp(list(hidden) + [n_classes], kernel_init=normal(weight_scale), l2=reg / 2, name="jhui_fc_net")
 
 
-def jhui_mnist_mlp() -> Model:
-    """The jhui seed's TensorFlow MNIST MLP: 784-256-100-10 relu with TF1 truncated-normal He init."""
-    return mlp([256, 100, 10], kernel_init="tf_truncated_normal", name="jhui_mnist_mlp")
+def jhui_mnist_mlp(*, reg: float = 0.0) -> Model:
+    """The jhui seed's TensorFlow MNIST MLP: 784-256-100-10 relu with TF1 truncated-normal He init.
+
+    ``reg`` is the seed's ``lmbda``: its loss adds ``lmbda * tf.nn.l2_loss(W) = lmbda * sum(W**2) / 2``
+    for every ``W`` (biases excluded), i.e. a Keras ``l2(reg / 2)`` kernel penalty on each Dense layer
+    (the seed trains with ``lmbda = 5e-5``)."""
+    if reg < 0:
+        raise ValueError(f"reg must be >= 0, got {reg!r}")
+    return mlp([256, 100, 10], kernel_init="tf_truncated_normal", l2=reg / 2, name="jhui_mnist_mlp")
 
 
 def polynomial_regression(order: int, *, x_scale: float = 1.0) -> Model:

@@ -1,0 +1,277 @@
+"""Seed 002 (CS4487 lecture 9b): the eleven-row comparison of MNIST classifiers.
+
+Protocol (the seed's code): every 10th MNIST training image (6,000), pixels / 255; a fixed validation split
+identical to ``train_test_split(train_size=0.9, test_size=0.1, random_state=4487)`` (5,400 / 600,
+:func:`fnnet.data.cs4487_split`); dense models see flattened images centered by the mean of all 6,000
+(the seed fits its ``StandardScaler`` before splitting), CNNs the [0, 1] images; Keras' default
+initializers; SGD with momentum 0.9 (Nesterov), batch 50; early stopping on validation accuracy
+(min_delta 1e-4, patience 5) keeping the last epoch's weights; accuracy on all 10,000 test images.
+
+Two choices the seed's Keras version makes, followed here (both can be switched):
+
+* **early-stopping count.** The seed ran Keras 2.0.x, whose ``EarlyStopping`` tested ``wait >= patience``
+  *before* incrementing ``wait``: it stops after ``patience + 1`` epochs without improvement and prints
+  the 0-based epoch index ("Epoch 00007: early stopping" = 8 epochs run). Modern Keras and
+  :class:`fnnet.EarlyStopping` stop after ``patience``. ``keras_2_0_early_stopping=True`` (default) uses
+  ``patience + 1``, which reproduces the seed's epoch counts; the "epochs" column compares them.
+* **shear unit.** Keras before 2.1.3 read ``shear_range=0.1`` in radians (5.73 degrees), later versions
+  in degrees (0.1 degrees: no visible shear). The seed predates 2.1.3, so ``shear_degrees`` defaults
+  to 0.1 rad = 5.7296 degrees (``Augment.cs4487`` with the shear replaced).
+
+The seed's text and its summary table disagree on several numbers (they come from different runs); both
+are shown. A single early-stopped run on a 600-image validation set varies by about a point from key to
+key, so each row trains ``repeats`` times (3) with different keys and reports the median, each run's
+accuracy and epoch count; the figures show the first run. The same table also runs on Fashion-MNIST (same protocol, same hyperparameters; the seed has
+no numbers for it), each row labelled with its data.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from pathlib import Path
+from typing import Callable, Optional
+
+import jax
+import numpy as np
+
+import fnnet
+from fnnet import models as M
+from fnnet import optim, viz
+from fnnet.data import Augment, DatasetNotFoundError, Standardizer, cs4487_split, save_augmentation_grid, scale_pixels
+from fnnet.report import text_table
+
+from recipes import _support as S
+
+DESCRIPTION = "CS4487 comparison table: LR, MLPs, CNNs, dropout, L2, augmentation, noise (seed 002; + Fashion-MNIST)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One row of the seed's table: how to build and train the model, and what the seed reported."""
+
+    label: str
+    build: Callable[[], fnnet.Model]
+    learning_rate: float
+    dense: bool  # flattened, centered inputs (else 28x28x1 images in [0, 1])
+    seed_text: str
+    seed_summary: str
+    seed_epochs: int  # epochs the seed trained: its printed stopping epoch + 1 (or 100)
+    params: str
+    augment: str = ""  # "", "geometry" or "geometry+noise"
+    early_stopping: bool = True
+
+
+ROWS = {
+    "lr": Row("LR: Dense(10)", M.logistic_regression, 0.05, True, "0.8921", "0.8890", 8, "7,850"),
+    "mlp_50": Row("MLP: relu(50)", lambda: M.mlp([50, 10]), 0.1, True, "0.9373", "0.9373", 13, "39,760"),
+    "mlp_200": Row("MLP: relu(200)", lambda: M.mlp([200, 10]), 0.1, True, "0.9434", "0.9431", 15, "159,010"),
+    "mlp_1000": Row("MLP: relu(1000)", lambda: M.mlp([1000, 10]), 0.1, True, "0.9454", "0.9453", 15, "795,010"),
+    "mlp_500_500": Row("MLP: relu(500)-relu(500)", lambda: M.mlp([500, 500, 10]), 0.1, True, "0.9517", "0.9523",
+                       14, "648,010"),
+    "shallow_cnn": Row("shallow CNN: conv(10, 5x5, s2) -> 50", M.cs4487_shallow_cnn, 0.02, False, "0.9449", "0.9537",
+                       9, "98,820"),
+    "deep_cnn": Row("deep CNN: conv 10/40/80 -> 50", M.cs4487_deep_cnn, 0.02, False, "0.9687", "0.9693", 22,
+                    "286,940"),
+    "deep_cnn_dropout": Row("deep CNN + dropout .5", lambda: M.cs4487_deep_cnn(dropout=0.5), 0.02, False, "0.9726",
+                            "0.9756", 26, "286,940"),
+    "deep_cnn_l2": Row("deep CNN + L2 1e-4", lambda: M.cs4487_deep_cnn(l2=1e-4), 0.02, False, "0.9637", "-", 18,
+                       "286,940"),
+    "deep_cnn_dropout_aug": Row("deep CNN + dropout + augmentation", lambda: M.cs4487_deep_cnn(dropout=0.5), 0.02,
+                                False, "0.9807", "0.9843", 32, "286,940", augment="geometry"),
+    "deep_cnn_dropout_aug_noise": Row("deep CNN + dropout + augmentation + noise (100 epochs, no early stopping)",
+                                      lambda: M.cs4487_deep_cnn(dropout=0.5), 0.02, False, "0.9851", "0.9911", 100,
+                                      "286,940", augment="geometry+noise", early_stopping=False),
+}
+
+KERAS_2_0_SHEAR_DEGREES = math.degrees(0.1)  # shear_range=0.1 read as radians
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    dataset: tuple = ("mnist", "fashion_mnist")
+    rows: tuple = tuple(ROWS)
+    every: int = 10
+    val_size: float = 0.1
+    split_seed: int = 4487
+    batch_size: int = 50
+    max_epochs: int = 100
+    noise_epochs: int = 100
+    min_delta: float = 1e-4
+    patience: int = 5
+    keras_2_0_early_stopping: bool = True
+    repeats: int = 3  # runs per row with different keys: the row reports their median
+    shear_degrees: float = KERAS_2_0_SHEAR_DEGREES
+    highlight_digit: int = 5
+    highlight_threshold: float = 0.75
+
+
+QUICK = dict(dataset=("mnist_small",), rows=("lr", "mlp_50", "shallow_cnn", "deep_cnn_dropout_aug_noise"), every=5,
+             max_epochs=3, noise_epochs=2, patience=1, repeats=1)
+
+
+def _check(config: Config) -> None:
+    unknown = [r for r in config.rows if r not in ROWS]
+    if unknown or not config.rows:
+        raise ValueError(f"rows must be a non-empty subset of {list(ROWS)}, got {config.rows!r}")
+    if not config.dataset:
+        raise ValueError("dataset must name at least one dataset, e.g. mnist or fashion_mnist")
+    if config.repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {config.repeats}")
+
+
+def augmenter(row: Row, config: Config) -> Optional[Augment]:
+    """The seed's ImageDataGenerator for ``row`` (None when the row does not augment)."""
+    if not row.augment:
+        return None
+    return dataclasses.replace(Augment.cs4487(noise=row.augment == "geometry+noise"), shear=config.shear_degrees)
+
+
+def prepare(data, config: Config) -> dict:
+    """The seed's protocol on a loaded dataset: ``{"dense": (train, val, test), "image": (...)}`` where
+    each part is ``(x, y)``; dense inputs are flattened and centered by the mean of train + validation."""
+    split = cs4487_split(data, every=config.every, val_size=config.val_size, seed=config.split_seed)
+    images = [scale_pixels(x) for x in (split.x_train, split.x_val, split.x_test)]
+    labels = (split.y_train, split.y_val, split.y_test)
+    flat = [x.reshape(len(x), -1) for x in images]
+    center = Standardizer.fit(np.concatenate(flat[:2]), with_std=False)
+    return {
+        "dense": tuple((center(x), y) for x, y in zip(flat, labels)),
+        "image": tuple(zip(images, labels)),
+        "split": split,
+    }
+
+
+def train_row(row: Row, parts: dict, config: Config, *, key) -> S.Trained:
+    """Trains one row's model under the seed's protocol and evaluates it on the test set."""
+    train, val, test = parts["dense" if row.dense else "image"]
+    callbacks = []
+    if row.early_stopping:
+        patience = config.patience + (1 if config.keras_2_0_early_stopping else 0)
+        callbacks.append(fnnet.EarlyStopping("val_accuracy", min_delta=config.min_delta, patience=patience))
+    return S.train_classifier(
+        row.build(), optim.optimizer("sgd", row.learning_rate, momentum=0.9, nesterov=True), train, test,
+        validation=val, key=key, epochs=config.max_epochs if row.early_stopping else config.noise_epochs,
+        batch_size=config.batch_size, callbacks=callbacks, augment=augmenter(row, config),
+    )
+
+
+def weight_plots(trained: dict, parts: dict, config: Config, out: Path, prefix: str, title: str, key) -> list:
+    """The seed's figures: LR weight images, MLP-50 hidden filters, the output weights of one class as
+    bars and the filters highlighted green (weight > threshold) / red (< -threshold), CNN first-layer
+    filters, and the augmentation grid."""
+    plots = []
+    if "lr" in trained:
+        w = trained["lr"].state.params["dense_0"]["kernel"]
+        plots.append(viz.plot_image_grid(S.kernel_images(w, (28, 28)), out / f"{prefix}lr_weights.png", ncols=5,
+                                         titles=[str(c) for c in range(10)], title=f"{title}: LR weight images"))
+    if "mlp_50" in trained:
+        params = trained["mlp_50"].state.params
+        filters = S.kernel_images(params["dense_0"]["kernel"], (28, 28))
+        plots.append(viz.plot_image_grid(filters, out / f"{prefix}mlp50_filters.png", ncols=10,
+                                         title=f"{title}: MLP relu(50) hidden-unit weights"))
+        d, thr = config.highlight_digit, config.highlight_threshold
+        out_w = np.asarray(params["dense_1"]["kernel"][:, d])
+        colors = ["green" if v > thr else "red" if v < -thr else "gray" for v in out_w]
+        plots.append(viz.plot_bars(out_w, out / f"{prefix}mlp50_output_weights_{d}.png", xlabel="hidden unit",
+                                   ylabel="weight", colors=colors, title=f"{title}: output weights for {d}"))
+        plots.append(viz.plot_image_grid(filters, out / f"{prefix}mlp50_filters_for_{d}.png", ncols=10,
+                                         highlight={"green": out_w > thr, "red": out_w < -thr},
+                                         title=f"{title}: units that {d} should have (green) / not have (red)"))
+    for name in ("shallow_cnn", "deep_cnn"):
+        if name in trained:
+            w = trained[name].state.params["conv2d_0"]["kernel"]
+            plots.append(viz.plot_image_grid(S.kernel_images(w, (5, 5)), out / f"{prefix}{name}_filters.png",
+                                             ncols=10, title=f"{title}: {ROWS[name].label}, first-layer filters"))
+    augmented = [r for r in config.rows if ROWS[r].augment]
+    if augmented:
+        images = parts["image"][0][0][:4]
+        aug = augmenter(ROWS[augmented[-1]], config)
+        plots.append(save_augmentation_grid(out / f"{prefix}augmentation.png", images, aug, key))
+    return [str(p) for p in plots]
+
+
+def comparison_table(runs: dict, epochs: dict, config: Config) -> list:
+    """The seed's table with fnnet's median accuracy and its epoch counts per dataset."""
+    table = []
+    for name in config.rows:
+        row = ROWS[name]
+        entry = {"model": row.label, "params": row.params, "lr": f"{row.learning_rate:g}",
+                 "seed (text)": row.seed_text, "seed (summary table)": row.seed_summary,
+                 "seed epochs": str(row.seed_epochs)}
+        for ds in runs:
+            entry[f"fnnet {_title(ds)}"] = f"{statistics.median(runs[ds][name]):.4f}"
+            entry[f"epochs ({_title(ds)})"] = ", ".join(map(str, epochs[ds][name]))
+        table.append(entry)
+    return table
+
+
+def _title(dataset: str) -> str:
+    return S.DATA_TITLES.get(dataset, dataset).split(" (")[0]
+
+
+def _result_row(row: Row, dataset: str, params: int, accuracies: list, epochs: list) -> dict:
+    """A result row: the seed's numbers (MNIST only), fnnet's median accuracy, each run's, the epochs."""
+    is_seed_data = dataset == "mnist"
+    cells = {
+        "experiment": row.label, "data": _title(dataset), "params": f"{params:,}", "lr": f"{row.learning_rate:g}",
+        "seed": row.seed_text if is_seed_data else "-",
+        "seed (summary table)": row.seed_summary if is_seed_data else "-",
+        "fnnet": f"{statistics.median(accuracies):.4f}",
+    }
+    if len(accuracies) > 1:
+        cells["fnnet runs"] = " / ".join(f"{a:.4f}" for a in accuracies)
+    cells["epochs (seed / fnnet)"] = f"{row.seed_epochs if is_seed_data else '-'} / {', '.join(map(str, epochs))}"
+    return cells
+
+
+def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:
+    """Runs every configured row ``repeats`` times on every configured dataset; returns the results dict."""
+    config = config or Config()
+    _check(config)
+    out = Path(out_dir or "outputs/cs4487_table")
+    say = S.reporter(verbose)
+    rows, plots, data_notes = [], [], []
+    runs, epochs = {}, {}
+    for ds_index, dataset in enumerate(config.dataset):
+        title = _title(dataset)
+        ds_key = jax.random.fold_in(key, ds_index)
+        try:
+            data = S.load_dataset(dataset, data_dir)
+        except DatasetNotFoundError as err:
+            say(S.missing_message(err, data_dir))
+            rows += [S.missing_row(ROWS[r].label, ROWS[r].seed_text if dataset == "mnist" else "-", err, data_dir,
+                                   data=title) for r in config.rows]
+            data_notes.append(f"{title}: not available")
+            continue
+        parts = prepare(data, config)
+        note = f"{S.describe(parts['split'])}; dense inputs centered by the mean of train + validation"
+        data_notes.append(note)
+        say(f"data: {note}")
+        first, runs[dataset], epochs[dataset] = {}, {}, {}
+        for name in config.rows:
+            row = ROWS[name]
+            row_key = jax.random.fold_in(ds_key, list(ROWS).index(name))
+            results = [train_row(row, parts, config, key=jax.random.fold_in(row_key, r)) for r in range(config.repeats)]
+            first[name] = results[0]
+            runs[dataset][name] = [r.test["accuracy"] for r in results]
+            epochs[dataset][name] = [r.epochs for r in results]
+            say(f"[{title}] {row.label}: test accuracy {' / '.join(f'{a:.4f}' for a in runs[dataset][name])} after "
+                f"{', '.join(map(str, epochs[dataset][name]))} epochs ({sum(r.seconds for r in results):.0f}s); "
+                f"seed {row.seed_text} / {row.seed_summary} after {row.seed_epochs}")
+            rows.append(_result_row(row, dataset, results[0].params, runs[dataset][name], epochs[dataset][name]))
+            plots.append(S.history_plot(results[0], out / f"{dataset}_history_{name}.png", f"{title}: {row.label}"))
+        plots += weight_plots(first, parts, config, out, f"{dataset}_", title, jax.random.fold_in(ds_key, 99))
+    table = comparison_table(runs, epochs, config)
+    if verbose and runs:
+        say("\nThe seed's comparison table (MNIST numbers from the seed) next to fnnet's medians:")
+        say(text_table(table))
+    return {
+        "rows": rows,
+        "tables": {"the seed's table next to fnnet's (median test accuracy per dataset)": table},
+        "data": "; ".join(data_notes),
+        "accuracy": {ds: {name: statistics.median(v) for name, v in by_row.items()} for ds, by_row in runs.items()},
+        "runs": runs,
+        "epochs": epochs,
+        "plots": plots,
+    }

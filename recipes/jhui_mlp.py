@@ -1,0 +1,84 @@
+"""Seed 003 (jhui, part 2): the TensorFlow MLP on MNIST.
+
+784 -> 256 -> 100 -> 10 (relu), weights ``tf.truncated_normal(stddev=sqrt(2 / fan_in))`` (TF1: cut at 2
+sigma and not rescaled), zero biases; loss ``reduce_mean(softmax_cross_entropy + lmbda * (l2_loss(W1) +
+l2_loss(W2) + l2_loss(W3)))`` with ``lmbda = 5e-5`` and ``tf.nn.l2_loss(W) = sum(W**2) / 2`` (the mean of
+a per-example constant is that constant: mean cross-entropy + lmbda * sum(W**2) / 2, the model's
+``reg``); Adam 1e-3; 10,000 iterations of ``mnist.train.next_batch(100)``; test accuracy on the 10,000
+test images: the seed prints 0.9816.
+
+``input_data.read_data_sets`` keeps the first 5,000 training images as its validation set and trains on
+the other 55,000, pixels scaled to [0, 1]; ``next_batch`` reshuffles every pass. Here: 550 steps per pass,
+``max_steps=10,000`` (18 passes and 100 steps), validation accuracy logged after every pass.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Optional
+
+from fnnet import models as M
+from fnnet import optim, viz
+from fnnet.data import DatasetNotFoundError, scale_pixels
+
+from recipes import _support as S
+
+DESCRIPTION = "jhui TensorFlow MLP 784-256-100-10, truncated-normal He init, Adam + L2, 10k iterations (seed 003)"
+
+SEED_TEST = "98.16%"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    dataset: str = "mnist"
+    validation_size: int = 5_000  # read_data_sets' default: the first 5,000 training images
+    reg: float = 5e-5  # the seed's lmbda, on TF's l2_loss = sum(W**2) / 2
+    learning_rate: float = 1e-3
+    batch_size: int = 100
+    iterations: int = 10_000
+
+
+QUICK = dict(dataset="mnist_small", validation_size=500, iterations=270)  # 6 whole passes of 45 steps
+
+
+def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:
+    """Trains the jhui MLP for ``iterations`` steps; returns the results dict (test accuracy)."""
+    config = config or Config()
+    out = Path(out_dir or "outputs/jhui_mlp")
+    say = S.reporter(verbose)
+    experiment = f"MLP 784-256-100-10, Adam + L2 {config.reg:g}: test accuracy after {config.iterations:,} iterations"
+    try:
+        data = S.load_dataset(config.dataset, data_dir)
+    except DatasetNotFoundError as err:
+        return S.not_available(err, data_dir, say, (experiment, SEED_TEST))
+
+    n_val = config.validation_size
+    if not 0 < n_val < len(data.x_train):
+        raise ValueError(f"validation_size must be in (0, {len(data.x_train)}), got {n_val}")
+    x = scale_pixels(data.x_train).reshape(len(data.x_train), -1)
+    train, validation = (x[n_val:], data.y_train[n_val:]), (x[:n_val], data.y_train[:n_val])
+    test = (scale_pixels(data.x_test).reshape(len(data.x_test), -1), data.y_test)
+    data_note = (f"{S.describe(data)}; trained on the {len(train[0]):,} images after the first {n_val:,} "
+                 f"(validation), tested on {len(test[0]):,}")
+    say(f"data: {data_note}")
+
+    model = M.jhui_mnist_mlp(reg=config.reg)
+    M.summary(model, train[0][:1], print_fn=say)
+    steps_per_pass = len(train[0]) // config.batch_size
+    trained = S.train_classifier(
+        model, optim.optimizer("adam", config.learning_rate), train, test, validation=validation, key=key,
+        epochs=math.ceil(config.iterations / steps_per_pass), batch_size=config.batch_size,
+        max_steps=config.iterations, verbose=verbose,
+    )
+    accuracy = trained.test["accuracy"]
+    say(f"test accuracy after {trained.history.steps:,} iterations: {S.percent(accuracy)} (seed: {SEED_TEST})")
+    first_layer = S.kernel_images(trained.state.params["dense_0"]["kernel"], (28, 28))
+    plots = [
+        S.history_plot(trained, out / "history.png", f"jhui MLP (one point per pass of {steps_per_pass} steps)"),
+        str(viz.plot_image_grid(first_layer[:40], out / "first_layer_weights.png", ncols=10,
+                                title="first hidden layer: 40 of the 256 weight images")),
+    ]
+    rows = [{"experiment": experiment, "seed": SEED_TEST, "fnnet": S.percent(accuracy)}]
+    return {"rows": rows, "data": data_note, "test_accuracy": accuracy, "steps": trained.history.steps,
+            "plots": plots}

@@ -1,0 +1,49 @@
+"""Image grids, bar plots and 2-D embeddings written as PNG (read back to check what was drawn)."""
+import matplotlib.image
+import numpy as np
+import pytest
+
+from fnnet import viz
+
+
+def _green_pixels(path) -> int:
+    rgb = matplotlib.image.imread(str(path))[..., :3]
+    return int(np.sum((rgb[..., 1] > 0.4) & (rgb[..., 0] < 0.2) & (rgb[..., 2] < 0.2)))
+
+
+def test_image_grid_frames_exactly_the_highlighted_panels(tmp_path):
+    weights = np.random.default_rng(0).normal(size=(6, 28, 28))  # any real values, like weight images
+    plain = viz.plot_image_grid(weights, tmp_path / "plain.png", ncols=3, titles=[str(i) for i in range(6)])
+    framed = viz.plot_image_grid(weights, tmp_path / "framed.png", ncols=3,
+                                 highlight={"green": [True, False, False, False, False, True]})
+    assert plain.stat().st_size > 1000
+    assert _green_pixels(plain) == 0  # gray panels, white background: nothing green
+    assert _green_pixels(framed) > 100
+
+
+def test_image_grid_takes_single_channel_and_rgb_batches(tmp_path):
+    gray = np.zeros((3, 5, 5, 1), np.float32)
+    rgb = np.random.default_rng(1).uniform(-2, 3, size=(2, 4, 4, 3))
+    assert viz.plot_image_grid(gray, tmp_path / "gray.png").exists()
+    assert viz.plot_image_grid(rgb, tmp_path / "rgb.png").exists()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda p: viz.plot_image_grid(np.zeros((2, 3, 3)), p, titles=["a"]), "one entry per image"),
+    (lambda p: viz.plot_image_grid(np.zeros((2, 3, 3)), p, highlight={"red": [True]}), "mask of length 2"),
+    (lambda p: viz.plot_image_grid(np.zeros((2, 3, 3, 2)), p), "images must be"),
+    (lambda p: viz.plot_bars(np.zeros((2, 2)), p), "1-D"),
+    (lambda p: viz.plot_bars(np.zeros(3), p, colors=["r"]), "one entry per value"),
+    (lambda p: viz.plot_embedding(np.zeros((4, 3)), np.zeros(4), p), r"\(N, 2\)"),
+])
+def test_plots_reject_bad_shapes(tmp_path, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(tmp_path / "x.png")
+
+
+def test_bars_and_embedding_write_pngs(tmp_path):
+    bars = viz.plot_bars(np.linspace(-1, 1, 50), tmp_path / "bars.png", colors=["g"] * 25 + ["r"] * 25)
+    assert _green_pixels(bars) > 100
+    points = np.random.default_rng(2).normal(size=(40, 2))
+    emb = viz.plot_embedding(points, np.arange(40) % 4, tmp_path / "emb.png", class_names=list("abcd"))
+    assert emb.stat().st_size > 1000
