@@ -82,11 +82,11 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
                          f"{config.n_inputs}")
     out = Path(out_dir or "outputs/init_scale")
     say = S.reporter(verbose)
-    unit_key, deep_key = jax.random.split(key)
+    weight_key, unit_key, deep_key = jax.random.split(key, 3)
     ones = config.n_inputs // 2
 
     # 1. One unit, the seed's input.
-    first_w = np.asarray(initializers.normal(1.0)(jax.random.fold_in(unit_key, 10_000), (config.n_outputs,)))
+    first_w = np.asarray(initializers.normal(1.0)(weight_key, (config.n_outputs,)))  # the seed's 20,000 values of W
     variances, first_draws = {}, {}
     for i, (name, init) in enumerate(UNIT_INITS.items()):
         draws = [unit_outputs(init, jax.random.fold_in(jax.random.fold_in(unit_key, i), d), config)

@@ -39,6 +39,7 @@ from recipes import _support as S
 DESCRIPTION = "polynomial orders 1-9 on noisy y=x data, without and with L2 (seed 003)"
 
 X_LOW, X_HIGH = 0.0, 20.0
+LINE_GRID = np.linspace(X_LOW, X_HIGH, 401, dtype=np.float32)[:, None]  # where the gap to y = x is measured
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,14 +79,14 @@ class Fit:
 
 
 def train_polynomial(order: int, l2: float, data: dict, *, config: Config, key) -> Fit:
-    """Full-batch Adam on MSE (+ the L2 penalty) for ``config.steps`` steps; returns the :class:`Fit`."""
+    """Full-batch Adam on MSE (+ the L2 penalty) for ``config.steps`` steps on ``data["train"]``; returns
+    the :class:`Fit` with its MSE on ``data``'s train/validation/test pairs."""
     model = M.polynomial_regression(order, x_scale=X_HIGH, l2=l2)
     x, y = data["train"]
     state, _ = fnnet.fit(model, "mse", optim.optimizer("adam", config.learning_rate), (x, y), batch_size=len(x),
                          epochs=1, steps_per_epoch=config.steps, key=key, verbose=0)
     mse = {name: float(np.mean((np.asarray(model.apply(state.params, xs)) - ys) ** 2)) for name, (xs, ys) in data.items()}
-    grid = data["grid"][0]
-    gap = float(np.mean((np.asarray(model.apply(state.params, grid)) - grid) ** 2))
+    gap = float(np.mean((np.asarray(model.apply(state.params, LINE_GRID)) - LINE_GRID) ** 2))
     dense = state.params["dense_0"]
     coefficients = np.concatenate([np.asarray(dense["bias"]), np.asarray(dense["kernel"]).ravel()])
     return Fit(order, l2, coefficients, mse["train"], mse["validation"], mse["test"], gap, model, state.params)
@@ -102,9 +103,9 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     say = S.reporter(verbose)
     k_train, k_val, k_test, k_double, k_fit = jax.random.split(key, 5)
     draw = lambda k, n: noisy_line(k, n, noise=config.noise, low=X_LOW, high=X_HIGH)
-    grid = np.linspace(X_LOW, X_HIGH, 401, dtype=np.float32)[:, None]
+    grid = LINE_GRID
     data = {"train": draw(k_train, config.n_train), "validation": draw(k_val, config.n_validation),
-            "test": draw(k_test, config.n_test), "grid": (grid, grid)}
+            "test": draw(k_test, config.n_test)}
     lambdas = sorted({0.0, config.seed_l2, *config.l2_sweep})
 
     fits = {(order, lam): train_polynomial(order, lam, data, config=config, key=k_fit)
