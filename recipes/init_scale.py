@@ -53,7 +53,7 @@ class Config:
     activations: tuple = ("relu", "tanh")
 
 
-QUICK = dict(draws=2, depth=6, width=128, batch=256)
+QUICK = dict(n_outputs=5_000, draws=2, depth=6, width=128, batch=256)
 
 
 def unit_outputs(init, key, config: Config) -> np.ndarray:
