@@ -46,6 +46,10 @@ by side in float64):
   the corrected ones (3.16x at t=1 with the default betas), tending to 1x as t grows. optax's default eps
   is 1e-8 (Keras 1e-7), outside the root in both.
 
+**Paths on a surface.** ``trajectory(fn, params, optimizer, steps)`` runs an optimizer on a plain
+function of the parameters (e.g. a 2-D loss surface) and returns every point it visits, for plots that
+compare the optimizers' paths.
+
 **Sweeps.** With ``inject=True`` the chain is wrapped in ``optax.inject_hyperparams``: the learning rate
 and the numeric hyperparameters in use (momentum, b1, b2, eps, decay, l2, weight_decay, clip_norm) live in
 ``opt_state.hyperparams`` as arrays, so ``jax.vmap`` can run one optimizer per hyperparameter value, e.g.
@@ -60,6 +64,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import optax
 
 from fnnet import tree
@@ -309,3 +315,48 @@ def check_hyperparameter(name: str, value: Any) -> None:
 def get(name_or_tx: str | optax.GradientTransformation) -> optax.GradientTransformation:
     """An optax transformation passes through; a name gives ``optimizer(name)`` with its defaults."""
     return optimizer(name_or_tx)
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimizer paths on a function of the parameters (no data, no model)
+
+
+def trajectory(fn: Callable[[Any], Any], params: Any, optimizer: str | optax.GradientTransformation, steps: int):
+    """The path an optimizer takes on ``fn(params) -> scalar``, with the exact gradient at every step.
+
+    For teaching plots of optimizers on 2-D loss surfaces (``params`` a ``(2,)`` array) and other small
+    problems: the whole run is one compiled ``lax.scan`` of ``optimizer.update`` (optax does the
+    update rules) and the path is kept, so memory grows as ``(steps + 1) x size(params)``.
+
+    Args:
+      fn: a differentiable function of the params pytree returning a scalar.
+      params: the starting point (any pytree of float arrays).
+      optimizer: an optax transformation, or a name for :func:`get` (``"adam"``...).
+      steps: number of updates (>= 1).
+
+    Returns:
+      ``(path, values)``: ``path`` is the params pytree with a leading axis of ``steps + 1`` (``path[0]``
+      is ``params``, ``path[t]`` the point after ``t`` updates) and ``values`` the ``(steps + 1,)``
+      values ``fn(path[t])``.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    leaves = jax.tree_util.tree_leaves(params)
+    if not leaves or not all(jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating) for leaf in leaves):
+        raise ValueError("params must be a non-empty pytree of floating-point arrays")
+    tx = get(optimizer)
+    value_and_grad = jax.value_and_grad(fn)
+
+    def update(carry, _):
+        point, opt_state = carry
+        _, grads = value_and_grad(point)
+        updates, opt_state = tx.update(grads, opt_state, point)
+        return (optax.apply_updates(point, updates), opt_state), point
+
+    @jax.jit
+    def run(start):
+        (last, _), visited = jax.lax.scan(update, (start, tx.init(start)), None, length=steps)
+        path = jax.tree_util.tree_map(lambda before, end: jnp.concatenate([before, end[None]]), visited, last)
+        return path, jax.vmap(fn)(path)
+
+    return run(jax.tree_util.tree_map(jnp.asarray, params))

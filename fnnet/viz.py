@@ -93,18 +93,128 @@ def plot_decision_boundary(
 
 
 def plot_curves(curves: dict, path, *, xlabel: str = "iteration", ylabel: str = "loss", title: str = "",
-                logy: bool = False) -> Path:
-    """Several named 1-D curves on one axes (e.g. the loss of SGD vs momentum vs RMSprop)."""
+                logy: bool = False, x: Optional[Sequence[float]] = None, logx: bool = False) -> Path:
+    """Several named 1-D curves on one axes (e.g. the loss of SGD vs momentum vs RMSprop), against
+    their index or against the shared abscissae ``x`` (one per value)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
-        ax.plot(np.arange(len(values)), np.asarray(values), label=name)
+        values = np.asarray(values)
+        if x is not None and len(x) != len(values):
+            raise ValueError(f"x has {len(x)} values but curve {name!r} has {len(values)}")
+        ax.plot(np.arange(len(values)) if x is None else np.asarray(x), values, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend()
     ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_fits(
+    x,
+    y,
+    curves: dict,
+    path,
+    *,
+    ax=None,
+    title: str = "",
+    xlabel: str = "x",
+    ylabel: str = "y",
+    ylim: Optional[tuple] = None,
+) -> Optional[Path]:
+    """Data points ``x (N,)``, ``y (N,)`` and fitted functions over them, ``curves = {name: (grid (G,),
+    values (G,))}`` (e.g. polynomials of several orders). ``ylim`` keeps curves that shoot off (high-order
+    polynomials at the ends) from squashing the data. With ``ax`` it draws there and returns None."""
+    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    for name, (grid, values) in curves.items():
+        ax.plot(np.asarray(grid).ravel(), np.asarray(values).ravel(), label=name, linewidth=1.4)
+    ax.scatter(x, y, s=18, color="k", zorder=3, label="data")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return save_figure(fig, path) if own else None
+
+
+def plot_trajectories(
+    fn: Callable[[np.ndarray], np.ndarray],
+    paths: dict,
+    path,
+    *,
+    xlim: tuple,
+    ylim: tuple,
+    minimum: Optional[Sequence[float]] = None,
+    levels: int = 30,
+    log_levels: bool = True,
+    resolution: int = 200,
+    title: str = "",
+) -> Path:
+    """Contours of a 2-D function with optimizer paths on top (the seed's optimizer animations, as stills).
+
+    Args:
+      fn: maps points ``(M, 2)`` to values ``(M,)`` (e.g. ``jax.vmap(surface)``).
+      paths: ``{name: points (T, 2)}``, each a path from its start ``points[0]`` (circle) to its end (cross).
+      xlim, ylim: ``(low, high)`` of the plotted window; paths leaving it are clipped by the axes.
+      minimum: the known minimizer ``(x, y)``, drawn as a star.
+      levels: number of contour levels; ``log_levels`` spaces them logarithmically between the smallest
+        positive and the largest value on the grid (for surfaces spanning many orders of magnitude).
+    """
+    if len(xlim) != 2 or len(ylim) != 2 or not (xlim[0] < xlim[1] and ylim[0] < ylim[1]):
+        raise ValueError(f"xlim and ylim must be (low, high) with low < high, got {xlim!r} and {ylim!r}")
+    paths = {name: np.asarray(points, dtype=np.float64) for name, points in paths.items()}
+    for name, points in paths.items():
+        if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
+            raise ValueError(f"paths[{name!r}] must be an array of points (T, 2), got shape {points.shape}")
+    xx, yy = np.meshgrid(np.linspace(*xlim, resolution), np.linspace(*ylim, resolution))
+    zz = np.asarray(fn(np.c_[xx.ravel(), yy.ravel()].astype(np.float32)), dtype=np.float64).reshape(xx.shape)
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    positive = zz[np.isfinite(zz) & (zz > 0)]
+    if log_levels and positive.size:
+        contour_levels = np.geomspace(positive.min(), positive.max(), levels)
+    else:
+        contour_levels = levels
+    ax.contour(xx, yy, zz, levels=contour_levels, cmap="viridis", linewidths=0.7, alpha=0.8)
+    for name, points in paths.items():
+        (line,) = ax.plot(points[:, 0], points[:, 1], "-", linewidth=1.6, label=name)
+        ax.plot(points[0, 0], points[0, 1], "o", color=line.get_color(), markersize=6)
+        ax.plot(points[-1, 0], points[-1, 1], "x", color=line.get_color(), markersize=9, markeredgewidth=2)
+    if minimum is not None:
+        ax.plot(minimum[0], minimum[1], "*", color="k", markersize=14, label="minimum")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_histograms(samples: dict, path, *, bins: int = 50, ncols: int = 4, xlabel: str = "value",
+                    title: str = "", panel_size: tuple = (3.2, 2.4)) -> Path:
+    """One histogram panel per named sample, ``{panel title: values (any shape, flattened)}``: weight
+    or activation distributions, e.g. per layer."""
+    if not samples:
+        raise ValueError("samples must name at least one array of values")
+    fig, axes = figure_grid(len(samples), ncols=ncols, panel_size=panel_size)
+    for ax, (name, values) in zip(axes, samples.items()):
+        values = np.asarray(values, dtype=np.float64).ravel()
+        ax.hist(values[np.isfinite(values)], bins=bins, color="tab:blue", alpha=0.8)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()  # panel titles clear of the x labels above them
+    if title:
+        fig.suptitle(title, y=1.02)
     return save_figure(fig, path)
 
 

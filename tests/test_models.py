@@ -220,6 +220,14 @@ def test_activations_match_their_formulas(name, fn):
     np.testing.assert_allclose(y, fn(z.astype(np.float64)), rtol=1e-5, atol=1e-6)
 
 
+def test_polynomial_regression_l2_penalizes_the_powers_not_the_intercept():
+    model = M.polynomial_regression(3, x_scale=2.0, l2=0.5)
+    params = {"dense_0": {"kernel": jnp.array([[1.0], [-2.0], [3.0]]), "bias": jnp.array([10.0])}}
+    np.testing.assert_allclose(model.penalty(params), 0.5 * (1 + 4 + 9), rtol=1e-6)
+    np.testing.assert_allclose(model.apply(params, jnp.array([[2.0]])), [[10.0 + 1 - 2 + 3]], rtol=1e-6)
+    assert float(M.polynomial_regression(3).penalty(params)) == 0.0
+
+
 def test_expand_matches_the_seed_dummy_test():
     dummy_x = np.array([[0, 0], [1, 0], [2.61, -1.28], [-0.59, 2.1]])
     expected = np.array([
@@ -335,6 +343,7 @@ def test_batchnorm_model_needs_state():
     (lambda: M.Dropout(1.0), "rate"),
     (lambda: M.mlp([]), "sizes"),
     (lambda: M.polynomial_regression(0), "order"),
+    (lambda: M.polynomial_regression(3, l2=-1.0), "l2"),
     (lambda: initializers.get("he_wrong"), "unknown initializer"),
     (lambda: M.Sequential([M.Dense(2), "relu"]), r"layers\[1\]"),
 ])

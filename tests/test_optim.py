@@ -361,3 +361,53 @@ def test_bad_decay_mask_layer_raises_when_the_mask_is_built():
     params = {"dense_0": {"bias": jnp.zeros(2)}}  # no kernel for the default mask to select
     with pytest.raises(ValueError, match="selects no parameter"):
         optim.optimizer("sgd", 0.1, weight_decay=1e-3).init(params)
+
+
+# ----------------------------------------------------------------------------------------------
+# trajectory: an optimizer's path on a function of the params
+
+
+def test_trajectory_of_sgd_on_a_quadratic_is_the_geometric_sequence():
+    curvature, lr, steps = np.array([0.1, 10.0]), 0.15, 12
+    w0 = np.array([-9.0, 1.0])
+    path, values = optim.trajectory(lambda w: 0.5 * jnp.sum(curvature * w**2), jnp.asarray(w0, jnp.float32),
+                                    optim.optimizer("sgd", lr), steps)
+    expected = w0 * (1 - lr * curvature) ** np.arange(steps + 1)[:, None]  # w_t = (1 - lr a)^t w_0
+    chex.assert_shape(path, (steps + 1, 2))
+    np.testing.assert_allclose(path, expected, rtol=1e-5)
+    np.testing.assert_allclose(values, 0.5 * np.sum(curvature * expected**2, axis=1), rtol=1e-5)
+
+
+def test_trajectory_follows_optax_updates_on_a_params_tree():
+    def fn(p):
+        return jnp.sum((p["a"] - 1.0) ** 2) + (p["b"] * p["a"][0]) ** 2
+
+    start = {"a": jnp.array([0.5, -2.0]), "b": jnp.array(3.0)}
+    tx = optim.optimizer("adam", 0.1)
+    path, values = optim.trajectory(fn, start, tx, 5)
+    params, state = start, tx.init(start)
+    for t in range(6):  # the same updates, one call at a time
+        chex.assert_trees_all_close(jax.tree.map(lambda leaf: leaf[t], path), params, rtol=1e-6)
+        np.testing.assert_allclose(values[t], fn(params), rtol=1e-6)
+        updates, state = tx.update(jax.grad(fn)(params), state, params)
+        params = optax.apply_updates(params, updates)
+
+
+def test_trajectory_vmaps_over_injected_learning_rates():
+    fn = lambda w: jnp.sum(w**2)
+    rates = jnp.array([0.01, 0.1])
+    paths, _ = jax.vmap(lambda lr: optim.trajectory(fn, jnp.ones(2), optim.optimizer("momentum", lr, inject=True), 4))(rates)
+    for i, lr in enumerate([0.01, 0.1]):
+        alone, _ = optim.trajectory(fn, jnp.ones(2), optim.optimizer("momentum", lr), 4)
+        np.testing.assert_allclose(paths[i], alone, rtol=1e-6)
+
+
+@pytest.mark.parametrize("steps, params, message", [
+    (0, jnp.ones(2), "steps"),
+    (2.5, jnp.ones(2), "steps"),
+    (3, jnp.ones(2, jnp.int32), "floating-point"),
+    (3, {}, "non-empty"),
+])
+def test_trajectory_rejects_bad_arguments(steps, params, message):
+    with pytest.raises(ValueError, match=message):
+        optim.trajectory(lambda w: jnp.sum(w), params, "sgd", steps)

@@ -47,3 +47,29 @@ def test_bars_and_embedding_write_pngs(tmp_path):
     points = np.random.default_rng(2).normal(size=(40, 2))
     emb = viz.plot_embedding(points, np.arange(40) % 4, tmp_path / "emb.png", class_names=list("abcd"))
     assert emb.stat().st_size > 1000
+
+
+def test_trajectories_fits_histograms_and_curves_against_x_write_pngs(tmp_path):
+    surface = lambda p: 0.5 * (p[:, 0] ** 2 / 10 + 10 * p[:, 1] ** 2)
+    paths = {"sgd": np.array([[-9.0, 1.0], [-8.0, -0.5], [-7.0, 0.2]]), "adam": np.array([[-9.0, 1.0], [-5.0, 0.0]])}
+    plots = [
+        viz.plot_trajectories(surface, paths, tmp_path / "paths.png", xlim=(-10, 2), ylim=(-2, 2), minimum=(0, 0)),
+        viz.plot_fits(np.arange(5), np.arange(5) + 0.5, {"line": (np.arange(5), np.arange(5))}, tmp_path / "fits.png"),
+        viz.plot_histograms({"a": np.random.default_rng(0).normal(size=100), "b": np.ones((3, 4))}, tmp_path / "h.png"),
+        viz.plot_curves({"std": [1.0, 0.1, 0.01]}, tmp_path / "c.png", x=[1, 10, 100], logx=True, logy=True),
+    ]
+    for plot in plots:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda p: viz.plot_trajectories(lambda q: q[:, 0], {"a": np.zeros((3, 3))}, p, xlim=(0, 1), ylim=(0, 1)),
+     r"points \(T, 2\)"),
+    (lambda p: viz.plot_trajectories(lambda q: q[:, 0], {}, p, xlim=(1, 0), ylim=(0, 1)), "low < high"),
+    (lambda p: viz.plot_fits(np.zeros(3), np.zeros(4), {}, p), "same length"),
+    (lambda p: viz.plot_histograms({}, p), "at least one"),
+    (lambda p: viz.plot_curves({"a": [1, 2, 3]}, p, x=[1, 2]), "curve 'a' has 3"),
+])
+def test_new_plots_reject_bad_input(tmp_path, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(tmp_path / "x.png")

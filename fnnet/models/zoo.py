@@ -188,18 +188,23 @@ def jhui_mnist_mlp(*, reg: float = 0.0) -> Model:
     return mlp([256, 100, 10], kernel_init="tf_truncated_normal", l2=reg / 2, name="jhui_mnist_mlp")
 
 
-def polynomial_regression(order: int, *, x_scale: float = 1.0) -> Model:
+def polynomial_regression(order: int, *, x_scale: float = 1.0, l2: float = 0.0) -> Model:
     """``y = c0 + c1 (x/s) + ... + c_k (x/s)^k`` for inputs ``(N, 1)``; ``x_scale`` = s keeps the
-    powers in a trainable range (the jhui seed notes high orders are hard to train unscaled)."""
+    powers in a trainable range (the jhui seed notes high orders are hard to train unscaled).
+
+    ``l2`` = λ adds the seed's penalty ``λ (c1² + ... + c_k²)`` to the training loss (the kernel's; the
+    intercept c0 is the bias, not penalized). Its effect depends on the units of x/s and y."""
     if not isinstance(order, int) or order < 1:
         raise ValueError(f"order must be a positive int, got {order!r}")
+    if l2 < 0:
+        raise ValueError(f"l2 must be >= 0, got {l2!r}")
     powers = jnp.arange(1, order + 1, dtype=jnp.float32)
 
     def features(x):
         return (x / x_scale) ** powers  # (N, 1) ** (order,) -> (N, order)
 
     return Sequential(
-        [Lambda(features, f"powers 1..{order}"), Dense(1, kernel_init="zeros")], name=f"polynomial_{order}"
+        [Lambda(features, f"powers 1..{order}"), Dense(1, kernel_init="zeros", l2=l2)], name=f"polynomial_{order}"
     )
 
 

@@ -1,0 +1,193 @@
+"""Seed 000, part 1 (HSE "Introduction to Deep Learning"): a linear classifier on quadratic features,
+trained by mini-batch SGD, SGD + momentum and RMSprop.
+
+Two classes split by a circle (:func:`fnnet.data.circles`) become linearly separable in the features
+``expand(x) = (x0, x1, x0², x1², x0·x1, 1)``; logistic regression on them
+(:func:`fnnet.models.quadratic_logistic_regression`, 6 weights, the bias being the constant feature's)
+starts from the seed's ``w0 = [0, 0, 0, 0, 0, 1]`` and takes 100 steps of batch 4 with eta 0.05:
+
+* SGD: ``w -= eta * dw``;
+* momentum: ``nu = alpha * nu + eta * dw; w -= nu`` (alpha 0.9), i.e. ``optax.trace`` scaled by eta;
+* RMSprop: ``G = a * G + (1 - a) * dw**2; w -= eta * dw / sqrt(G + eps)`` (a 0.9, eps 1e-8), i.e.
+  ``optax.scale_by_rms`` with eps *inside* the root, the chain's default (``eps_in_sqrt=True``): the
+  same formula, no eps difference (tests/test_optim.py checks all three against the seed's numpy
+  step for step).
+
+Like the seed, the loss is recorded on the FULL data while every step sees a batch of 4: ``fit`` runs
+one-step epochs (``steps_per_epoch=1``) with the full data as ``validation_data``, so its ``val_loss``
+is the full-data loss after every step; the curve starts with the loss at ``w0``. The seed draws each
+batch with ``np.random.choice`` (with replacement); here each batch is 4 distinct points drawn from an
+explicit key, and the three optimizers see the SAME batches in the same order, so their curves differ
+only by the update rule. ``repeats`` runs the comparison over that many data orders (keys) to say how
+often momentum and RMSprop end below SGD, not just in one draw.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import fnnet
+from fnnet import models as M
+from fnnet import optim, viz
+from fnnet.data import circles
+from fnnet.report import text_table
+
+from recipes import _support as S
+
+DESCRIPTION = "logistic regression on quadratic features: SGD vs momentum vs RMSprop, batch 4 (seed 000)"
+
+LOSS = "sigmoid_binary_cross_entropy"
+
+#: The seed's ``expand`` test: input rows and the expected ``x0 x1 x0^2 x1^2 x0*x1 1`` rows.
+DUMMY_X = np.array([[0, 0], [1, 0], [2.61, -1.28], [-0.59, 2.1]])
+DUMMY_EXPANDED = np.array([
+    [0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+    [1.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+    [2.61, -1.28, 6.8121, 1.6384, -3.3408, 1.0],
+    [-0.59, 2.1, 0.3481, 4.41, -1.239, 1.0],
+])
+
+W0 = (0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    n_points: int = 400  # circles(): half inside the unit circle, half in the ring out to radius 2
+    noise: float = 0.1
+    learning_rate: float = 0.05
+    batch_size: int = 4
+    iterations: int = 100
+    momentum: float = 0.9
+    rmsprop_decay: float = 0.9
+    rmsprop_eps: float = 1e-8
+    repeats: int = 20  # data orders (keys) over which the comparison is counted; plots show the first
+
+
+QUICK = dict(repeats=1)
+
+
+def optimizers(config: Config) -> dict:
+    """The seed's three optimizers as optax chains, by display name."""
+    return {
+        "SGD": optim.optimizer("sgd", config.learning_rate),
+        "momentum": optim.optimizer("momentum", config.learning_rate, momentum=config.momentum),
+        "RMSprop": optim.optimizer("rmsprop", config.learning_rate, decay=config.rmsprop_decay, eps=config.rmsprop_eps),
+    }
+
+
+def expand_check() -> float:
+    """Largest absolute difference between ``expand(DUMMY_X)`` (in float64) and the seed's answer."""
+    with jax.enable_x64(True):
+        return float(np.max(np.abs(np.asarray(M.expand(DUMMY_X)) - DUMMY_EXPANDED)))
+
+
+def full_data_losses(model, tx, data, *, config: Config, key) -> tuple[np.ndarray, fnnet.TrainState]:
+    """Trains from ``W0``; returns the full-data loss before the first and after every step
+    ``(iterations + 1,)`` and the final state."""
+    x, y = data
+    w0 = {"dense_0": {"kernel": jnp.asarray(W0, jnp.float32)[:, None]}}
+    initial = fnnet.create_train_state(model, tx, key, x[:1], params=w0)
+    start = fnnet.evaluate(model, initial, x, y, loss=LOSS)["loss"]
+    state, history = fnnet.fit(
+        model, LOSS, tx, (x, y), batch_size=config.batch_size, epochs=config.iterations, steps_per_epoch=1,
+        validation_data=(x, y), initial_state=initial, key=key, verbose=0,
+    )
+    return np.array([start, *history["val_loss"]]), state
+
+
+def first_below(curve: np.ndarray, level: float) -> Optional[int]:
+    """The first iteration at which ``curve`` is at or below ``level`` (None if never)."""
+    hits = np.flatnonzero(curve <= level)
+    return int(hits[0]) if hits.size else None
+
+
+def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:
+    """Runs the comparison; ``data_dir`` is unused (the data is generated). Returns the results dict."""
+    config = config or Config()
+    if config.repeats < 1 or config.iterations < 1:
+        raise ValueError(f"repeats and iterations must be >= 1, got {config.repeats} and {config.iterations}")
+    out = Path(out_dir or "outputs/linear_quadratic")
+    say = S.reporter(verbose)
+    data_key, order_key = jax.random.split(key)
+    x, y = circles(data_key, config.n_points, noise=config.noise)
+    model = M.quadratic_logistic_regression()
+
+    expand_error = expand_check()
+    say(f"expand(dummy_X) vs the seed's dummy_expanded_ans: max |difference| {expand_error:.1e} (float64)")
+
+    txs = optimizers(config)
+    curves = {name: [] for name in txs}  # per optimizer: one curve per data order
+    states = {}
+    for r in range(config.repeats):
+        k = jax.random.fold_in(order_key, r)  # the same batches for every optimizer
+        for name, tx in txs.items():
+            curve, state = full_data_losses(model, tx, (x, y), config=config, key=k)
+            curves[name].append(curve)
+            if r == 0:
+                states[name] = state
+    curves = {name: np.stack(c) for name, c in curves.items()}
+
+    n = config.iterations
+    final = {name: c[:, -1] for name, c in curves.items()}
+    mean_loss = {name: c.mean(axis=1) for name, c in curves.items()}
+    accuracy = {name: fnnet.evaluate(model, s, x, y, loss=LOSS, metrics=["accuracy"])["accuracy"]
+                for name, s in states.items()}
+    table, faster = [], {}
+    for name in txs:
+        # Iterations to reach the loss SGD ends with (same data order), per repeat.
+        reach = [first_below(curves[name][r], final["SGD"][r]) for r in range(config.repeats)]
+        reached = [i for i in reach if i is not None]
+        below = int(np.sum(final[name] < final["SGD"]))
+        faster[name] = below
+        table.append({
+            "optimizer": name,
+            f"loss after {n} it. (order 1)": f"{final[name][0]:.4f}",
+            f"median over {config.repeats} orders": f"{np.median(final[name]):.4f}",
+            "mean loss over the run (median)": f"{np.median(mean_loss[name]):.4f}",
+            "iterations to SGD's final loss (median)": "-" if name == "SGD" else (
+                f"{np.median(reached):.0f}" if reached else "never"),
+            "final < SGD's": "-" if name == "SGD" else f"{below}/{config.repeats}",
+            "train accuracy (order 1)": S.percent(accuracy[name], 1),
+        })
+    say(f"\nlogistic regression on expand(x), {config.n_points} points, eta {config.learning_rate}, batch "
+        f"{config.batch_size}, {n} iterations; full-data loss at w0: {curves['SGD'][0, 0]:.4f}")
+    say(text_table(table))
+
+    plots = [str(viz.plot_curves({name: c[0] for name, c in curves.items()}, out / "loss_curves.png",
+                                 xlabel="iteration", ylabel="full-data cross-entropy",
+                                 title=f"batch {config.batch_size}, eta {config.learning_rate} (same batches for all)"))]
+    median_curves = {f"{name} (median of {config.repeats})": np.median(c, axis=0) for name, c in curves.items()}
+    plots.append(str(viz.plot_curves(median_curves, out / "loss_curves_median.png", xlabel="iteration",
+                                     ylabel="full-data cross-entropy", title="median over data orders")))
+    fig, axes = viz.figure_grid(len(states), ncols=len(states))
+    for ax, (name, state) in zip(axes, states.items()):
+        predict = lambda points, p=state.params: np.asarray(model.apply(p, points) > 0).astype(int).ravel()
+        viz.plot_decision_boundary(predict, x, y, None, ax=ax,
+                                   title=f"{name}: loss {final[name][0]:.3f} after {n} it.")
+    plots.append(str(viz.save_figure(fig, out / "decision_surfaces.png")))
+
+    rows = [{"experiment": "expand(dummy_X) equals the seed's dummy_expanded_ans (max |diff|, float64)",
+             "seed": "exact", "fnnet": f"{expand_error:.1e}"}]
+    for name in txs:
+        rows.append({"experiment": f"{name}: full-data loss after {n} iterations (median of {config.repeats} data orders)",
+                     "seed": "loss curve falls" if name == "SGD" else "falls faster than SGD",
+                     "fnnet": f"{np.median(final[name]):.4f}"})
+    for name in ("momentum", "RMSprop"):
+        rows.append({"experiment": f"{name} ends below SGD (same batches)", "seed": "falls faster than SGD",
+                     "fnnet": f"{faster[name]}/{config.repeats} data orders"})
+    return {
+        "rows": rows,
+        "tables": {"optimizers on expand(x) logistic regression": table},
+        "data": f"circles: {config.n_points} generated points (fnnet.data.circles, noise {config.noise}), "
+                "classes split by the unit circle",
+        "expand_max_difference": expand_error,
+        "curves": {name: c.tolist() for name, c in curves.items()},
+        "final_loss": {name: v.tolist() for name, v in final.items()},
+        "below_sgd": faster,
+        "plots": plots,
+    }

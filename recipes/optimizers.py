@@ -1,0 +1,200 @@
+"""Seed 003 (jhui, part 2, "Training parameters"): SGD, momentum, Nesterov, Adagrad, RMSprop and Adam
+side by side, on 2-D loss surfaces and on a small real task.
+
+1. **Paths on 2-D surfaces** (the seed shows Alec Radford's animations: "regular gradient descent learns
+   the slowest, momentum tends to overshoot, Adagrad learns faster initially than RMSprop"). Each
+   optimizer (an optax chain from :func:`fnnet.optim.optimizer`) runs from the same start with the exact
+   gradient, via :func:`fnnet.optim.trajectory`. A fair comparison needs each at its own learning rate:
+   every optimizer runs at every rate of a log grid at once (``jax.vmap`` over the rate, injected with
+   ``inject=True``) and is shown at the rate with the lowest mean log-loss over the run (fast descent
+   that stays down; a run that diverges is never chosen). Surfaces:
+
+   * ``valley``: the ill-conditioned bowl ``f = 0.5 (a²/10 + 10 b²)`` from (-9, 1): curvatures 0.1 and
+     10, so plain SGD's rate is capped by the steep direction and it crawls along the shallow one.
+   * ``beale``: Beale's function from (1, 1.5), minimum 0 at (3, 0.5): curved narrow valleys.
+
+2. **A small real task**: the seed's MNIST MLP (784-256-100-10, relu, He init) trained with each
+   optimizer for a few epochs on the embedded ``mnist_small``, at the usual rates (``mnist_learning_rates``).
+   Options from the seed: the jhui step decay (``step_decay=true``: constant for 10,000 steps, then x0.95
+   every 20,000, :func:`fnnet.optim.step_decay`; its schedule is plotted either way) and
+   ``clip_norm=5`` (``tf.clip_by_global_norm(gradients, 5.0)``: ``optax.clip_by_global_norm``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnnet import optim, viz
+from fnnet.data import DatasetNotFoundError, scale_pixels
+from fnnet.report import text_table
+
+from recipes import _jhui_mnist as J
+from recipes import _support as S
+
+DESCRIPTION = "SGD/momentum/Nesterov/Adagrad/RMSprop/Adam paths on 2-D surfaces and on MNIST (seed 003)"
+
+
+class Surface(NamedTuple):
+    fn: Callable  # (2,) -> scalar
+    start: tuple
+    minimum: tuple
+    steps: int
+    xlim: tuple
+    ylim: tuple
+    threshold: float  # "reached the minimum" when the loss is at or below this
+
+
+def valley(p):
+    """Ill-conditioned quadratic bowl: curvature 0.1 along a, 10 along b."""
+    return 0.5 * (p[0] ** 2 / 10 + 10 * p[1] ** 2)
+
+
+def beale(p):
+    """Beale's function, minimum 0 at (3, 0.5)."""
+    a, b = p[0], p[1]
+    return (1.5 - a + a * b) ** 2 + (2.25 - a + a * b**2) ** 2 + (2.625 - a + a * b**3) ** 2
+
+
+SURFACES = {
+    "valley": Surface(valley, (-9.0, 1.0), (0.0, 0.0), 100, (-10.0, 2.0), (-2.0, 2.0), 1e-3),
+    "beale": Surface(beale, (1.0, 1.5), (3.0, 0.5), 300, (-1.0, 4.5), (-1.5, 2.0), 1e-3),
+}
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    optimizers: tuple = OPTIMIZERS
+    surfaces: tuple = ("valley", "beale")
+    lr_grid_low: float = 1e-3
+    lr_grid_high: float = 1.0
+    lr_grid_points: int = 19  # log-spaced learning rates tried on each surface
+    dataset: str = "mnist_small"
+    epochs: int = 5
+    batch_size: int = 100
+    mnist_learning_rates: tuple = (0.1, 0.01, 0.01, 0.01, 0.001, 0.001)  # one per optimizer, in order
+    train_limit: int = 0  # train on the first N images only (0: all)
+    step_decay: bool = False  # the jhui schedule on every optimizer's rate
+    decay_start: int = 10_000
+    decay_every: int = 20_000
+    decay_factor: float = 0.95
+    clip_norm: float = 0.0  # > 0: clip gradients to this global norm (the seed: 5.0)
+
+
+# Quick: three optimizers (each MNIST run compiles its own program), one surface, a coarse rate grid.
+QUICK = dict(optimizers=("sgd", "momentum", "adam"), mnist_learning_rates=(0.1, 0.01, 0.001), surfaces=("valley",),
+             lr_grid_points=4, epochs=1, train_limit=1_000)
+
+
+def best_paths(surface: Surface, names, rates: np.ndarray) -> dict:
+    """Per optimizer: every rate's path at once, then the rate with the lowest mean log-loss.
+
+    Returns ``{name: {"rate", "path" (T+1, 2), "values" (T+1,), "steps_to_threshold"}}``."""
+    start = jnp.asarray(surface.start, jnp.float32)
+    found = {}
+    for name in names:
+        run = jax.vmap(lambda lr, n=name: optim.trajectory(surface.fn, start, optim.optimizer(n, lr, inject=True),
+                                                           surface.steps))
+        paths, values = jax.device_get(run(jnp.asarray(rates, jnp.float32)))
+        finite = np.isfinite(values).all(axis=1) & np.isfinite(paths).all(axis=(1, 2))
+        score = np.where(finite, np.mean(np.log10(np.maximum(values, 1e-12)), axis=1), np.inf)
+        i = int(np.argmin(score))
+        hits = np.flatnonzero(values[i] <= surface.threshold)
+        found[name] = {"rate": float(rates[i]), "path": paths[i], "values": values[i],
+                       "steps_to_threshold": int(hits[0]) if hits.size else None}
+    return found
+
+
+def mnist_optimizer(name: str, rate: float, config: Config):
+    schedule = (optim.step_decay(rate, config.decay_factor, config.decay_every, config.decay_start)
+                if config.step_decay else rate)
+    return optim.optimizer(name, schedule, clip_norm=config.clip_norm or None)
+
+
+def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:
+    """Runs the surface paths and the MNIST comparison; returns the results dict."""
+    config = config or Config()
+    if len(config.mnist_learning_rates) != len(config.optimizers):
+        raise ValueError(f"mnist_learning_rates must give one rate per optimizer ({len(config.optimizers)}), "
+                         f"got {len(config.mnist_learning_rates)}")
+    unknown = [s for s in config.surfaces if s not in SURFACES]
+    if unknown:
+        raise ValueError(f"unknown surfaces {unknown}; known: {', '.join(SURFACES)}")
+    out = Path(out_dir or "outputs/optimizers")
+    say = S.reporter(verbose)
+    rates = np.geomspace(config.lr_grid_low, config.lr_grid_high, config.lr_grid_points)
+    rows, tables, plots, surface_results = [], {}, [], {}
+
+    for surface_name in config.surfaces:
+        surface = SURFACES[surface_name]
+        found = best_paths(surface, config.optimizers, rates)
+        surface_results[surface_name] = {n: {k: v for k, v in r.items() if k not in ("path", "values")}
+                                         for n, r in found.items()}
+        table = [{"optimizer": n, "learning rate": f"{r['rate']:.3g}",
+                  f"steps to loss <= {surface.threshold:g}": r["steps_to_threshold"] or f"> {surface.steps}",
+                  f"loss after {surface.steps} steps": f"{r['values'][-1]:.3g}"} for n, r in found.items()]
+        title = f"{surface_name}: each optimizer at its best of {len(rates)} rates, from {surface.start}"
+        say(f"\n{title}\n{text_table(table)}")
+        tables[title] = table
+        paths = {f"{n} (lr {r['rate']:.3g})": r["path"] for n, r in found.items()}
+        plots.append(str(viz.plot_trajectories(jax.vmap(surface.fn), paths, out / f"{surface_name}_paths.png",
+                                               xlim=surface.xlim, ylim=surface.ylim, minimum=surface.minimum,
+                                               title=title)))
+        plots.append(str(viz.plot_curves({n: r["values"] for n, r in found.items()}, out / f"{surface_name}_loss.png",
+                                         xlabel="step", ylabel="loss", logy=True, title=surface_name)))
+        for n, r in found.items():
+            rows.append({"experiment": f"{surface_name} surface: {n} at lr {r['rate']:.3g}, steps to loss <= "
+                                       f"{surface.threshold:g}", "seed": "trajectories compared",
+                         "fnnet": str(r["steps_to_threshold"] or f"not within {surface.steps}")})
+
+    steps = np.arange(0, 200_001, 500)
+    schedule = optim.step_decay(1.0, config.decay_factor, config.decay_every, config.decay_start)
+    plots.append(str(viz.plot_curves({"learning rate / initial rate": np.asarray(jax.vmap(schedule)(steps))},
+                                     out / "step_decay.png", x=steps / 1000, xlabel="step (thousands)",
+                                     ylabel="rate factor",
+                                     title=f"x{config.decay_factor} every {config.decay_every:,} steps after "
+                                           f"{config.decay_start:,}")))
+
+    experiment = "MNIST MLP 784-256-100-10: test accuracy per optimizer"
+    try:
+        data = S.load_dataset(config.dataset, data_dir)
+    except DatasetNotFoundError as err:
+        say(S.missing_message(err, data_dir))
+        rows.append(S.missing_row(experiment, "-", err, data_dir))
+        return {"rows": rows, "tables": tables, "data": "2-D surfaces (generated); MNIST not available",
+                "surfaces": surface_results, "plots": plots}
+    flat = lambda images: scale_pixels(images).reshape(len(images), -1)
+    train = S.subset(flat(data.x_train), data.y_train, config.train_limit)
+    test = (flat(data.x_test), data.y_test)
+    options = ", ".join(filter(None, ["step decay" if config.step_decay else "",
+                                      f"clip_norm {config.clip_norm:g}" if config.clip_norm else ""])) or "none"
+    mnist, table = {}, []
+    for name, rate in zip(config.optimizers, config.mnist_learning_rates):
+        trained = S.train_classifier(J.mlp((256, 100)), mnist_optimizer(name, rate, config), train, test,
+                                     key=key, epochs=config.epochs, batch_size=config.batch_size)
+        mnist[name] = {"learning_rate": rate, "train_loss": trained.history["loss"][-1], **trained.test,
+                       "seconds": trained.seconds}
+        table.append({"optimizer": name, "learning rate": f"{rate:g}",
+                      "final train loss": f"{trained.history['loss'][-1]:.4f}",
+                      "test loss": f"{trained.test['loss']:.4f}", "test accuracy": S.percent(trained.test["accuracy"]),
+                      "seconds": f"{trained.seconds:.1f}"})
+        rows.append({"experiment": f"MNIST MLP, {name} lr {rate:g}, {config.epochs} epochs: test accuracy",
+                     "seed": "-", "fnnet": S.percent(trained.test["accuracy"])})
+    title = (f"MNIST MLP 784-256-100-10, {len(train[0]):,} training images, batch {config.batch_size}, "
+             f"{config.epochs} epochs (options: {options})")
+    say(f"\n{title}\n{text_table(table)}")
+    tables[title] = table
+    return {
+        "rows": rows,
+        "tables": tables,
+        "data": f"2-D surfaces (generated); {S.describe(data)}, trained on {len(train[0]):,}",
+        "surfaces": surface_results,
+        "mnist": mnist,
+        "plots": plots,
+    }

@@ -1,0 +1,122 @@
+"""Recipes on generated data (linear_quadratic, polynomial_overfit, optimizers, init_scale) in quick mode:
+the properties each experiment is about, checked on what the recipe measured."""
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+
+import recipes
+from recipes import init_scale, linear_quadratic, optimizers
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_quick(name, tmp_path, **overrides):
+    results = recipes.run(name, quick=True, overrides=overrides, out_dir=tmp_path / name, verbose=False)
+    assert results["rows"] and all({"experiment", "seed", "fnnet"} <= set(row) for row in results["rows"])
+    for plot in results["plots"]:
+        with open(plot, "rb") as f:
+            assert f.read(8) == PNG
+    return results
+
+
+def test_recipes_are_listed():
+    assert {"linear_quadratic", "polynomial_overfit", "optimizers", "init_scale"} <= set(recipes.names())
+
+
+def test_linear_quadratic_momentum_and_rmsprop_fall_faster_than_sgd(tmp_path):
+    results = run_quick("linear_quadratic", tmp_path)
+    assert results["expand_max_difference"] <= 1e-12  # the seed's dummy test, in float64
+    curves = {name: np.asarray(c) for name, c in results["curves"].items()}
+    iterations = linear_quadratic.Config().iterations
+    # w0 = [0, 0, 0, 0, 0, 1] gives logit 1 everywhere; the classes are balanced: -(log s(1) + log s(-1)) / 2.
+    start = 0.5 * (np.log1p(np.exp(-1.0)) + np.log1p(np.exp(1.0)))
+    for name, c in curves.items():
+        assert c.shape == (1, iterations + 1)
+        assert c[0, 0] == pytest.approx(start, rel=1e-5)
+    assert curves["momentum"][0, -1] < curves["SGD"][0, -1]
+    assert curves["RMSprop"][0, -1] < curves["SGD"][0, -1]
+    assert curves["SGD"][0, -1] < 0.8 * start  # SGD too learns, only slower
+    assert {p.rsplit("/", 1)[-1] for p in results["plots"]} == {"loss_curves.png", "loss_curves_median.png",
+                                                               "decision_surfaces.png"}
+
+
+def test_rmsprop_of_the_recipe_is_the_seeds_formula_with_eps_inside_the_root():
+    tx = linear_quadratic.optimizers(linear_quadratic.Config())["RMSprop"]
+    grad = jnp.array([0.3, -2e-4])
+    updates, _ = tx.update(grad, tx.init(jnp.zeros(2)))
+    g = 0.1 * np.asarray(grad, np.float64) ** 2  # G = a*G + (1-a)*dw**2 from G = 0
+    np.testing.assert_allclose(updates, -0.05 * np.asarray(grad) / np.sqrt(g + 1e-8), rtol=1e-5)
+
+
+def test_polynomial_overfit_l2_shrinks_the_high_order_coefficients(tmp_path):
+    results = run_quick("polynomial_overfit", tmp_path)
+    fits = results["fits"]
+    none, swept, seed = fits["order 9, l2 0"], fits["order 9, l2 0.001"], fits["order 9, l2 1"]
+    assert none["train_mse"] < fits["order 1, l2 0"]["train_mse"]  # the high order fits the points closer
+    assert seed["nonlinear_norm"] < swept["nonlinear_norm"] < none["nonlinear_norm"]
+    assert none["nonlinear_norm"] > 1.0 and fits["order 1, l2 0"]["nonlinear_norm"] == 0.0
+    # lambda = 1 in these units outweighs the data: the fit is far from y = x, not just smoother.
+    assert seed["line_gap"] > 10 * none["line_gap"]
+    assert len(results["plots"]) == 3
+
+
+def test_optimizers_surface_sgd_is_slowest_on_the_valley():
+    found = optimizers.best_paths(optimizers.SURFACES["valley"], optimizers.OPTIMIZERS, np.geomspace(1e-3, 1.0, 4))
+    final = {name: r["values"][-1] for name, r in found.items()}
+    assert max(final, key=final.get) == "sgd"
+    assert found["sgd"]["steps_to_threshold"] is None and found["nesterov"]["steps_to_threshold"] is not None
+    for r in found.values():
+        assert r["path"].shape == (optimizers.SURFACES["valley"].steps + 1, 2)
+        np.testing.assert_allclose(r["path"][0], optimizers.SURFACES["valley"].start)
+
+
+def test_optimizers_mnist_options_clip_and_decay():
+    config = optimizers.Config(step_decay=True, decay_start=2, decay_every=3, decay_factor=0.5, clip_norm=5.0)
+    tx = optimizers.mnist_optimizer("sgd", 0.1, config)
+    params = {"dense_0": {"kernel": jnp.zeros(2)}}
+    grads = {"dense_0": {"kernel": jnp.array([300.0, 400.0])}}  # norm 500, clipped to 5
+    state = tx.init(params)
+    sizes = []
+    for _ in range(6):
+        updates, state = tx.update(grads, state, params)
+        sizes.append(float(jnp.linalg.norm(updates["dense_0"]["kernel"])))
+    # rate 0.1 for steps 0-4, halved from step start + every = 5
+    np.testing.assert_allclose(sizes, [0.5] * 5 + [0.25], rtol=1e-5)
+
+
+@pytest.mark.slow  # three MNIST MLP programs on mnist_small: ~10 s on 2 cores
+def test_optimizers_quick_trains_every_optimizer(tmp_path, monkeypatch):
+    monkeypatch.delenv("FNNET_DATA_DIR", raising=False)
+    results = run_quick("optimizers", tmp_path)
+    quick = recipes.make_config(optimizers, quick=True)
+    assert list(results["mnist"]) == list(quick.optimizers)
+    assert all(r["accuracy"] > 0.3 for r in results["mnist"].values())  # chance is 0.1
+    valley = results["surfaces"]["valley"]
+    assert valley["momentum"]["steps_to_threshold"] is not None and valley["sgd"]["steps_to_threshold"] is None
+    assert {p.rsplit("/", 1)[-1] for p in results["plots"]} == {"valley_paths.png", "valley_loss.png", "step_decay.png"}
+
+
+def test_init_scale_variances_and_activation_scales(tmp_path):
+    results = run_quick("init_scale", tmp_path)
+    variances = {name: np.asarray(v) for name, v in results["unit_variances"].items()}
+    # var(z) = 500 Var(w); the variance of n normal samples has a relative standard error sqrt(2 / n).
+    within = 5 * np.sqrt(2 / recipes.make_config(init_scale, quick=True).n_outputs)  # 5 standard errors
+    assert np.all(np.abs(variances["N(0, 1)"] / 500 - 1) < within)
+    assert np.all(np.abs(variances["He normal, 2/n"] - 1) < within)
+    assert np.all(np.abs(variances["LeCun normal, 1/n"] / 0.5 - 1) < within)
+    assert abs(results["weight_variance"] - 1) < within
+    relu, tanh = results["activation_std"]["relu"], results["activation_std"]["tanh"]
+    assert relu["N(0, 0.01²)"][-1] < 1e-4 and relu["N(0, 1)"][-1] > 1e3  # vanishes / explodes
+    assert 0.3 < relu["He normal"][-1] < 3.0  # He keeps relu's scale
+    assert tanh["N(0, 1)"][-1] > 0.9  # saturated at +-1
+    assert 0.1 < tanh["Glorot normal"][-1] < 1.0
+
+
+def test_init_scale_unit_outputs_are_keyed():
+    config = init_scale.Config(n_outputs=500)
+    init = init_scale.UNIT_INITS["N(0, 1)"]
+    same = [init_scale.unit_outputs(init, jax.random.key(3), config) for _ in range(2)]
+    np.testing.assert_array_equal(same[0], same[1])
+    assert not np.array_equal(same[0], init_scale.unit_outputs(init, jax.random.key(4), config))
