@@ -3,7 +3,7 @@
 README "Performance" reports (the choices ``fnnet.train`` made, and what was tried and dropped).
 
     python benchmarks/cpu_paths.py              # all experiments (a few minutes)
-    python benchmarks/cpu_paths.py --only mlp   # one of: mlp, cnn, conv
+    python benchmarks/cpu_paths.py --only mlp   # one of: mlp, cnn, conv, flags, cifar
     python benchmarks/cpu_paths.py --quick      # tiny shapes, a correctness run (seconds)
 
 * ``mlp``: the jhui MLP (784-256-100-10, batch 100, Adam) epoch under ``lax.scan``, with the non-finite
@@ -13,6 +13,10 @@ README "Performance" reports (the choices ``fnnet.train`` made, and what was tri
 * ``cnn``: the CS4487 deep CNN (batch 50, Adam) step loop and scan epoch with XLA's default CPU
   convolutions (YNNPACK) and with fnnet's option (XLA's Eigen convolutions); the forward pass at batch
   1000 both ways.
+* ``flags``: XLA CPU options on whole steps: the MLP scan epoch and the deep CNN step loop with one
+  Eigen thread, the concurrency-optimized scheduler, and other YNNPACK fusion choices for dots.
+* ``cifar`` (not in the default set: ~1 s per step): the workshop CIFAR-10 CNN (batch 128) step with
+  YNNPACK and with Eigen convolutions.
 * ``conv``: the deep CNN's largest convolution (40 -> 80 channels, 5x5, 7x7 images, batch 50): forward
   and both gradients as XLA's convolution, and as im2col (strided slices concatenated into patches,
   one matmul) with the gradients by matmul, by XLA's transposed convolution, or by col2im.
@@ -148,6 +152,54 @@ def _step_loop(program, state, x, y, idx):
     return run
 
 
+def _ynn_fusions(*kinds: str) -> dict:
+    return {"xla_cpu_experimental_ynn_fusion_type": ",".join(f"LIBRARY_FUSION_TYPE_{k}" for k in kinds)}
+
+
+def flags_experiment(mlp_batches: int, cnn_batches: int, repeats: int) -> tuple[dict, dict]:
+    one_thread, concurrent = {"xla_cpu_multi_thread_eigen": False}, {"xla_cpu_enable_concurrency_optimized_scheduler": True}
+    results = []
+    for model, batch, batches, mode, variants in (
+        (M.jhui_mnist_mlp(), 100, mlp_batches, "scan", {
+            "XLA defaults (fnnet)": None,
+            "one Eigen thread": one_thread,
+            "concurrency-optimized scheduler": concurrent,
+            "YNNPACK dots fused with element-wise ops": _ynn_fusions("DOT", "REDUCE"),
+            "no YNNPACK (Eigen dots)": _ynn_fusions(),
+        }),
+        (M.cs4487_deep_cnn(), 50, cnn_batches, "step", {
+            "Eigen convolutions (fnnet)": EIGEN_CONVOLUTIONS,
+            "Eigen convolutions, one Eigen thread": {**EIGEN_CONVOLUTIONS, **one_thread},
+            "Eigen convolutions, concurrency-optimized scheduler": {**EIGEN_CONVOLUTIONS, **concurrent},
+        }),
+    ):
+        tx = optax.adam(1e-3)
+        x, y = _data((28, 28, 1), batches * batch)
+        idx = jnp.arange(batches * batch, dtype=jnp.int32).reshape(batches, batch)
+        state = train.create_train_state(model, tx, jax.random.key(0), x[:1])
+        step = train.make_train_step(model, LOSS, tx)
+        runs = {}
+        for name, options in variants.items():
+            programs = train._EpochPrograms(step, compiler_options=options)
+            run = _step_loop if mode == "step" else _segment
+            runs[name] = run(lambda *a, p=programs, m=mode: p(m, *a), state, x, y, idx)
+        results.append(interleaved(runs, repeats, batches))
+    return tuple(results)
+
+
+def cifar_experiment(batches: int, repeats: int, batch_size: int = 128) -> dict:
+    model, tx = M.workshop_cifar_cnn(), optax.adam(1e-3)
+    x, y = _data((32, 32, 3), batches * batch_size)
+    idx = jnp.arange(batches * batch_size, dtype=jnp.int32).reshape(batches, batch_size)
+    state = train.create_train_state(model, tx, jax.random.key(0), x[:1])
+    step = train.make_train_step(model, LOSS, tx)
+    runs = {}
+    for label, options in (("Eigen convolutions (fnnet)", EIGEN_CONVOLUTIONS), ("YNNPACK convolutions (XLA default)", YNN_CONVOLUTIONS)):
+        programs = train._EpochPrograms(step, compiler_options=options)
+        runs[f"jit per step, {label}"] = _step_loop(lambda *a, p=programs: p("step", *a), state, x, y, idx)
+    return interleaved(runs, repeats, batches)
+
+
 def cnn_experiment(batches: int, repeats: int, batch_size: int = 50, scan_batches: int = 5) -> tuple[dict, dict]:
     model, tx = M.cs4487_deep_cnn(), optax.adam(1e-3)
     x, y = _data((28, 28, 1), batches * batch_size)
@@ -264,7 +316,7 @@ def conv_experiment(repeats: int, batch: int = 50) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("mlp", "cnn", "conv"), default=None)
+    parser.add_argument("--only", choices=("mlp", "cnn", "conv", "flags", "cifar"), default=None)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tiny segments, one repeat: a correctness run")
     args = parser.parse_args(argv)
@@ -281,6 +333,12 @@ def main(argv=None) -> int:
     if args.only in (None, "conv"):
         results = conv_experiment(repeats, batch=4 if args.quick else 50)
         _report("Conv 40->80, 5x5, 7x7 images: forward + dX + dW (calls/s)", results, "calls/s")
+    if args.only in (None, "flags"):
+        mlp_rates, cnn_rates = flags_experiment(4 if args.quick else 600, 2 if args.quick else 30, repeats)
+        _report("XLA CPU options: MLP lax.scan epoch (steps/s)", mlp_rates, "steps/s")
+        _report("XLA CPU options: deep CNN step loop (steps/s)", cnn_rates, "steps/s")
+    if args.only == "cifar":
+        _report("workshop CIFAR-10 CNN, batch 128, Adam (steps/s)", cifar_experiment(1 if args.quick else 3, repeats), "steps/s")
     print(f"\nload averages after: {'/'.join(f'{v:.1f}' for v in os.getloadavg())}")
     return 0
 

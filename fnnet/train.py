@@ -19,6 +19,7 @@ results.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import time
 from typing import Any, Callable, Optional, Sequence, Union
@@ -150,9 +151,9 @@ def make_train_step(
         def skip(_):
             return state.params, state.opt_state, state.model_state
 
-        # A branch rather than jnp.where(finite, new, old) over every leaf: the select costs a pass over
-        # params and both Adam moments per step, 20-30% of a small MLP's step on a CPU
-        # (benchmarks/peers.py). Under vmap (ensembles) a batched predicate turns it back into a select.
+        # A branch rather than jnp.where(finite, new, old) over every leaf: that select is one more pass
+        # over params and both Adam moments per step, ~20% of a small MLP's step on a CPU
+        # (benchmarks/cpu_paths.py). Under vmap (ensembles) a batched predicate makes it a select again.
         new_params, new_opt_state, new_model_state = jax.lax.cond(finite, apply, skip, None)
         new_state = state.replace(
             params=new_params, opt_state=new_opt_state, model_state=new_model_state, step=state.step + 1
@@ -315,26 +316,28 @@ def _default_epoch_mode(model: Model) -> str:
 
 # XLA's CPU backend hands convolutions to YNNPACK by default (its library fusions REDUCE,
 # INDIVIDUAL_DOT and INDIVIDUAL_CONVOLUTION); leaving convolutions out sends them to XLA's Eigen
-# convolutions, which train the CS4487 deep CNN 1.3x and the workshop CIFAR-10 CNN 1.8x faster per step
-# and run the deep CNN's forward pass 1.8x faster on the x86 machine of README "Performance". Dots and
+# convolutions, which train the CS4487 deep CNN 1.36x and the workshop CIFAR-10 CNN 1.75x faster per
+# step and run the deep CNN's forward pass 1.9x faster on the x86 machine of README "Performance"
+# (benchmarks/cpu_paths.py). Dots and
 # reductions keep the default, so a model without convolutions compiles exactly as without the option.
 _CPU_CONV_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
-_OPTIONS_SUPPORTED: dict = {}
+
+
+@functools.cache
+def _cpu_conv_options_supported() -> bool:
+    try:
+        jax.jit(lambda a: a + 1, compiler_options=_CPU_CONV_OPTIONS).lower(1.0).compile()
+        return True
+    except jax.errors.JaxRuntimeError:  # "No such compile option" in another jaxlib
+        return False
 
 
 def _compiler_options(model: Model) -> Optional[dict]:
     """XLA compiler options for ``model``'s programs: Eigen convolutions for a convolutional model on a
     CPU (``_CPU_CONV_OPTIONS``), None otherwise or when this jaxlib does not know the option."""
-    if jax.default_backend() != "cpu" or not _has_conv(model):
-        return None
-    key = tuple(sorted(_CPU_CONV_OPTIONS.items()))
-    if key not in _OPTIONS_SUPPORTED:
-        try:
-            jax.jit(lambda a: a + 1, compiler_options=_CPU_CONV_OPTIONS).lower(1.0).compile()
-            _OPTIONS_SUPPORTED[key] = True
-        except jax.errors.JaxRuntimeError:  # "No such compile option" in another jaxlib
-            _OPTIONS_SUPPORTED[key] = False
-    return _CPU_CONV_OPTIONS if _OPTIONS_SUPPORTED[key] else None
+    if jax.default_backend() == "cpu" and _has_conv(model) and _cpu_conv_options_supported():
+        return _CPU_CONV_OPTIONS
+    return None
 
 
 # ----------------------------------------------------------------------------------------------

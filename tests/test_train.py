@@ -354,3 +354,15 @@ def test_cpu_convolution_options_keep_fit_and_predict_results(monkeypatch):
     chex.assert_trees_all_close(fast_state.params, plain_state.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fast_hist["loss"], plain_hist["loss"], rtol=1e-5)
     np.testing.assert_allclose(fast_logits, predict(cnn, plain_state, x), rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_compiler_option_falls_back_to_xla_defaults(monkeypatch):
+    from fnnet import train
+
+    cnn = M.Sequential([M.Conv2D(4, 3), M.Flatten(), M.Dense(3)])
+    monkeypatch.setattr(train, "_CPU_CONV_OPTIONS", {"xla_cpu_no_such_option_in_this_jaxlib": True})
+    train._cpu_conv_options_supported.cache_clear()
+    try:
+        assert train._compiler_options(cnn) is None
+    finally:
+        train._cpu_conv_options_supported.cache_clear()  # the real option is probed again on next use
