@@ -125,11 +125,8 @@ def _segment(program, state, *args):
 
 
 def mlp_experiment(batches: int, repeats: int, batch_size: int = 100) -> dict:
-    model, tx = M.jhui_mnist_mlp(), optax.adam(1e-3)
-    x, y = _data((28, 28, 1), batches * batch_size)
-    idx = jax.random.permutation(jax.random.key(2), batches * batch_size).reshape(batches, batch_size).astype(jnp.int32)
-    state = train.create_train_state(model, tx, jax.random.key(0), x[:1])
-    fnnet_step = train.make_train_step(model, LOSS, tx)
+    model = M.jhui_mnist_mlp()
+    tx, state, fnnet_step, x, y, idx = _setup(model, (28, 28, 1), batch_size, batches, shuffled=True)
     programs = {
         "skip non-finite steps by lax.cond (fnnet)": _scan_epoch(fnnet_step),
         "skip by jnp.where over every leaf (earlier)": _scan_epoch(_select_skip_step(model, tx)),
@@ -150,6 +147,26 @@ def _step_loop(program, state, x, y, idx):
         jax.block_until_ready(box[0])
 
     return run
+
+
+def _setup(model, example_shape, batch_size: int, batches: int, *, shuffled: bool):
+    """Adam, a train state, fnnet's train step, synthetic data of ``batches`` batches and the batches'
+    index matrix (a random order, or the examples in order)."""
+    tx = optax.adam(1e-3)
+    x, y = _data(example_shape, batches * batch_size)
+    order = jax.random.permutation(jax.random.key(2), len(x)) if shuffled else jnp.arange(len(x))
+    idx = order.reshape(batches, batch_size).astype(jnp.int32)
+    state = train.create_train_state(model, tx, jax.random.key(0), x[:1])
+    return tx, state, train.make_train_step(model, LOSS, tx), x, y, idx
+
+
+def _convolution_step_loops(step, state, x, y, idx) -> dict:
+    """The step loop compiled with fnnet's Eigen convolutions and with XLA's default (YNNPACK) ones."""
+    runs = {}
+    for label, options in (("Eigen convolutions (fnnet)", EIGEN_CONVOLUTIONS), ("YNNPACK convolutions (XLA default)", YNN_CONVOLUTIONS)):
+        programs = train._EpochPrograms(step, compiler_options=options)
+        runs[f"jit per step, {label}"] = _step_loop(lambda *a, p=programs: p("step", *a), state, x, y, idx)
+    return runs
 
 
 def _ynn_fusions(*kinds: str) -> dict:
@@ -173,11 +190,7 @@ def flags_experiment(mlp_batches: int, cnn_batches: int, repeats: int) -> tuple[
             "Eigen convolutions, concurrency-optimized scheduler": {**EIGEN_CONVOLUTIONS, **concurrent},
         }),
     ):
-        tx = optax.adam(1e-3)
-        x, y = _data((28, 28, 1), batches * batch)
-        idx = jnp.arange(batches * batch, dtype=jnp.int32).reshape(batches, batch)
-        state = train.create_train_state(model, tx, jax.random.key(0), x[:1])
-        step = train.make_train_step(model, LOSS, tx)
+        _, state, step, x, y, idx = _setup(model, (28, 28, 1), batch, batches, shuffled=False)
         runs = {}
         for name, options in variants.items():
             programs = train._EpochPrograms(step, compiler_options=options)
@@ -188,30 +201,15 @@ def flags_experiment(mlp_batches: int, cnn_batches: int, repeats: int) -> tuple[
 
 
 def cifar_experiment(batches: int, repeats: int, batch_size: int = 128) -> dict:
-    model, tx = M.workshop_cifar_cnn(), optax.adam(1e-3)
-    x, y = _data((32, 32, 3), batches * batch_size)
-    idx = jnp.arange(batches * batch_size, dtype=jnp.int32).reshape(batches, batch_size)
-    state = train.create_train_state(model, tx, jax.random.key(0), x[:1])
-    step = train.make_train_step(model, LOSS, tx)
-    runs = {}
-    for label, options in (("Eigen convolutions (fnnet)", EIGEN_CONVOLUTIONS), ("YNNPACK convolutions (XLA default)", YNN_CONVOLUTIONS)):
-        programs = train._EpochPrograms(step, compiler_options=options)
-        runs[f"jit per step, {label}"] = _step_loop(lambda *a, p=programs: p("step", *a), state, x, y, idx)
-    return interleaved(runs, repeats, batches)
+    _, state, step, x, y, idx = _setup(M.workshop_cifar_cnn(), (32, 32, 3), batch_size, batches, shuffled=False)
+    return interleaved(_convolution_step_loops(step, state, x, y, idx), repeats, batches)
 
 
 def cnn_experiment(batches: int, repeats: int, batch_size: int = 50, scan_batches: int = 5) -> tuple[dict, dict]:
-    model, tx = M.cs4487_deep_cnn(), optax.adam(1e-3)
-    x, y = _data((28, 28, 1), batches * batch_size)
-    idx = jax.random.permutation(jax.random.key(2), batches * batch_size).reshape(batches, batch_size).astype(jnp.int32)
-    state = train.create_train_state(model, tx, jax.random.key(0), x[:1])
-    step = train.make_train_step(model, LOSS, tx)
-    runs = {}
-    for label, options in (("Eigen convolutions (fnnet)", EIGEN_CONVOLUTIONS), ("YNNPACK convolutions (XLA default)", YNN_CONVOLUTIONS)):
-        programs = train._EpochPrograms(step, compiler_options=options)
-        runs[f"jit per step, {label}"] = _step_loop(lambda *a, p=programs: p("step", *a), state, x, y, idx)
-    train_rates = interleaved(runs, repeats, batches)
-    # the scan epochs collapse: time them on a few batches only
+    model = M.cs4487_deep_cnn()
+    _, state, step, x, y, idx = _setup(model, (28, 28, 1), batch_size, batches, shuffled=True)
+    train_rates = interleaved(_convolution_step_loops(step, state, x, y, idx), repeats, batches)
+    # the scan epochs collapse: time them on a few batches only (ratio: of the medians)
     scan_runs = {}
     for label, options in (("Eigen", EIGEN_CONVOLUTIONS), ("YNNPACK", YNN_CONVOLUTIONS)):
         programs = train._EpochPrograms(step, compiler_options=options)
