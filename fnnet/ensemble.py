@@ -37,6 +37,7 @@ from fnnet.train import (
     History,
     NonFiniteLossError,
     TrainState,
+    _compiler_options,
     _copy_tree,
     _default_epoch_mode,
     _EpochPlan,
@@ -334,7 +335,8 @@ class _MemberTrainer:
         state and an :class:`EnsembleHistory` of these members."""
         m = len(member_callbacks)
         data_axis = None if shared_order else 0
-        programs = _EpochPrograms(jax.vmap(self.step, in_axes=(0, data_axis, data_axis)))
+        programs = _EpochPrograms(jax.vmap(self.step, in_axes=(0, data_axis, data_axis)),
+                                  compiler_options=_compiler_options(self.model))
         histories = [History(epoch_mode=self.mode) for _ in range(m)]
         result = EnsembleHistory(members=histories, callbacks=member_callbacks, epoch_mode=self.mode)
         plan = self.plan

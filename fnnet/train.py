@@ -19,6 +19,7 @@ results.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import time
 from typing import Any, Callable, Optional, Sequence, Union
@@ -141,15 +142,21 @@ def make_train_step(
             return total, (outputs, new_model_state)
 
         (loss_value, (outputs, new_model_state)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-        updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
-        new_params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss_value) & jnp.isfinite(optax.tree.norm(grads))
-        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, old)
+
+        def apply(_):
+            updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
+            return optax.apply_updates(state.params, updates), new_opt_state, new_model_state
+
+        def skip(_):
+            return state.params, state.opt_state, state.model_state
+
+        # A branch rather than jnp.where(finite, new, old) over every leaf: that select is one more pass
+        # over params and both Adam moments per step, ~20% of a small MLP's step on a CPU
+        # (benchmarks/cpu_paths.py). Under vmap (ensembles) a batched predicate makes it a select again.
+        new_params, new_opt_state, new_model_state = jax.lax.cond(finite, apply, skip, None)
         new_state = state.replace(
-            params=keep(new_params, state.params),
-            opt_state=keep(new_opt_state, state.opt_state),
-            model_state=keep(new_model_state, state.model_state),
-            step=state.step + 1,
+            params=new_params, opt_state=new_opt_state, model_state=new_model_state, step=state.step + 1
         )
         logs = {"loss": loss_value, **{name: fn(outputs, y) for name, fn in metric_fns.items()}}
         logs["finite"] = finite
@@ -295,15 +302,42 @@ def _output_shape(model: Model, x) -> tuple:
     return jax.eval_shape(forward, sample).shape
 
 
-def _default_epoch_mode(model: Model) -> str:
-    """``scan`` unless the model convolves on a CPU, where XLA's convolutions run far slower inside a
-    loop than as separate calls (measured in ``benchmarks/``)."""
+def _has_conv(model: Model) -> bool:
     from fnnet.models.layers import Conv2D
 
-    def has_conv(m: Model) -> bool:
-        return any(isinstance(l, Conv2D) or (isinstance(l, Model) and has_conv(l)) for l in m.layers)
+    return any(isinstance(l, Conv2D) or (isinstance(l, Model) and _has_conv(l)) for l in model.layers)
 
-    return "step" if (has_conv(model) and jax.default_backend() == "cpu") else "scan"
+
+def _default_epoch_mode(model: Model) -> str:
+    """``scan`` unless the model convolves on a CPU, where XLA's convolution gradients run far slower
+    inside a loop than as separate calls (measured in ``benchmarks/peers.py``)."""
+    return "step" if (_has_conv(model) and jax.default_backend() == "cpu") else "scan"
+
+
+# XLA's CPU backend hands convolutions to YNNPACK by default (its library fusions REDUCE,
+# INDIVIDUAL_DOT and INDIVIDUAL_CONVOLUTION); leaving convolutions out sends them to XLA's Eigen
+# convolutions, which train the CS4487 deep CNN 1.36x and the workshop CIFAR-10 CNN 1.75x faster per
+# step and run the deep CNN's forward pass 1.9x faster on the x86 machine of README "Performance"
+# (benchmarks/cpu_paths.py). Dots and
+# reductions keep the default, so a model without convolutions compiles exactly as without the option.
+_CPU_CONV_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+
+
+@functools.cache
+def _cpu_conv_options_supported() -> bool:
+    try:
+        jax.jit(lambda a: a + 1, compiler_options=_CPU_CONV_OPTIONS).lower(1.0).compile()
+        return True
+    except jax.errors.JaxRuntimeError:  # "No such compile option" in another jaxlib
+        return False
+
+
+def _compiler_options(model: Model) -> Optional[dict]:
+    """XLA compiler options for ``model``'s programs: Eigen convolutions for a convolutional model on a
+    CPU (``_CPU_CONV_OPTIONS``), None otherwise or when this jaxlib does not know the option."""
+    if jax.default_backend() == "cpu" and _has_conv(model) and _cpu_conv_options_supported():
+        return _CPU_CONV_OPTIONS
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -323,7 +357,7 @@ class _EpochPrograms:
     other shapes (the remainder batch, a partial epoch under ``max_steps``) compile on first use.
     """
 
-    def __init__(self, train_step, *, donate: bool = True):
+    def __init__(self, train_step, *, donate: bool = True, compiler_options: Optional[dict] = None):
         def run_batch(state, x, y, batch_idx):
             return train_step(state, jnp.take(x, batch_idx, axis=0), jnp.take(y, batch_idx, axis=0))
 
@@ -335,7 +369,8 @@ class _EpochPrograms:
             return state, jax.tree_util.tree_map(lambda v: v[None], logs)
 
         donate_argnums = (0,) if donate else ()
-        self._jit = {"scan": jax.jit(scan, donate_argnums=donate_argnums), "step": jax.jit(step, donate_argnums=donate_argnums)}
+        self._jit = {mode: jax.jit(fn, donate_argnums=donate_argnums, compiler_options=compiler_options)
+                     for mode, fn in (("scan", scan), ("step", step))}
         self._compiled: dict = {}
 
     def precompile(self, mode: str, state, x, y, idx_shape, idx_sharding=None) -> float:
@@ -499,7 +534,7 @@ def fit(
         if validation_data is not None:
             x_val, y_val = distributed.replicate((x_val, y_val), mesh)
         train_step = distributed.data_parallel_step(train_step, mesh)
-    programs = _EpochPrograms(train_step)
+    programs = _EpochPrograms(train_step, compiler_options=_compiler_options(model))
 
     plan = _EpochPlan(n, batch_size, shuffle=shuffle, drop_remainder=drop_remainder, steps_per_epoch=steps_per_epoch)
     history = History(epoch_mode=mode)
@@ -727,7 +762,8 @@ def _forward_fn(model: Model):
     try:
         return _FORWARD_CACHE[model]
     except (KeyError, TypeError):
-        fn = jax.jit(lambda params, state, xb: model.apply(params, xb, state=state)[0])
+        fn = jax.jit(lambda params, state, xb: model.apply(params, xb, state=state)[0],
+                     compiler_options=_compiler_options(model))
         try:
             _FORWARD_CACHE[model] = fn
         except TypeError:  # unhashable layer settings (e.g. an array in a Lambda): no caching

@@ -89,3 +89,14 @@ def test_quick_mode_command_with_peers_exits_zero():
     assert "PROBLEM" not in done.stdout
     for framework in peers.FRAMEWORKS:
         assert f"{framework} loss" in done.stdout
+
+
+def test_cpu_paths_convolution_variants_agree():
+    # benchmarks/cpu_paths.py times a convolution's im2col variants against XLA's; each variant's
+    # gradients are checked against XLA's convolution (Eigen and YNNPACK) inside conv_experiment
+    spec = importlib.util.spec_from_file_location("benchmarks_cpu_paths", REPO / "benchmarks" / "cpu_paths.py")
+    cpu_paths = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cpu_paths)
+    results = cpu_paths.conv_experiment(repeats=1, batch=2)
+    assert len(results) == 5 and all(rate > 0 for rate, _ in results.values())
+    assert cpu_paths._same_padding(7, 5, 1) == (2, 2) and cpu_paths._same_padding(28, 5, 2) == (1, 2)  # TF "same"

@@ -300,3 +300,69 @@ def test_steps_per_epoch_runs_full_batch_gradient_descent_in_compiled_chunks():
         init, _ = step(init, X, Y)
     chex.assert_trees_all_close(state.params, init.params, rtol=1e-5, atol=1e-6)
     assert hist["val_loss"][-1] < hist["val_loss"][0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Fast paths give the plain path's results
+
+
+def test_train_step_applies_the_plain_optax_update_and_skips_non_finite_steps():
+    # The step applies its update through lax.cond(finite, ...) (a select over every leaf costs a pass
+    # over params and optimizer state); the plain path is value_and_grad -> tx.update -> apply_updates.
+    model, tx = M.mlp([16, 3], flatten=False), optax.adam(1e-2)
+    state = create_train_state(model, tx, KEY, X[:1])
+    step = jax.jit(make_train_step(model, LOSS, tx))
+    new_state, logs = step(state, X[:32], Y[:32])
+    loss_fn = lambda p: optax.softmax_cross_entropy_with_integer_labels(model.apply(p, X[:32]), Y[:32]).mean()
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    chex.assert_trees_all_close(new_state.params, optax.apply_updates(state.params, updates), rtol=1e-6, atol=1e-7)
+    chex.assert_trees_all_close(new_state.opt_state, opt_state, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(logs["loss"], loss, rtol=1e-6)
+    bad_x = np.where(np.arange(32)[:, None] == 3, np.inf, X[:32])
+    skipped, logs = step(new_state, bad_x, Y[:32])
+    assert not bool(logs["finite"]) and int(skipped.step) == 2
+    chex.assert_trees_all_equal((skipped.params, skipped.opt_state), (new_state.params, new_state.opt_state))
+    # Under vmap (ensembles) the branch becomes a per-member select: one member steps, the other skips.
+    both = jax.tree_util.tree_map(lambda a: jnp.stack([a, a]), new_state)
+    stepped, logs = jax.jit(jax.vmap(make_train_step(model, LOSS, tx)))(both, jnp.stack([X[32:64], bad_x]),
+                                                                          jnp.stack([Y[32:64], Y[:32]]))
+    assert logs["finite"].tolist() == [True, False]
+    alone, _ = step(new_state, X[32:64], Y[32:64])
+    chex.assert_trees_all_close(jax.tree_util.tree_map(lambda a: a[0], stepped.params), alone.params, rtol=1e-6)
+    chex.assert_trees_all_equal(jax.tree_util.tree_map(lambda a: a[1], stepped.params), new_state.params)
+
+
+def test_cpu_convolution_options_keep_fit_and_predict_results(monkeypatch):
+    from fnnet import train
+
+    cnn = M.Sequential([M.Conv2D(16, 3, padding="same", activation="relu"),
+                        M.Conv2D(32, 3, strides=2, padding="same", activation="relu"), M.Flatten(), M.Dense(3)])
+    x = np.random.RandomState(0).rand(64, 8, 8, 3).astype(np.float32)
+    y = np.arange(64) % 3
+    on_cpu = jax.default_backend() == "cpu"
+    assert (train._compiler_options(cnn) is not None) == on_cpu
+    assert train._compiler_options(MODEL) is None  # no convolution: XLA's defaults
+    fast_state, fast_hist = _fit(model=cnn, train_data=(x, y))
+    fast_logits = predict(cnn, fast_state, x)
+    if on_cpu:  # the option changes the compiled program: XLA's Eigen convolutions instead of YNNPACK's
+        lowered = jax.jit(lambda params: cnn.apply(params, x)).lower(fast_state.params)
+        assert lowered.compile(compiler_options=train._CPU_CONV_OPTIONS).as_text() != lowered.compile().as_text()
+    monkeypatch.setattr(train, "_compiler_options", lambda model: None)
+    monkeypatch.setattr(train, "_FORWARD_CACHE", {})
+    plain_state, plain_hist = _fit(model=cnn, train_data=(x, y))
+    chex.assert_trees_all_close(fast_state.params, plain_state.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fast_hist["loss"], plain_hist["loss"], rtol=1e-5)
+    np.testing.assert_allclose(fast_logits, predict(cnn, plain_state, x), rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_compiler_option_falls_back_to_xla_defaults(monkeypatch):
+    from fnnet import train
+
+    cnn = M.Sequential([M.Conv2D(4, 3), M.Flatten(), M.Dense(3)])
+    monkeypatch.setattr(train, "_CPU_CONV_OPTIONS", {"xla_cpu_no_such_option_in_this_jaxlib": True})
+    train._cpu_conv_options_supported.cache_clear()
+    try:
+        assert train._compiler_options(cnn) is None
+    finally:
+        train._cpu_conv_options_supported.cache_clear()  # the real option is probed again on next use
