@@ -17,7 +17,7 @@ rounding of the batched matrix products). Prediction rules (:func:`combine`): th
 members' class probabilities, the majority vote and the confidence-weighted vote (the jhui seed's "one
 vote per model" and "weighted votes based on the confidence level"). Snapshot ensembles of one run use
 the same predictors: :class:`Snapshots` keeps the params at chosen epochs, ``Snapshots.stacked()``
-stacks them like an ensemble's.
+stacks them like an ensemble's; :func:`checkpoint_snapshots` stacks a run's saved checkpoints the same way.
 """
 from __future__ import annotations
 
@@ -602,3 +602,31 @@ class Snapshots(Callback):
                 order = order[::-1]
             chosen = sorted(int(i) for i in order[:best])
         return stack([self._params[i] for i in chosen]), stack([self._model_states[i] for i in chosen])
+
+
+def checkpoint_snapshots(directory, model: Model, optimizer, x_sample, *,
+                         steps: Optional[Sequence[int]] = None) -> tuple[PyTree, PyTree]:
+    """A snapshot ensemble from the checkpoints ``fit(..., checkpoint_dir=directory)`` wrote: the params
+    and model state of the chosen checkpoints stacked along a leading member axis, like
+    :meth:`Snapshots.stacked` (for :func:`predict_members`, :func:`ensemble_predict`,
+    :func:`evaluate_ensemble`).
+
+    Args:
+      directory, model, optimizer, x_sample: as for :func:`fnnet.checkpoint.restore`.
+      steps: the checkpoint steps to use, oldest first (default: every checkpoint in ``directory``;
+        ``fit`` keeps the newest ``keep`` of them, 3 by default, plus the best with ``keep_best``).
+
+    Raises:
+      ValueError: no checkpoint in ``directory``, or a step that is not one of the saved ones.
+    """
+    from fnnet import checkpoint
+
+    available = checkpoint.steps(directory)
+    chosen = available if steps is None else list(steps)
+    if not chosen:
+        raise ValueError(f"directory holds no checkpoints to build a snapshot ensemble from: {directory}")
+    unknown = [step for step in chosen if step not in available]
+    if unknown:
+        raise ValueError(f"steps must be saved checkpoint steps {available}, got {unknown}")
+    states = [checkpoint.restore(directory, model, optimizer, x_sample, step=step)[0] for step in chosen]
+    return stack([state.params for state in states]), stack([state.model_state for state in states])

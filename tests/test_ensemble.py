@@ -12,6 +12,7 @@ from fnnet.callbacks import EarlyStopping
 from fnnet.ensemble import (
     Snapshots,
     accuracies,
+    checkpoint_snapshots,
     class_probabilities,
     combine,
     ensemble_predict,
@@ -202,6 +203,22 @@ def test_snapshots_every_n_epochs():
     snapshots = Snapshots(every=2)
     fit(MODEL, LOSS, TX, (X, Y), key=KEYS[0], callbacks=[snapshots], **{**COMMON, "epochs": 5})
     assert snapshots.epochs == [1, 3] and len(snapshots) == 2
+
+
+def test_snapshot_ensemble_from_the_checkpoints_of_one_run(tmp_path):
+    snapshots = Snapshots(every=1)
+    fit(MODEL, LOSS, TX, (X, Y), key=KEYS[0], callbacks=[snapshots], checkpoint_dir=tmp_path, keep=5,
+        **{**COMMON, "epochs": 3})
+    from_memory = snapshots.stacked()
+    chex.assert_trees_all_equal(checkpoint_snapshots(tmp_path, MODEL, TX, X[:1]), from_memory)
+    steps_per_epoch = -(-len(X) // COMMON["batch_size"])
+    params, model_state = checkpoint_snapshots(tmp_path, MODEL, TX, X[:1], steps=[steps_per_epoch, 3 * steps_per_epoch])
+    chex.assert_trees_all_equal((params, model_state), jax.tree.map(lambda a: a[jnp.array([0, 2])], from_memory))
+    assert evaluate_ensemble(MODEL, params, XV, YV, model_state=model_state)["members"].shape == (2,)
+    with pytest.raises(ValueError, match=r"steps must be saved checkpoint steps \[7, 14, 21\], got \[8\]"):
+        checkpoint_snapshots(tmp_path, MODEL, TX, X[:1], steps=[8])
+    with pytest.raises(ValueError, match="holds no checkpoints"):
+        checkpoint_snapshots(tmp_path / "none", MODEL, TX, X[:1])
 
 
 def test_stack_and_member_round_trip():
