@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import _checks, distributed
+from fnnet import _checks, checkpoint, distributed
 from fnnet.callbacks import Callback, _resolve_mode
 from fnnet.models.core import Model
 from fnnet.train import (
@@ -642,8 +642,6 @@ def checkpoint_snapshots(directory, model: Model, optimizer, x_sample, *,
     Raises:
       ValueError: no checkpoint in ``directory``, or a step that is not one of the saved ones.
     """
-    from fnnet import checkpoint
-
     available = checkpoint.steps(directory)
     chosen = available if steps is None else list(steps)
     if not chosen:
