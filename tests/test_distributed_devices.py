@@ -114,15 +114,17 @@ def test_ensemble_members_sharded_over_devices_train_independently():
     tx = optax.adam(1e-2)
     keys = jax.random.split(jax.random.key(1), 8)
     members = jax.vmap(lambda k: create_train_state(MODEL, tx, k, X[:1]))(keys)
-    step = jax.jit(jax.vmap(make_train_step(MODEL, LOSS, tx), in_axes=(0, None, None)))
+    member_step = jax.vmap(make_train_step(MODEL, LOSS, tx), in_axes=(0, None, None))  # one batch for all
     yb = Y[:64].astype(np.int32)
     sharded = distributed.shard_leading_axis(members, mesh)
     assert [s.data.shape[0] for s in sharded.params["dense_0"]["kernel"].addressable_shards] == [1] * 8
     batch = distributed.replicate((X[:64], yb), mesh)
+    step = jax.jit(distributed.member_parallel_step(member_step, mesh, per_member_batches=False))
     sharded_step = step.lower(sharded, *batch).compile()
     assert "all-reduce" not in sharded_step.as_text()
     new_sharded, _ = sharded_step(sharded, *batch)
-    new_local, _ = step(members, X[:64], yb)
+    assert [s.data.shape[0] for s in new_sharded.params["dense_0"]["kernel"].addressable_shards] == [1] * 8
+    new_local, _ = jax.jit(member_step)(members, X[:64], yb)
     chex.assert_trees_all_close(new_sharded.params, new_local.params, rtol=RTOL, atol=ATOL)
     with pytest.raises(ValueError, match=r"axis 0 of leaf \['a'\] must be a multiple of the 8 devices.*got 6"):
         distributed.shard_leading_axis({"a": np.zeros((6, 2))}, mesh)
