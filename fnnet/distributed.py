@@ -11,7 +11,8 @@ gradient all-reduce. The pieces::
 
 ``fnnet.fit(..., mesh=mesh)`` (or ``devices=[...]``) does all of this. Ensembles use the same helpers
 the other way round: ``shard_leading_axis(stacked_members, mesh)`` places whole members on different
-devices, and a ``vmap`` over the member axis then runs without any communication.
+devices, and a ``vmap`` over the member axis then runs without any communication
+(``fnnet.ensemble.fit_ensemble(..., mesh=mesh)`` does this, with :func:`member_parallel_step`).
 
 Multi-host: call ``jax.distributed.initialize(...)`` in every process before anything else touches
 JAX; ``jax.devices()`` then lists the devices of all hosts and ``data_mesh()`` spans them.
@@ -137,5 +138,21 @@ def data_parallel_step(train_step: Callable, mesh: Mesh) -> Callable:
         x, y = constrain_leading_axis((x, y), mesh)
         new_state, logs = train_step(state, x, y)
         return jax.lax.with_sharding_constraint(new_state, replicated(mesh)), logs
+
+    return sharded_step
+
+
+def member_parallel_step(member_step: Callable, mesh: Mesh, *, per_member_batches: bool) -> Callable:
+    """Wraps a ``vmap``-ed ``member_step(states, x, y) -> (states, logs)`` of stacked ensemble members
+    so that, under ``jit``, the members (axis 0 of every state leaf) stay split over ``mesh``: each
+    device trains its own members and no gradient crosses devices. ``per_member_batches``: ``x``/``y``
+    carry a leading member axis too (each member's own batch), split the same way; otherwise every
+    member sees the same batch, which stays whole on every device."""
+
+    def sharded_step(states, x, y):
+        if per_member_batches:
+            x, y = constrain_leading_axis((x, y), mesh)
+        new_states, logs = member_step(constrain_leading_axis(states, mesh), x, y)
+        return constrain_leading_axis(new_states, mesh), logs
 
     return sharded_step

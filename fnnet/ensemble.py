@@ -17,7 +17,7 @@ rounding of the batched matrix products). Prediction rules (:func:`combine`): th
 members' class probabilities, the majority vote and the confidence-weighted vote (the jhui seed's "one
 vote per model" and "weighted votes based on the confidence level"). Snapshot ensembles of one run use
 the same predictors: :class:`Snapshots` keeps the params at chosen epochs, ``Snapshots.stacked()``
-stacks them like an ensemble's.
+stacks them like an ensemble's; :func:`checkpoint_snapshots` stacks a run's saved checkpoints the same way.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import _checks
+from fnnet import _checks, checkpoint, distributed
 from fnnet.callbacks import Callback, _resolve_mode
 from fnnet.models.core import Model
 from fnnet.train import (
@@ -217,6 +217,8 @@ def fit_ensemble(
     eval_batch_size: int = 1000,
     chunk: Optional[int] = None,
     verbose: int = 1,
+    mesh: Optional[jax.sharding.Mesh] = None,
+    devices: Optional[Sequence[jax.Device]] = None,
 ) -> tuple[TrainState, EnsembleHistory]:
     """Trains ``M`` members of ``model`` in one vmapped program; returns ``(stacked state, history)``.
 
@@ -237,6 +239,11 @@ def fit_ensemble(
       chunk: train the members in groups of at most ``chunk``, one group after the other (one program
         per group), when ``M`` models do not fit in memory at once. The result equals the unchunked one.
       verbose: 1 prints one line per epoch with each quantity's mean and range over the members.
+      mesh, devices: place the members on the devices of a 1-D :class:`jax.sharding.Mesh` (or of one built
+        over ``devices``, see :mod:`fnnet.distributed`): each device holds and trains ``M / devices``
+        whole members (with ``chunk``: ``chunk / devices`` at a time); the data is replicated and no
+        gradient crosses devices. ``M`` (and ``chunk``) must be multiples of the device count. The
+        result equals the unplaced run's up to float rounding.
 
     Returns:
       ``(state, history)``: ``state`` a :class:`~fnnet.train.TrainState` whose leaves have a leading
@@ -252,6 +259,11 @@ def fit_ensemble(
     m = keys.shape[0]
     if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
         raise ValueError(f"chunk must be a positive int or None, got {chunk!r}")
+    mesh = distributed.resolve_mesh(mesh, devices)
+    if mesh is not None:
+        distributed.check_divisible("the number of members", m, mesh)
+        if chunk is not None:
+            distributed.check_divisible("chunk", chunk, mesh)
     x, y, validation = _prepare_fit_inputs(
         model, loss, train_data, validation_data, epochs=epochs, batch_size=batch_size, drop_remainder=drop_remainder,
         max_steps=max_steps, steps_per_epoch=steps_per_epoch, epoch_mode=epoch_mode, on_nonfinite=on_nonfinite,
@@ -268,6 +280,7 @@ def fit_ensemble(
         plan=_EpochPlan(x.shape[0], batch_size, shuffle=shuffle, drop_remainder=drop_remainder,
                         steps_per_epoch=steps_per_epoch),
         max_steps=max_steps, on_nonfinite=on_nonfinite, eval_batch_size=eval_batch_size, verbose=verbose,
+        mesh=mesh,
     )
     shuffle_keys = jax.vmap(jax.random.split)(keys)[:, 1]
     size = m if chunk is None else chunk
@@ -301,8 +314,10 @@ class _MemberTrainer:
     """Runs ``fit``'s epoch loop for a stacked group of members (one chunk)."""
 
     def __init__(self, model, loss, tx, x, y, validation, *, metrics, augment, mode, epochs, plan, max_steps,
-                 on_nonfinite, eval_batch_size, verbose):
-        self.model, self.x, self.y, self.validation = model, x, y, validation
+                 on_nonfinite, eval_batch_size, verbose, mesh=None):
+        if mesh is not None:  # every device holds the whole data set and its own members
+            x, y, validation = distributed.replicate((x, y, validation), mesh)
+        self.model, self.x, self.y, self.validation, self.mesh = model, x, y, validation, mesh
         self.mode, self.epochs, self.plan, self.max_steps = mode, epochs, plan, max_steps
         self.on_nonfinite, self.eval_batch_size, self.verbose = on_nonfinite, eval_batch_size, verbose
         self.loss_fn, self.metric_fns = _resolve_loss(loss), _resolve_metrics(metrics)
@@ -335,14 +350,19 @@ class _MemberTrainer:
         state and an :class:`EnsembleHistory` of these members."""
         m = len(member_callbacks)
         data_axis = None if shared_order else 0
-        programs = _EpochPrograms(jax.vmap(self.step, in_axes=(0, data_axis, data_axis)),
-                                  compiler_options=_compiler_options(self.model))
+        member_step = jax.vmap(self.step, in_axes=(0, data_axis, data_axis))
+        idx_sharding = None
+        if self.mesh is not None:
+            member_step = distributed.member_parallel_step(member_step, self.mesh, per_member_batches=not shared_order)
+            state = distributed.shard_leading_axis(state, self.mesh)
+            idx_sharding = distributed.replicated(self.mesh)
+        programs = _EpochPrograms(member_step, compiler_options=_compiler_options(self.model))
         histories = [History(epoch_mode=self.mode) for _ in range(m)]
         result = EnsembleHistory(members=histories, callbacks=member_callbacks, epoch_mode=self.mode)
         plan = self.plan
         if plan.full_batches:
             idx_shape = (plan.full_batches, plan.batch_size) if shared_order else (plan.full_batches, m, plan.batch_size)
-            result.compile_time = programs.precompile(self.mode, state, self.x, self.y, idx_shape)
+            result.compile_time = programs.precompile(self.mode, state, self.x, self.y, idx_shape, idx_sharding)
         has_callbacks = any(member_callbacks)
         for i, cbs in enumerate(member_callbacks):
             for cb in cbs:
@@ -356,6 +376,8 @@ class _MemberTrainer:
             t_epoch = time.perf_counter()
             budget = None if self.max_steps is None else self.max_steps - steps_done
             idx, rest = self._indices(order_keys, epoch, budget, shared_order)
+            if self.mesh is not None:
+                idx, rest = distributed.replicate((idx, rest), self.mesh)
             state, step_logs = _run_epoch(programs, self.mode, state, self.x, self.y, idx, rest)
             host = jax.device_get([logs for logs, _ in step_logs])
             weights = [w for _, w in step_logs]
@@ -604,3 +626,29 @@ class Snapshots(Callback):
                 order = order[::-1]
             chosen = sorted(int(i) for i in order[:best])
         return stack([self._params[i] for i in chosen]), stack([self._model_states[i] for i in chosen])
+
+
+def checkpoint_snapshots(directory, model: Model, optimizer, x_sample, *,
+                         steps: Optional[Sequence[int]] = None) -> tuple[PyTree, PyTree]:
+    """A snapshot ensemble from the checkpoints ``fit(..., checkpoint_dir=directory)`` wrote: the params
+    and model state of the chosen checkpoints stacked along a leading member axis, like
+    :meth:`Snapshots.stacked` (for :func:`predict_members`, :func:`ensemble_predict`,
+    :func:`evaluate_ensemble`).
+
+    Args:
+      directory, model, optimizer, x_sample: as for :func:`fnnet.checkpoint.restore`.
+      steps: the checkpoint steps to use, oldest first (default: every checkpoint in ``directory``;
+        ``fit`` keeps the newest ``keep`` of them, 3 by default, plus the best with ``keep_best``).
+
+    Raises:
+      ValueError: no checkpoint in ``directory``, or a step that is not one of the saved ones.
+    """
+    available = checkpoint.steps(directory)
+    chosen = available if steps is None else list(steps)
+    if not chosen:
+        raise ValueError(f"directory holds no checkpoints to build a snapshot ensemble from: {directory}")
+    unknown = [step for step in chosen if step not in available]
+    if unknown:
+        raise ValueError(f"steps must be saved checkpoint steps {available}, got {unknown}")
+    states = [checkpoint.restore(directory, model, optimizer, x_sample, step=step)[0] for step in chosen]
+    return stack([state.params for state in states]), stack([state.model_state for state in states])

@@ -97,6 +97,16 @@ def test_data_dir_argument_env_variable_and_subfolder_precedence(tmp_path, monke
     assert len(load("MNIST", data_dir=arg_dir).x_train) == 6
 
 
+def test_default_data_dir_is_dot_fnnet_data_in_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("FNNET_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert sources.data_root() == tmp_path / ".fnnet" / "data"
+    with pytest.raises(DatasetNotFoundError, match=r"Searched:\n.*\.fnnet/data/mnist  \(does not exist\)"):
+        load_mnist()
+    write_idx_set(tmp_path / ".fnnet" / "data" / "mnist", mnist_like_arrays(n_train=3))
+    assert len(load_mnist().x_train) == 3
+
+
 def test_keras_mnist_npz(tmp_path):
     rng = np.random.RandomState(1)
     x_train = rng.randint(0, 256, (4, 28, 28)).astype(np.uint8)

@@ -15,6 +15,7 @@ import pytest
 
 from fnnet import distributed
 from fnnet import models as M
+from fnnet.ensemble import fit_ensemble
 from fnnet.train import create_train_state, fit, make_train_step
 
 pytestmark = pytest.mark.skipif(
@@ -113,18 +114,46 @@ def test_ensemble_members_sharded_over_devices_train_independently():
     tx = optax.adam(1e-2)
     keys = jax.random.split(jax.random.key(1), 8)
     members = jax.vmap(lambda k: create_train_state(MODEL, tx, k, X[:1]))(keys)
-    step = jax.jit(jax.vmap(make_train_step(MODEL, LOSS, tx), in_axes=(0, None, None)))
+    member_step = jax.vmap(make_train_step(MODEL, LOSS, tx), in_axes=(0, None, None))  # one batch for all
     yb = Y[:64].astype(np.int32)
     sharded = distributed.shard_leading_axis(members, mesh)
     assert [s.data.shape[0] for s in sharded.params["dense_0"]["kernel"].addressable_shards] == [1] * 8
     batch = distributed.replicate((X[:64], yb), mesh)
+    step = jax.jit(distributed.member_parallel_step(member_step, mesh, per_member_batches=False))
     sharded_step = step.lower(sharded, *batch).compile()
     assert "all-reduce" not in sharded_step.as_text()
     new_sharded, _ = sharded_step(sharded, *batch)
-    new_local, _ = step(members, X[:64], yb)
+    assert [s.data.shape[0] for s in new_sharded.params["dense_0"]["kernel"].addressable_shards] == [1] * 8
+    new_local, _ = jax.jit(member_step)(members, X[:64], yb)
     chex.assert_trees_all_close(new_sharded.params, new_local.params, rtol=RTOL, atol=ATOL)
     with pytest.raises(ValueError, match=r"axis 0 of leaf \['a'\] must be a multiple of the 8 devices.*got 6"):
         distributed.shard_leading_axis({"a": np.zeros((6, 2))}, mesh)
+
+
+def test_fit_ensemble_on_a_mesh_trains_whole_members_per_device_like_one_device():
+    # Full batches only and no validation: the fewest programs to compile on 8 devices.
+    options = dict(keys=jax.random.split(jax.random.key(1), 8), epochs=2, batch_size=64, drop_remainder=True,
+                   metrics=["accuracy"], verbose=0, epoch_mode="scan")
+    reference, ref_hist = fit_ensemble(MODEL, LOSS, optax.adam(1e-2), (X, Y), **options)
+    state, hist = fit_ensemble(MODEL, LOSS, optax.adam(1e-2), (X, Y), mesh=distributed.data_mesh(), **options)
+    chex.assert_trees_all_close(state.params, reference.params, rtol=RTOL, atol=ATOL)
+    chex.assert_trees_all_close(state.model_state, reference.model_state, rtol=RTOL, atol=ATOL)
+    chex.assert_trees_all_close(state.opt_state, reference.opt_state, rtol=RTOL, atol=ATOL)
+    for name in ("loss", "accuracy"):
+        np.testing.assert_allclose(hist[name], ref_hist[name], rtol=RTOL, err_msg=name)
+    kernel = state.params["dense_0"]["kernel"]  # one whole member per device
+    assert [s.data.shape for s in kernel.addressable_shards] == [(1, 6, 32)] * 8
+    assert len(kernel.sharding.device_set) == 8
+
+
+def test_fit_ensemble_member_count_must_split_over_the_devices():
+    options = dict(epochs=1, batch_size=64, verbose=0)
+    with pytest.raises(ValueError, match=r"number of members must be a multiple of the 8 devices.*got 6"):
+        fit_ensemble(MODEL, LOSS, optax.adam(1e-2), (X, Y), n_members=6, key=jax.random.key(0),
+                     mesh=distributed.data_mesh(), **options)
+    with pytest.raises(ValueError, match=r"chunk must be a multiple of the 8 devices.*got 4"):
+        fit_ensemble(MODEL, LOSS, optax.adam(1e-2), (X, Y), n_members=8, key=jax.random.key(0), chunk=4,
+                     mesh=distributed.data_mesh(), **options)
 
 
 def test_resume_on_the_mesh_equals_the_uninterrupted_mesh_run(tmp_path, eight_devices):

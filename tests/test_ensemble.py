@@ -12,6 +12,7 @@ from fnnet.callbacks import EarlyStopping
 from fnnet.ensemble import (
     Snapshots,
     accuracies,
+    checkpoint_snapshots,
     class_probabilities,
     combine,
     ensemble_predict,
@@ -202,6 +203,22 @@ def test_snapshots_every_n_epochs():
     snapshots = Snapshots(every=2)
     fit(MODEL, LOSS, TX, (X, Y), key=KEYS[0], callbacks=[snapshots], **{**COMMON, "epochs": 5})
     assert snapshots.epochs == [1, 3] and len(snapshots) == 2
+
+
+def test_snapshot_ensemble_from_the_checkpoints_of_one_run(tmp_path):
+    snapshots = Snapshots(every=1)
+    fit(MODEL, LOSS, TX, (X, Y), key=KEYS[0], callbacks=[snapshots], checkpoint_dir=tmp_path,
+        **{**COMMON, "validation_data": None})
+    from_memory = snapshots.stacked()  # after epochs 1 and 2: steps 7 and 14
+    params, model_state = checkpoint_snapshots(tmp_path, MODEL, TX, X[:1])
+    chex.assert_trees_all_equal((params, model_state), from_memory)
+    assert evaluate_ensemble(MODEL, params, XV, YV)["members"].shape == (2,)
+    second, _ = checkpoint_snapshots(tmp_path, MODEL, TX, X[:1], steps=[14])
+    chex.assert_trees_all_equal(second, jax.tree.map(lambda a: a[1:], from_memory[0]))
+    with pytest.raises(ValueError, match=r"steps must be saved checkpoint steps \[7, 14\], got \[8\]"):
+        checkpoint_snapshots(tmp_path, MODEL, TX, X[:1], steps=[8])
+    with pytest.raises(ValueError, match="holds no checkpoints"):
+        checkpoint_snapshots(tmp_path / "none", MODEL, TX, X[:1])
 
 
 def test_stack_and_member_round_trip():

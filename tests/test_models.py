@@ -69,6 +69,8 @@ BUILDERS = {
     "quadratic_logistic_regression": (M.quadratic_logistic_regression, (5, 2), (5, 1)),
     "polynomial_regression": (lambda: M.polynomial_regression(9, x_scale=20.0), (5, 1), (5, 1)),
     "autoencoder": (M.autoencoder, (3, 784), (3, 784)),
+    "mlp": (lambda: M.mlp([8, 8, 4], dropout=0.1, activation="tanh"), (4, 5, 3), (4, 4)),
+    "workshop_mnist_dense": (M.workshop_mnist_dense, (4, 784), (4, 10)),
 }
 
 
@@ -89,6 +91,39 @@ class BuilderShapesTest(chex.TestCase):
         chex.assert_shape([y_eval, y_train], out_shape)
         chex.assert_type([y_eval, y_train], jnp.float32)
         chex.assert_tree_all_finite((y_eval, y_train))
+
+
+# Every layer (the activations as one chain): (layers, input shape, output shape in eval and train mode).
+LAYERS = {
+    "dense": ([M.Dense(5, "relu")], (3, 2, 4), (3, 2, 5)),
+    "conv_same_s2": ([M.Conv2D(4, 3, strides=2, padding="same")], (2, 9, 8, 3), (2, 5, 4, 4)),
+    "conv_valid_s2": ([M.Conv2D(4, (3, 2), strides=2)], (2, 9, 8, 3), (2, 4, 4, 4)),
+    "maxpool": ([M.MaxPool2D(2)], (2, 9, 8, 3), (2, 4, 4, 3)),
+    "flatten_reshape": ([M.Flatten(), M.Reshape((12, 5))], (2, 3, 4, 5), (2, 12, 5)),
+    "dropout": ([M.Dropout(0.5)], (3, 4), (3, 4)),
+    "batchnorm": ([M.BatchNorm()], (2, 5, 5, 3), (2, 5, 5, 3)),
+    "maxout": ([M.Maxout(3, pieces=4)], (3, 4), (3, 3)),
+    "activations": ([M.Activation(a) for a in ("relu", "tanh", "sigmoid", "leaky_relu", "softmax")], (3, 4), (3, 4)),
+}
+
+
+class LayerShapesTest(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.named_parameters(*[(name, name) for name in sorted(LAYERS)])
+    def test_layer_output_shapes_in_train_and_eval_mode(self, name):
+        layers, in_shape, out_shape = LAYERS[name]
+        model = M.Sequential(layers)
+        x = jax.random.normal(KEY, in_shape)
+        params, state = model.init_with_state(KEY, x)
+
+        @self.variant
+        def forward(params, state, x, key):
+            return model.apply(params, x, state=state), model.apply(params, x, key=key, train=True, state=state)
+
+        (y_eval, state_eval), (y_train, state_train) = forward(params, state, x, jax.random.key(1))
+        chex.assert_shape([y_eval, y_train], out_shape)
+        chex.assert_type([y_eval, y_train], jnp.float32)
+        chex.assert_trees_all_equal_shapes_and_dtypes(state_eval, state_train, state)
 
 
 def test_param_tree_uses_keras_like_layer_names():
@@ -257,6 +292,8 @@ GRAD_LAYERS = {
     "softmax": (M.Activation("softmax"), (4, 5)),
     "batchnorm": (M.BatchNorm(), (6, 3)),
     "dropout": (M.Dropout(0.4), (4, 5)),
+    "reshape": (M.Reshape((2, 10)), (4, 20)),
+    "tanh": (M.Activation("tanh"), (4, 5)),
 }
 
 
@@ -295,6 +332,12 @@ def test_initializers_have_the_documented_scale():
     assert abs(float(jnp.var(tf_trunc)) / sigma**2 - 0.774) < 0.02
     glorot = initializers.get("glorot_normal")(key, shape)
     assert abs(float(jnp.var(glorot)) * (shape[0] + shape[1]) / 2 - 1) < 0.02
+    # Truncated normals are cut at 2 standard deviations of the underlying normal and rescaled so the
+    # variance is still the target one (jax's variance_scaling divides sigma by 0.8796).
+    for name, variance in (("he_truncated_normal", 2 / fan_in), ("glorot_truncated_normal", 2 / sum(shape))):
+        w = initializers.get(name)(key, shape)
+        assert abs(float(jnp.var(w)) / variance - 1) < 0.02, name
+        assert float(jnp.max(jnp.abs(w))) <= 2 * np.sqrt(variance) / 0.87962566103423978 + 1e-7, name
 
 
 def test_he_init_demo_output_variance():
@@ -320,6 +363,16 @@ def test_wrong_input_shape_names_the_layer_and_expectation():
     cnn_params = cnn.init(KEY, np.zeros((1, 28, 28, 1)))
     with pytest.raises(ValueError, match="NHWC"):
         cnn.apply(cnn_params, np.zeros((2, 28, 28)))
+
+
+@pytest.mark.parametrize("model, sample, match", [
+    (M.cs4487_shallow_cnn(), (1, 784), r"conv2d_0.*NHWC images \(batch, height, width, channels\), got \(1, 784\)"),
+    (M.Sequential([M.MaxPool2D(2)]), (1, 28, 28), r"maxpool2d_0.*NHWC images \(4 dimensions\), got shape \(1, 28, 28\)"),
+    (M.mlp([4, 2], flatten=False), (5,), r"dense_0.*\(batch, \.\.\., features\), got \(5,\)"),
+])
+def test_init_on_a_sample_of_the_wrong_rank_names_the_layer(model, sample, match):
+    with pytest.raises(ValueError, match=match):
+        model.init(KEY, np.zeros(sample, np.float32))
 
 
 def test_dropout_in_training_needs_a_key():

@@ -58,6 +58,19 @@ def test_dropout_and_l2_sweep_reproduces_separate_runs():
         chex.assert_trees_all_close(member(state.params, i), single.params, rtol=1e-5, atol=1e-6)
 
 
+def test_momentum_and_weight_decay_sweep_reproduces_separate_runs():
+    model = M.mlp([16, 3], flatten=False)
+    momenta, decays = [0.0, 0.9], [1e-1, 1e-3]
+    options = {**COMMON, "validation_data": None}
+    state, _ = fit_sweep(model, LOSS, "sgd", (X, Y), hyperparams={"momentum": momenta, "weight_decay": decays},
+                         optimizer_options={"learning_rate": 0.1}, key=KEY, **options)
+    np.testing.assert_allclose(state.opt_state.hyperparams["momentum"], momenta, rtol=1e-7)
+    for i in range(2):
+        tx = optim.optimizer("sgd", 0.1, momentum=momenta[i], weight_decay=decays[i])
+        single, _ = fit(model, LOSS, tx, (X, Y), key=KEY, **options)
+        chex.assert_trees_all_close(member(state.params, i), single.params, rtol=1e-5, atol=1e-6)
+
+
 def test_dropout_rate_from_the_state_draws_flax_dropouts_mask():
     x = jax.random.normal(jax.random.key(1), (8, 40))
     key = jax.random.key(2)

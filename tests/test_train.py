@@ -255,6 +255,30 @@ def test_bad_fit_arguments_raise_value_errors(kwargs, match):
         _fit(**kwargs)
 
 
+def test_images_of_the_wrong_rank_for_a_cnn_name_the_layer_before_training():
+    flat = np.zeros((4, 784), np.float32)
+    with pytest.raises(ValueError, match=r"conv2d_0.*NHWC images.*got \(1, 784\)"):
+        _fit(model=M.cs4487_shallow_cnn(), train_data=(flat, np.zeros(4, int)))
+    with pytest.raises(ValueError, match=r"conv2d_0.*NHWC images.*got \(1, 784\)"):  # no label check first
+        _fit(model=M.cs4487_shallow_cnn(), loss="mse", train_data=(flat, np.zeros((4, 10), np.float32)), metrics=[])
+
+
+def test_unknown_optimizer_name_in_fit():
+    with pytest.raises(ValueError, match=r"optimizer must be one of \[.*'adam'.*got 'adamm'"):
+        _fit(optimizer="adamm")
+
+
+def test_progress_is_one_line_per_epoch_and_verbose_0_is_quiet(capsys):
+    _fit(epochs=2, validation_data=(XV, YV), verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for epoch, line in enumerate(lines, 1):
+        assert line.startswith(f"Epoch {epoch}/2 - ")
+        assert all(f"{name}: " in line for name in ("loss", "accuracy", "val_loss", "val_accuracy"))
+    _fit(epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
 def test_binary_loss_checks_labels_are_zero_or_one():
     model = M.mlp([4, 1], flatten=False)
     with pytest.raises(ValueError, match="binary labels 0/1"):

@@ -117,6 +117,7 @@ class Model(Layer):
     def layer_init(self, key, x):
         params, state = {}, {}
         for i, (layer, name) in enumerate(zip(self.layers, self.names)):
+            self._raise_if_unfit(layer, name, layer.check_sample(x))
             layer_params, layer_state = layer.layer_init(jax.random.fold_in(key, i), x)
             if layer_params:
                 params[name] = layer_params
@@ -142,15 +143,17 @@ class Model(Layer):
         new_state = dict(state)
         for i, (layer, name) in enumerate(zip(self.layers, self.names)):
             layer_params = params.get(name, {})
-            problem = layer.check_input(layer_params, x)
-            if problem is not None:
-                raise ValueError(f"x does not fit layer '{name}' ({layer.describe()}) of model '{self.name}': {problem}")
+            self._raise_if_unfit(layer, name, layer.check_input(layer_params, x))
             layer_key = None if key is None else jax.random.fold_in(key, i)
             x, layer_state = layer.layer_apply(layer_params, state.get(name, {}), x, key=layer_key, train=train)
             if layer_state:
                 new_state[name] = layer_state
             activations[name] = x
         return x, new_state, activations
+
+    def _raise_if_unfit(self, layer: Layer, name: str, problem: Optional[str]) -> None:
+        if problem is not None:
+            raise ValueError(f"x does not fit layer '{name}' ({layer.describe()}) of model '{self.name}': {problem}")
 
     def describe(self):
         return f"Model({self.name})"

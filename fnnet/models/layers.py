@@ -84,6 +84,12 @@ class Layer:
         """Returns a description of why ``x`` cannot be this layer's input, or None when it can."""
         return None
 
+    def check_sample(self, x: Array) -> Optional[str]:
+        """Like :meth:`check_input` for the sample batch at ``init`` time, before any params exist:
+        the facts that need no params (the input's rank). Flax would otherwise fail deep inside its
+        own shape code (e.g. a Conv2D given flat ``(N, 784)`` inputs)."""
+        return None
+
     def penalty(self, params: PyTree) -> Array:
         """Weight penalty this layer adds to the training loss (Keras ``kernel_regularizer``)."""
         return jnp.zeros((), jnp.float32)
@@ -209,6 +215,11 @@ class Dense(Layer):
             return f"expects inputs of shape (batch, ..., {expected}), got {tuple(x.shape)}"
         return None
 
+    def check_sample(self, x):
+        if x.ndim < 2:
+            return f"expects inputs of shape (batch, ..., features), got {tuple(x.shape)}"
+        return None
+
     def penalty(self, params):
         return _kernel_penalty(params, self.l1, self.l2)
 
@@ -277,6 +288,9 @@ class Conv2D(Layer):
             return f"expects NHWC images of shape (batch, height, width, {channels}), got {tuple(x.shape)}"
         return None
 
+    def check_sample(self, x):
+        return None if x.ndim == 4 else f"expects NHWC images (batch, height, width, channels), got {tuple(x.shape)}"
+
     def penalty(self, params):
         return _kernel_penalty(params, self.l1, self.l2)
 
@@ -309,6 +323,9 @@ class Maxout(Layer):
 
     def check_input(self, params, x):
         return Dense.check_input(self, params, x)
+
+    def check_sample(self, x):
+        return Dense.check_sample(self, x)
 
     def describe(self):
         return f"Maxout({self.units}x{self.pieces})"
@@ -438,6 +455,9 @@ class MaxPool2D(Layer):
         return nn.max_pool(x, window, strides=strides, padding=_padding(self.padding)), state
 
     def check_input(self, params, x):
+        return self.check_sample(x)
+
+    def check_sample(self, x):
         return None if x.ndim == 4 else f"expects NHWC images (4 dimensions), got shape {tuple(x.shape)}"
 
     def describe(self):
