@@ -93,11 +93,12 @@ def plot_decision_boundary(
 
 
 def plot_curves(curves: dict, path, *, xlabel: str = "iteration", ylabel: str = "loss", title: str = "",
-                logy: bool = False) -> Path:
-    """Several named 1-D curves on one axes (e.g. the loss of SGD vs momentum vs RMSprop)."""
+                logy: bool = False, start: float = 0, step: float = 1) -> Path:
+    """Several named 1-D curves on one axes (e.g. the loss of SGD vs momentum vs RMSprop); point ``i`` of
+    each curve is drawn at ``x = start + i * step`` (e.g. ``start=1`` for per-epoch values)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
-        ax.plot(np.arange(len(values)), np.asarray(values), label=name)
+        ax.plot(start + step * np.arange(len(values)), np.asarray(values), label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
@@ -198,5 +199,27 @@ def plot_embedding(points, labels, path, *, class_names: Optional[Sequence[str]]
         sel = labels == c
         ax.scatter(points[sel, 0], points[sel, 1], s=6, alpha=0.6, label=name)
     ax.legend(markerscale=3, fontsize=8, loc="best")
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_fitted_lines(x, y, lines: dict, path, *, xlabel: str = "x", ylabel: str = "y", title: str = "",
+                      max_points: int = 5000) -> Path:
+    """Data ``x (N,)``, ``y (N,)`` as a scatter and straight lines ``y = m x + b`` over its x-range, one per
+    entry ``{name: (m, b)}`` (e.g. gradient descent vs the closed form). At most ``max_points`` evenly
+    spaced points are drawn, so large data sets stay readable."""
+    x, y = np.asarray(x, np.float64).reshape(-1), np.asarray(y, np.float64).reshape(-1)
+    if len(x) == 0 or len(x) != len(y):
+        raise ValueError(f"x and y must be non-empty with one y per x, got shapes {x.shape} and {y.shape}")
+    shown = slice(None, None, max(1, -(-len(x) // max_points)))
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter(x[shown], y[shown], s=3, alpha=0.25, color="gray", label="data")
+    grid = np.array([x.min(), x.max()])
+    for name, (slope, intercept) in lines.items():
+        ax.plot(grid, slope * grid + intercept, linewidth=2, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
     ax.set_title(title)
     return save_figure(fig, path)
