@@ -154,8 +154,7 @@ def test_imdb_quick_trains_every_model_and_plots_the_books_comparisons(tmp_path,
     write_imdb_like(tmp_path / "data" / "imdb")
     results = run_quick("imdb_regularization", tmp_path / "data", tmp_path / "out")
     assert_pngs(results)
-    assert sorted(Path(p).name for p in results["plots"]) == ["dropout.png", "l2.png", "size_bigger.png",
-                                                               "size_smaller.png"]
+    assert sorted(Path(p).name for p in results["plots"]) == ["dropout.png", "l2.png", "size.png"]
     assert "80 training reviews" in results["data"]
     curves = results["curves"]
     assert set(curves) == {"original", "smaller", "bigger", "l2", "dropout"}
