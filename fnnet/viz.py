@@ -99,6 +99,8 @@ def plot_curves(curves: dict, path, *, xlabel: str = "iteration", ylabel: str = 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
         ax.plot(start + step * np.arange(len(values)), np.asarray(values), label=name)
+    if float(start).is_integer() and float(step).is_integer():
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # epochs, not 2.5
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:

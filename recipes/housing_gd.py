@@ -55,13 +55,14 @@ class Config:
     sgd_learning_rate: float = 0.01
     sgd_iterations: int = 100
     sgd_batch_size: int = 100
+    sgd_log_every: int = 1
     float64: bool = True  # the seed's numpy arithmetic is float64
     all_features: bool = True  # the extra table: all 8 standardized features, GD vs least squares
     all_features_learning_rate: float = 0.1
     all_features_iterations: int = 1000
 
 
-QUICK = dict(gd_log_every=100, all_features_iterations=100)
+QUICK = dict(gd_log_every=100, sgd_log_every=10, all_features_iterations=100)
 
 SEED_GD = (0.41893244701097204, 0.44612945637258383)
 SEED_CLOSED_FORM = (0.41793849, 0.4508557670326776)
@@ -75,6 +76,12 @@ SEED_SGD = (0.41078958000903365, 0.4757463276058315)
 def linear_model() -> fnnet.Model:
     """``y = x @ w + b`` for ``x (N, k)``: one ``Dense(1)`` unit (kernel ``(k, 1)`` = w, bias ``(1,)`` = b)."""
     return M.Sequential([M.Dense(1)], name="linear_regression")
+
+
+def linear_params(coef, intercept: float, dtype=np.float64) -> dict:
+    """:func:`linear_model`'s params for ``y = x @ coef + intercept`` (``coef (k,)``)."""
+    kernel = jnp.asarray(np.reshape(np.asarray(coef, np.float64), (-1, 1)), dtype)
+    return {"dense_0": {"kernel": kernel, "bias": jnp.full((1,), intercept, dtype)}}
 
 
 @dataclasses.dataclass
@@ -110,8 +117,7 @@ def gradient_descent(
     t0 = time.perf_counter()
     with jax.enable_x64(float64):
         x, y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
-        k = x.shape[1]
-        params = {"dense_0": {"kernel": jnp.full((k, 1), start, dtype), "bias": jnp.full((1,), start, dtype)}}
+        params = linear_params(np.full(x.shape[1], start), start, dtype)
         initial = fnnet.create_train_state(model, tx, key, x[:1], params=params)
         start_mse = fnnet.evaluate(model, params, x, y, loss="mse", batch_size=len(x))["loss"]
         state, history = fnnet.fit(
@@ -132,9 +138,13 @@ def least_squares(x, y) -> tuple[np.ndarray, float]:
     return solution[:-1], float(solution[-1])
 
 
-def mean_squared_error(x, y, coef, intercept) -> float:
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    return float(np.mean((y - (x @ np.asarray(coef, np.float64) + intercept)) ** 2))
+def mean_squared_error(x, y, coef, intercept, *, float64: bool = True) -> float:
+    """The MSE of ``y ≈ x @ coef + intercept`` over all rows (``fnnet.evaluate`` of :func:`linear_model`)."""
+    dtype = np.float64 if float64 else np.float32
+    with jax.enable_x64(float64):
+        x, y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+        return fnnet.evaluate(linear_model(), linear_params(coef, intercept, dtype), x, y, loss="mse",
+                              batch_size=len(x))["loss"]
 
 
 def matching_digits(ours: float, seed: float) -> int:
@@ -148,21 +158,22 @@ def matching_digits(ours: float, seed: float) -> int:
 # The recipe
 
 
-def _all_features(config: Config, data_dir, key) -> tuple[list, dict]:
-    """The extra experiment: rows (per coefficient) and its MSE summary."""
+def _all_features(config: Config, data_dir, key) -> tuple[str, list]:
+    """The extra experiment (all 8 features, standardized): its title and rows, one per coefficient + MSE."""
     data = load_california_housing(data_dir, features="all", drop_missing=True)
-    x = Standardizer.fit(data.x_train)(data.x_train).astype(np.float64)
-    y = data.y_train
+    x, y = Standardizer.fit(data.x_train)(data.x_train), data.y_train
     gd = gradient_descent(x, y, key=key, start=0.0, learning_rate=config.all_features_learning_rate,
                           iterations=config.all_features_iterations, log_every=config.all_features_iterations,
                           float64=config.float64)
     coef, intercept = least_squares(x, y)
-    names = [*data.feature_names, "intercept"]
-    rows = [{"coefficient (standardized feature)": name, "least squares": f"{c:.6f}", "full-batch GD": f"{g:.6f}"}
-            for name, c, g in zip(names, [*coef, intercept], [*gd.coef, gd.intercept])]
-    rows.append({"coefficient (standardized feature)": "MSE", "least squares": f"{mean_squared_error(x, y, coef, intercept):.6f}",
-                 "full-batch GD": f"{gd.mse[-1]:.6f}"})
-    return rows, {"rows_used": len(x)}
+    column = "coefficient (standardized feature)"
+    rows = [{column: name, "least squares": f"{c:.6f}", "full-batch GD": f"{g:.6f}"}
+            for name, c, g in zip([*data.feature_names, "intercept"], [*coef, intercept], [*gd.coef, gd.intercept])]
+    least_squares_mse = mean_squared_error(x, y, coef, intercept, float64=config.float64)
+    rows.append({column: "MSE", "least squares": f"{least_squares_mse:.6f}", "full-batch GD": f"{gd.mse[-1]:.6f}"})
+    title = (f"extra: all 8 features standardized ({len(x):,} rows without missing values), least squares vs "
+             f"{config.all_features_iterations} full-batch GD steps at lr {config.all_features_learning_rate} from zero")
+    return title, rows
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:
@@ -190,10 +201,12 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     coef, intercept = least_squares(x, y)
     closed = (float(coef[0]), intercept)
     sgd = gradient_descent(x, y, key=sgd_key, start=config.sgd_start, learning_rate=config.sgd_learning_rate,
-                           iterations=config.sgd_iterations, batch_size=config.sgd_batch_size, float64=config.float64)
+                           iterations=config.sgd_iterations, batch_size=config.sgd_batch_size,
+                           log_every=config.sgd_log_every, float64=config.float64)
     fits = {"full-batch GD": gd.line, "closed form": closed, "mini-batch SGD": sgd.line}
+    mse = {name: mean_squared_error(x, y, [m], b, float64=config.float64) for name, (m, b) in fits.items()}
     for name, (m, b) in fits.items():
-        say(f"{name}: m = {m!r}, b = {b!r}, MSE {mean_squared_error(x, y, [m], b):.6f}")
+        say(f"{name}: m = {m!r}, b = {b!r}, MSE {mse[name]:.6f}")
 
     precision = "float64" if config.float64 else "float32"
     digits = min(matching_digits(ours, seed) for ours, seed in zip(gd.line, SEED_GD))
@@ -209,16 +222,15 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
          "seed": f"({SEED_SGD[0]:.5f}, {SEED_SGD[1]:.5f})", "fnnet": f"({sgd.line[0]:.5f}, {sgd.line[1]:.5f})"},
     ]
     rows += [{"experiment": f"{name}: MSE on all {len(x):,} rows", "seed": "-",
-              "fnnet": f"{mean_squared_error(x, y, [m], b):.6f}"} for name, (m, b) in fits.items()]
+              "fnnet": f"{value:.6f}"} for name, value in mse.items()]
 
     plots = [
         str(viz.plot_fitted_lines(x[:, 0], y, {f"{n} ({m:.4f}, {b:.4f})": (m, b) for n, (m, b) in fits.items()},
                                   out / "fitted_lines.png", xlabel=config.feature, ylabel="median house value / 100,000",
                                   title="y = m x + b on California housing")),
     ]
-    minimum = mean_squared_error(x, y, coef, intercept)
     for name, fit, file in (("full-batch GD", gd, "gd_loss.png"), ("mini-batch SGD", sgd, "sgd_loss.png")):
-        curves = {name: fit.mse, "least-squares minimum": [minimum] * len(fit.mse)}
+        curves = {name: fit.mse, "least-squares minimum": [mse["closed form"]] * len(fit.mse)}
         plots.append(str(viz.plot_curves(curves, out / file, step=fit.log_every, logy=True, xlabel="iteration",
                                          ylabel="MSE on all rows", title=f"{name}: MSE after each logged iteration")))
     results = {
@@ -227,10 +239,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "gd_mse": gd.mse, "sgd_mse": sgd.mse,
     }
     if config.all_features:
-        table, extra = _all_features(config, data_dir, extra_key)
-        title = (f"extra: all 8 features standardized ({extra['rows_used']:,} rows without missing values), "
-                 f"least squares vs {config.all_features_iterations} full-batch GD steps at lr "
-                 f"{config.all_features_learning_rate} from zero")
+        title, table = _all_features(config, data_dir, extra_key)
         results["tables"] = {title: table}
         say(f"\n{title}\n{report.text_table(table)}")
     return results

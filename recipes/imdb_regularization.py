@@ -54,7 +54,7 @@ class Config:
     train_limit: int = 0  # train on the first N reviews only (0: all)
 
 
-QUICK = dict(num_words=100, bigger_units=64, epochs=4, batch_size=20, learning_rate=0.01)
+QUICK = dict(num_words=100, bigger_units=64, epochs=3, batch_size=20, learning_rate=0.01)
 
 
 def _models(config: Config) -> dict:

@@ -75,7 +75,7 @@ def test_housing_quick_gd_heads_for_the_least_squares_line(tmp_path, monkeypatch
     np.testing.assert_allclose(results["gd"], (slope, intercept), atol=0.02)
     assert results["gd_mse"][0] > results["gd_mse"][-1] > 0
     assert np.all(np.diff(results["gd_mse"]) <= 1e-12), "full-batch GD at a small rate never increases the MSE"
-    assert len(results["sgd_mse"]) == housing_gd.Config().sgd_iterations + 1
+    assert len(results["sgd_mse"]) == housing_gd.Config().sgd_iterations // housing_gd.QUICK["sgd_log_every"] + 1
     # The extra all-features table ends with both MSEs.
     (table,) = results["tables"].values()
     assert table[-1]["coefficient (standardized feature)"] == "MSE"
@@ -118,7 +118,7 @@ def test_housing_missing_data_gives_not_run_rows(tmp_path, no_data):
 def test_housing_full_run_reproduces_the_seeds_deterministic_numbers(tmp_path):
     if not (SHARED / "california_housing").is_dir():
         pytest.skip(f"shared data not found at {SHARED} (set FNNET_SHARED_DATA)")
-    config = housing_gd.Config(all_features=False, gd_log_every=1000)
+    config = housing_gd.Config(all_features=False, gd_log_every=1000, sgd_log_every=100)
     results = housing_gd.run(config, key=jax.random.key(0), data_dir=SHARED, out_dir=tmp_path, verbose=False)
     # The seed's printed numbers, to 6 significant digits and better.
     np.testing.assert_allclose(results["gd"], (0.41893244701097204, 0.44612945637258383), rtol=1e-6)
@@ -198,8 +198,7 @@ def test_fit_on_uint8_multi_hot_equals_fit_on_float32():
     y = np.asarray(x[:, 0] | x[:, 1], np.int32)
     runs = [
         fnnet.fit(M.workshop_imdb_net(8, dropout=0.5), "binary_crossentropy", optim.optimizer("rmsprop", 1e-2),
-                  (np.asarray(x, dtype), y), epochs=2, batch_size=16, validation_data=(np.asarray(x, dtype), y),
-                  key=jax.random.key(0), verbose=0)
+                  (np.asarray(x, dtype), y), epochs=2, batch_size=16, key=jax.random.key(0), verbose=0)
         for dtype in (np.uint8, np.float32)
     ]
     chex.assert_trees_all_equal(runs[0][0].params, runs[1][0].params)
