@@ -15,18 +15,10 @@ import recipes
 from fnnet import models as M
 from fnnet import optim
 from recipes import housing_gd
+from test_data_loaders import write_housing_csv
 
 SHARED = Path(os.environ.get("FNNET_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def no_data(tmp_path, monkeypatch):
-    """An empty data folder (and no $FNNET_DATA_DIR): every loader reports its dataset missing."""
-    monkeypatch.delenv("FNNET_DATA_DIR", raising=False)
-    folder = tmp_path / "no-data"
-    folder.mkdir()
-    return folder
 
 
 def run_quick(name, data_dir, out_dir, **overrides):
@@ -41,10 +33,6 @@ def assert_pngs(results):
 
 # --- housing ---------------------------------------------------------------------------------------
 
-HOUSING_HEADER = ("longitude,latitude,housing_median_age,total_rooms,total_bedrooms,population,households,"
-                  "median_income,median_house_value,ocean_proximity")
-
-
 def write_housing_line(folder, slope=0.4, intercept=0.45, n=400, noise=0.3):
     """A housing.csv whose target (median_house_value / 1e5) is ``slope * median_income + intercept`` plus
     noise; the other columns are plausible and positive. Returns ``(x, y)`` as the loader should read them."""
@@ -57,8 +45,7 @@ def write_housing_line(folder, slope=0.4, intercept=0.45, n=400, noise=0.3):
         f"{x:.4f},{y * 1e5:.1f},INLAND"
         for x, y, h in zip(income, target, households)
     ]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "housing.csv").write_text("\n".join([HOUSING_HEADER, *rows]) + "\n")
+    write_housing_csv(folder / "housing.csv", rows)
     return np.round(income, 4), np.round(target * 1e5, 1) / 1e5
 
 
