@@ -13,7 +13,7 @@ import pytest
 import fnnet
 import recipes
 from fnnet import models as M
-from fnnet import optim
+from fnnet import optim, viz
 from recipes import housing_gd
 from test_data_loaders import write_housing_csv
 
@@ -91,6 +91,13 @@ def test_housing_mini_batch_sgd_depends_only_on_the_key():
                                                    iterations=5, batch_size=10).line
     first = fit(3)
     assert fit(3) == first != fit(4)
+
+
+def test_fitted_lines_plot_checks_its_data(tmp_path):
+    path = viz.plot_fitted_lines(np.arange(5.0), np.arange(5.0) * 2, {"y = 2x": (2.0, 0.0)}, tmp_path / "lines.png")
+    assert path.read_bytes()[:8] == PNG
+    with pytest.raises(ValueError, match="one y per x"):
+        viz.plot_fitted_lines(np.zeros(3), np.zeros(2), {}, tmp_path / "bad.png")
 
 
 def test_housing_missing_data_gives_not_run_rows(tmp_path, no_data):
