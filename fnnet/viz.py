@@ -93,15 +93,19 @@ def plot_decision_boundary(
 
 
 def plot_curves(curves: dict, path, *, xlabel: str = "iteration", ylabel: str = "loss", title: str = "",
-                logy: bool = False, x: Optional[Sequence[float]] = None, logx: bool = False) -> Path:
-    """Several named 1-D curves on one axes (e.g. the loss of SGD vs momentum vs RMSprop), against
-    their index or against the shared abscissae ``x`` (one per value)."""
+                logy: bool = False, x: Optional[Sequence[float]] = None, logx: bool = False,
+                start: float = 0, step: float = 1) -> Path:
+    """Several named 1-D curves on one axes (e.g. the loss of SGD vs momentum vs RMSprop). Point ``i`` of
+    each curve is drawn at ``x[i]`` when the shared abscissae ``x`` (one per value) are given, else at
+    ``start + i * step`` (e.g. ``start=1`` for per-epoch values)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
         values = np.asarray(values)
         if x is not None and len(x) != len(values):
             raise ValueError(f"x has {len(x)} values but curve {name!r} has {len(values)}")
-        ax.plot(np.arange(len(values)) if x is None else np.asarray(x), values, label=name)
+        ax.plot(start + step * np.arange(len(values)) if x is None else np.asarray(x), values, label=name)
+    if x is None and float(start).is_integer() and float(step).is_integer():
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # epochs, not 2.5
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
@@ -308,5 +312,27 @@ def plot_embedding(points, labels, path, *, class_names: Optional[Sequence[str]]
         sel = labels == c
         ax.scatter(points[sel, 0], points[sel, 1], s=6, alpha=0.6, label=name)
     ax.legend(markerscale=3, fontsize=8, loc="best")
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_fitted_lines(x, y, lines: dict, path, *, xlabel: str = "x", ylabel: str = "y", title: str = "",
+                      max_points: int = 5000) -> Path:
+    """Data ``x (N,)``, ``y (N,)`` as a scatter and straight lines ``y = m x + b`` over its x-range, one per
+    entry ``{name: (m, b)}`` (e.g. gradient descent vs the closed form). At most ``max_points`` evenly
+    spaced points are drawn, so large data sets stay readable."""
+    x, y = np.asarray(x, np.float64).reshape(-1), np.asarray(y, np.float64).reshape(-1)
+    if len(x) == 0 or len(x) != len(y):
+        raise ValueError(f"x and y must be non-empty with one y per x, got shapes {x.shape} and {y.shape}")
+    shown = slice(None, None, max(1, -(-len(x) // max_points)))
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter(x[shown], y[shown], s=3, alpha=0.25, color="gray", label="data")
+    grid = np.array([x.min(), x.max()])
+    for name, (slope, intercept) in lines.items():
+        ax.plot(grid, slope * grid + intercept, linewidth=2, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
     ax.set_title(title)
     return save_figure(fig, path)

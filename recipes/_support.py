@@ -133,18 +133,20 @@ def train_classifier(
     callbacks: Sequence = (),
     augment=None,
     max_steps: Optional[int] = None,
+    loss: str = LOSS,
     verbose: bool = False,
 ) -> Trained:
-    """``fnnet.fit`` with softmax cross-entropy and accuracy, then ``fnnet.evaluate`` on ``test``.
+    """``fnnet.fit`` with ``loss`` (softmax cross-entropy by default) and accuracy, then ``fnnet.evaluate``
+    on ``test``.
 
     ``validation`` defaults to ``test`` (the workshop scripts validate on the test set)."""
     t0 = time.perf_counter()
     state, history = fnnet.fit(
-        model, LOSS, optimizer, train, epochs=epochs, batch_size=batch_size, key=key,
+        model, loss, optimizer, train, epochs=epochs, batch_size=batch_size, key=key,
         validation_data=validation if validation is not None else test, metrics=["accuracy"],
         callbacks=callbacks, augment=augment, max_steps=max_steps, verbose=int(verbose),
     )
-    scores = fnnet.evaluate(model, state, *test, loss=LOSS, metrics=["accuracy"])
+    scores = fnnet.evaluate(model, state, *test, loss=loss, metrics=["accuracy"])
     return Trained(model, state, history, scores, time.perf_counter() - t0)
 
 

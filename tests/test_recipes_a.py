@@ -17,15 +17,6 @@ from fnnet.data import load_mnist_small
 from recipes import cs4487_table
 
 
-@pytest.fixture
-def no_data(tmp_path, monkeypatch):
-    """An empty data folder (and no $FNNET_DATA_DIR), so only embedded or synthetic data can be used."""
-    monkeypatch.delenv("FNNET_DATA_DIR", raising=False)
-    folder = tmp_path / "no-data"
-    folder.mkdir()
-    return folder
-
-
 def run_quick(name, tmp_path, data_dir, **overrides):
     return recipes.run(name, quick=True, overrides=overrides, data_dir=data_dir, out_dir=tmp_path / name,
                        verbose=False)

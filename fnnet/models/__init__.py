@@ -30,6 +30,7 @@ from fnnet.models.zoo import (
     polynomial_regression,
     quadratic_logistic_regression,
     workshop_cifar_cnn,
+    workshop_imdb_net,
     workshop_mnist_cnn,
     workshop_mnist_dense,
 )

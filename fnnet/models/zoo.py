@@ -11,6 +11,7 @@ builder                            architecture                                 
 ``workshop_mnist_dense()``         Dense(100, relu) -> Dense(10)                   79,510
 ``workshop_mnist_cnn()``           Conv 25 3x3 valid -> MaxPool 1 -> 100 -> 10
 ``workshop_cifar_cnn()``           Conv 50/75/125 with pooling+dropout -> 500 -> 250 -> 10
+``workshop_imdb_net(16)``          10,000 -> 16 -> 16 -> 1, optional l2/dropout    160,305
 ``keras_mnist_mlp()``              3 x [Dense 128 relu, Dropout .5] -> Dense 10
 ``jhui_fc_net()``                  (100, 50, 25) relu, N(0, 0.05²) weights (CIFAR-10)
 ``jhui_mnist_mlp()``               784-256-100-10 relu, TF1 truncated-normal He init
@@ -126,6 +127,22 @@ def cs4487_deep_cnn(*, dropout: float = 0.0, l2: float = 0.0) -> Model:
         layers.append(Dropout(dropout))
     layers.append(Dense(10))
     return Sequential(layers, name="cs4487_deep_cnn")
+
+
+def workshop_imdb_net(units: int = 16, *, l2: float = 0.0, dropout: float = 0.0) -> Model:
+    """Workshop 3 / Deep Learning with Python ch. 4 on IMDB multi-hot vectors ``(N, num_words)``:
+    2 x [Dense(units, relu) with Keras ``l2(l2)`` on the kernel, Dropout(dropout)] -> Dense(1) logit (the
+    sigmoid is in the loss). The output layer is not penalized, as in the book. 16 units: 160,305 params
+    for 10,000 words."""
+    if not isinstance(units, int) or units <= 0:
+        raise ValueError(f"units must be a positive int, got {units!r}")
+    layers = []
+    for _ in range(2):
+        layers.append(Dense(units, "relu", l2=l2))
+        if dropout:
+            layers.append(Dropout(dropout))
+    layers.append(Dense(1))
+    return Sequential(layers, name=f"workshop_imdb_{units}")
 
 
 def workshop_mnist_dense() -> Model:
