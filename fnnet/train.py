@@ -30,7 +30,7 @@ import optax
 from flax import struct
 
 from fnnet import _checks, checkpoint, distributed
-from fnnet.callbacks import Callback, _resolve_mode
+from fnnet.callbacks import Callback, StepInfo, _resolve_mode
 from fnnet.data.batching import epoch_order, remainder_indices
 from fnnet.models.core import Model
 
@@ -115,6 +115,7 @@ def make_train_step(
     *,
     metrics: Sequence = (),
     augment: Optional[Callable] = None,
+    statistics: Sequence[Callback] = (),
 ):
     """Returns the pure function ``train_step(state, x, y) -> (new_state, logs)``.
 
@@ -122,10 +123,19 @@ def make_train_step(
     each metric on the training-mode outputs, and ``finite`` (bool). A step whose loss or gradients are
     not finite leaves params, optimizer and model state unchanged (``fit`` then raises or skips).
     ``augment(key, x) -> x`` runs inside the step, so augmentation is compiled with it.
+
+    ``statistics``: callbacks declaring in-step statistics (``statistics_every > 0``, see
+    :mod:`fnnet.callbacks`). Callback ``i``'s :meth:`~fnnet.callbacks.Callback.step_statistics` runs
+    under ``lax.cond`` on the steps whose index is a multiple of its ``statistics_every`` (zeros
+    elsewhere) and lands in ``logs["statistics"][str(i)]`` with ``"step"`` and ``"computed"`` added.
+    They only read the step's values, so the new state is the same with or without them.
     """
     loss_fn = _resolve_loss(loss)
     tx = _resolve_optimizer(optimizer)
     metric_fns = _resolve_metrics(metrics)
+    statistics = tuple(statistics)
+    # Statistics read the layers' activations: run the forward pass that returns them (same arithmetic).
+    with_activations = bool(statistics) and hasattr(model, "apply_with_activations")
 
     def train_step(state: TrainState, x, y):
         step_key = jax.random.fold_in(state.key, state.step)
@@ -134,13 +144,20 @@ def make_train_step(
             x = augment(augment_key, x)
 
         def objective(params):
-            outputs, new_model_state = model.apply(
-                params, x, key=dropout_key, train=True, state=state.model_state
-            )
+            if with_activations:
+                outputs, new_model_state, activations = model.apply_with_activations(
+                    params, x, key=dropout_key, train=True, state=state.model_state
+                )
+            else:
+                activations = {}
+                outputs, new_model_state = model.apply(
+                    params, x, key=dropout_key, train=True, state=state.model_state
+                )
             total = loss_fn(outputs, y) + model.penalty(params)
-            return total, (outputs, new_model_state)
+            return total, (outputs, new_model_state, activations)
 
-        (loss_value, (outputs, new_model_state)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (loss_value, (outputs, new_model_state, activations)), grads = jax.value_and_grad(
+            objective, has_aux=True)(state.params)
         updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss_value) & jnp.isfinite(optax.tree.norm(grads))
@@ -153,9 +170,24 @@ def make_train_step(
         )
         logs = {"loss": loss_value, **{name: fn(outputs, y) for name, fn in metric_fns.items()}}
         logs["finite"] = finite
+        if statistics:
+            info = StepInfo(step=state.step, model=model, params=state.params, grads=grads, updates=updates,
+                            activations=activations, loss=loss_value)
+            logs["statistics"] = {str(i): _in_step_statistics(cb, info) for i, cb in enumerate(statistics)}
         return new_state, logs
 
     return train_step
+
+
+def _in_step_statistics(callback: Callback, info) -> dict:
+    """``callback.step_statistics(info)`` on the steps whose index is a multiple of its
+    ``statistics_every``, zeros of the same shapes on the others (``lax.cond`` runs only one branch)."""
+    compute = lambda: callback.step_statistics(info)
+    shapes = jax.eval_shape(compute)
+    skip = lambda: jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    computed = info.step % callback.statistics_every == 0
+    values = jax.lax.cond(computed, compute, skip)
+    return {**values, "step": info.step, "computed": computed}
 
 
 def make_eval_step(model: Model, loss, *, metrics: Sequence = ()):
@@ -493,7 +525,8 @@ def fit(
         state = create_train_state(model, tx, init_key, x[:1])
     else:
         state = _copy_tree(initial_state)  # fit donates its state buffers; keep the caller's intact
-    train_step = make_train_step(model, loss, tx, metrics=metrics, augment=augment)
+    monitors = _statistics_callbacks(callbacks)
+    train_step = make_train_step(model, loss, tx, metrics=metrics, augment=augment, statistics=monitors)
     if mesh is not None:  # data-parallel: everything whole on every device, each batch split over them
         state, shuffle_key, x, y = distributed.replicate((state, shuffle_key, x, y), mesh)
         if validation_data is not None:
@@ -549,6 +582,7 @@ def fit(
             start_batch = 0
             epoch_steps = sum(len(logs["finite"]) for logs, _ in step_logs)
             epoch_logs, bad = _reduce_step_logs(step_logs, ["loss", *metric_fns])
+            _deliver_statistics(monitors, epoch, step_logs)  # before a raise: they show the run-up to it
             if bad and on_nonfinite == "raise":
                 global_step = first_step + history.steps + bad[0]
                 raise NonFiniteLossError(
@@ -587,6 +621,31 @@ def fit(
         if replacement is not None:
             state = replacement
     return state, history
+
+
+def _statistics_callbacks(callbacks: Sequence[Callback]) -> list[Callback]:
+    """The callbacks that declare in-step statistics (``statistics_every > 0``), checked."""
+    monitors = []
+    for cb in callbacks:
+        every = getattr(cb, "statistics_every", 0)
+        if not isinstance(every, (int, np.integer)) or every < 0:
+            raise ValueError(f"{type(cb).__name__}.statistics_every must be an int >= 0 (0: no in-step "
+                             f"statistics), got {every!r}")
+        if every:
+            monitors.append(cb)
+    return monitors
+
+
+def _deliver_statistics(monitors: Sequence[Callback], epoch: int, step_logs: list) -> None:
+    """Hands each monitor its in-step statistics of the epoch: the computed steps' values stacked along
+    a leading axis (one device-to-host transfer for all of them)."""
+    if not monitors or not step_logs:
+        return
+    host = jax.device_get([logs["statistics"] for logs, _ in step_logs])
+    for i, cb in enumerate(monitors):
+        stacked = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts), *[h[str(i)] for h in host])
+        computed = np.asarray(stacked.pop("computed"), bool)
+        cb.on_step_statistics(epoch, jax.tree_util.tree_map(lambda a: a[computed], stacked))
 
 
 def _make_checkpointer(directory, every, keep, keep_best, resume, has_validation, metric_fns, *, plan):
