@@ -57,6 +57,10 @@ def _sci(value: float) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1e}"
 
 
+def _num(value: Optional[float]) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
 def _pct(value: Optional[float]) -> str:
     return "-" if value is None or math.isnan(value) else f"{100 * value:.0f}%"
 
@@ -269,6 +273,7 @@ def check_grads(
         checks = []
         for (name, leaf), a_row, n_rows in zip(named, np.asarray(analytic), np.asarray(numeric)):
             errors = np.abs(a_row - n_rows) / np.maximum(np.maximum(np.abs(a_row), np.abs(n_rows)), floor)
+            errors = np.where(np.isnan(errors), np.inf, errors)  # a NaN gradient or loss fails the check
             best = np.argmin(errors, axis=0)  # per direction: the step whose quotient agrees best
             n_row = n_rows[best, np.arange(len(best))]
             error = float(np.max(errors[best, np.arange(len(best))]))
@@ -290,7 +295,7 @@ def _directional_derivatives(loss_fn, params, batch, grad_leaves, random, steps)
         g_norm = jnp.linalg.norm(g.ravel())
         g_dir = jnp.where(g_norm > 0, g / jnp.where(g_norm > 0, g_norm, 1.0), 0.0)
         z = z / jnp.linalg.norm(z.reshape(directions, -1), axis=1).reshape((directions,) + (1,) * leaf.ndim)
-        v = g_dir + z
+        v = g_dir + 0.5 * z  # ||v|| >= 0.5 whatever the draw (a one-element leaf included)
         v = v / jnp.linalg.norm(v.reshape(directions, -1), axis=1).reshape((directions,) + (1,) * leaf.ndim)
         steps = jnp.asarray(steps, leaf.dtype)
         h = steps.reshape((-1, 1) + (1,) * leaf.ndim)
@@ -473,15 +478,17 @@ class TrainingMonitor(Callback):
         return slice(n - max(1, n // 2), n)
 
     def summary(self) -> dict:
-        """``{layer: {"activation", statistic: median over the recent records, ...}}`` (NaN where a
-        statistic does not apply); recent = the later half of the monitored steps."""
+        """``{layer: {"activation": kind, statistic: median over the recent records, ...}}`` with the
+        statistics that apply to the layer (``dead`` only for ReLU layers...); recent = the later half
+        of the monitored steps; non-finite values are left out of the medians."""
         recent = self._recent()
         out = {}
         for layer, kind in self.layers.items():
             row = {"activation": kind or "-"}
             for stat in MONITOR_STATISTICS:
-                values = self.history[stat].get(layer, [])[recent]
-                row[stat] = float(np.median(values)) if values else float("nan")
+                values = [v for v in self.history[stat].get(layer, [])[recent] if math.isfinite(v)]
+                if values:  # NaN/Inf values are reported by findings() on their own
+                    row[stat] = float(np.median(values))
             out[layer] = row
         return out
 
@@ -495,32 +502,40 @@ class TrainingMonitor(Callback):
         h, found = self.history, []
         if not h["step"]:
             return found
-        for stat, what in (("nonfinite_grads", "gradients"), ("nonfinite_activations", "outputs")):
+        nan_hint = ("lower the learning rate (x0.1 at a time), clip gradients (clip_norm=...) or check the data for "
+                    "extreme values")
+        for stat, norms, what in (("nonfinite_grads", "grad_norm", "gradient"), ("nonfinite_activations", None, "outputs")):
             for layer, counts in h[stat].items():
-                bad = [s for s, c in zip(h["step"], counts) if c > 0]
+                overflow = h[norms][layer] if norms else [0.0] * len(counts)  # finite values whose norm overflows
+                bad = [s for s, c, n in zip(h["step"], counts, overflow) if c > 0 or not math.isfinite(n)]
                 if bad:
-                    found.append(Finding(layer, f"NaN/Inf in its {what} from step {bad[0]}",
-                                         "lower the learning rate (x0.1 at a time), clip gradients (clip_norm=...) "
-                                         "or check the data for extreme values"))
+                    found.append(Finding(layer, f"NaN/Inf in its {what} from step {bad[0]}", nan_hint))
+        bad = [s for s, loss in zip(h["step"], h["loss"]) if not math.isfinite(loss)]
+        if bad:
+            found.append(Finding("model", f"NaN/Inf loss from step {bad[0]}", nan_hint))
         summary = self.summary()
         low, high = self.update_ratio_range
+        nan = float("nan")
         for layer, row in summary.items():
-            ratio = row["update_ratio"]
-            if ratio > high:
+            ratio = row.get("update_ratio", nan)
+            if row.get("grad_norm") == 0.0:
+                found.append(Finding(layer, "zero gradient: the layer does not learn",
+                                     "look for dead or saturated units between it and the loss"))
+            elif ratio > high:
                 found.append(Finding(layer, f"update/weight {ratio:.1e} > {high:.0e} (target ~{TARGET_UPDATE_RATIO:.0e})",
                                      "lower the learning rate"))
             elif ratio < low:
                 found.append(Finding(layer, f"update/weight {ratio:.1e} < {low:.0e} (target ~{TARGET_UPDATE_RATIO:.0e})",
                                      "raise the learning rate"))
-            if row["dead"] > self.dead_max:
+            if row.get("dead", nan) > self.dead_max:
                 found.append(Finding(layer, f"{_pct(row['dead'])} dead ReLUs (no output for any example of a batch)",
                                      "lower the learning rate, use He initialization, or try leaky_relu/maxout"))
-            if row["saturated"] > self.saturated_max:
+            if row.get("saturated", nan) > self.saturated_max:
                 found.append(Finding(layer, f"{row['activation']} saturated at {_pct(row['saturated'])} of its outputs "
                                      "(almost no gradient passes)",
                                      "use smaller initial weights (glorot/he), standardize the inputs, "
                                      "or use relu/batch normalization"))
-        norms = {layer: row["grad_norm"] for layer, row in summary.items() if not math.isnan(row["grad_norm"])}
+        norms = {layer: row["grad_norm"] for layer, row in summary.items() if "grad_norm" in row}
         if len(norms) > 1:
             largest = max(norms, key=norms.get)
             for layer, value in norms.items():
@@ -528,8 +543,8 @@ class TrainingMonitor(Callback):
                     found.append(Finding(layer, f"gradient norm {value:.1e} is {value / norms[largest]:.0e} of "
                                          f"{largest}'s {norms[largest]:.1e} (vanishing gradient)",
                                          "use relu with He initialization, batch normalization or fewer layers"))
-        for layer, values in h["grad_norm"].items():
-            first, last = values[0], summary[layer]["grad_norm"] if layer in summary else values[-1]
+        for layer, last in norms.items():
+            first = h["grad_norm"][layer][0]
             if first > 0 and last > self.exploding_growth * first:
                 found.append(Finding(layer, f"gradient norm grew {last / first:.0f}x since step {h['step'][0]} "
                                      "(exploding gradient)",
@@ -550,9 +565,9 @@ class TrainingMonitor(Callback):
         """The per-layer summary as a text table."""
         rows = []
         for layer, row in self.summary().items():
-            rows.append([layer, row["activation"], _sci(row["grad_norm"]), _sci(row["update_ratio"]), _pct(row["dead"]),
-                         _pct(row["saturated"]), f"{row['act_mean']:.3g}" if not math.isnan(row["act_mean"]) else "-",
-                         f"{row['act_std']:.3g}" if not math.isnan(row["act_std"]) else "-"])
+            rows.append([layer, row["activation"], _sci(row.get("grad_norm")), _sci(row.get("update_ratio")),
+                         _pct(row.get("dead")), _pct(row.get("saturated")), _num(row.get("act_mean")),
+                         _num(row.get("act_std"))])
         return _format_table(["layer", "activation", *MONITOR_STATISTICS.values()], rows)
 
     def report(self) -> str:
