@@ -581,8 +581,10 @@ def fit(
                                      callbacks=callbacks, partial_logs=step_logs)
             start_batch = 0
             epoch_steps = sum(len(logs["finite"]) for logs, _ in step_logs)
+            if monitors:  # one device-to-host transfer for the logs and the statistics
+                step_logs = list(zip(jax.device_get([logs for logs, _ in step_logs]), [w for _, w in step_logs]))
+                _deliver_statistics(monitors, epoch, step_logs)  # before a raise: they show the run-up to it
             epoch_logs, bad = _reduce_step_logs(step_logs, ["loss", *metric_fns])
-            _deliver_statistics(monitors, epoch, step_logs)  # before a raise: they show the run-up to it
             if bad and on_nonfinite == "raise":
                 global_step = first_step + history.steps + bad[0]
                 raise NonFiniteLossError(
@@ -637,11 +639,11 @@ def _statistics_callbacks(callbacks: Sequence[Callback]) -> list[Callback]:
 
 
 def _deliver_statistics(monitors: Sequence[Callback], epoch: int, step_logs: list) -> None:
-    """Hands each monitor its in-step statistics of the epoch: the computed steps' values stacked along
-    a leading axis (one device-to-host transfer for all of them)."""
-    if not monitors or not step_logs:
+    """Hands each monitor its in-step statistics of the epoch (from the host copy of the step logs): the
+    computed steps' values stacked along a leading axis."""
+    host = [logs["statistics"] for logs, _ in step_logs]
+    if not host:
         return
-    host = jax.device_get([logs["statistics"] for logs, _ in step_logs])
     for i, cb in enumerate(monitors):
         stacked = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts), *[h[str(i)] for h in host])
         computed = np.asarray(stacked.pop("computed"), bool)

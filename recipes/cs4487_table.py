@@ -316,5 +316,5 @@ def diagnose_setup(config: Optional[Config] = None, *, key, data_dir=None) -> Do
     return DoctorSetup(
         name=f"cs4487_table: {row.label} on {_title(dataset)}", model=row.build(), loss=S.LOSS,
         make_optimizer=row_optimizer, learning_rate=row.learning_rate,
-        train=parts["dense" if row.dense else "image"][0], batch_size=config.batch_size, metrics=("accuracy",),
+        train=parts["dense" if row.dense else "image"][0], batch_size=config.batch_size,
     )

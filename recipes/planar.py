@@ -178,6 +178,6 @@ def diagnose_setup(config: Optional[Config] = None, *, key, data_dir=None) -> Do
         name=f"planar: tanh net n_h={config.n_h}, full-batch gradient descent on the flower",
         model=M.planar_net(config.n_h), loss="sigmoid_binary_cross_entropy",
         make_optimizer=lambda lr: optim.optimizer("sgd", lr), learning_rate=config.learning_rate,
-        train=(x.astype(np.float32), y), batch_size=len(x), metrics=("accuracy",),
+        train=(x.astype(np.float32), y), batch_size=len(x),
         initial_params=course_initial_params(config.n_h) if config.course_init else None,
     )
