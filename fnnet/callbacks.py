@@ -26,14 +26,20 @@ import jax
 class StepInfo:
     """What in-step statistics can read, inside the compiled train step (traced arrays).
 
+    What a statistic reads costs even on the steps that skip it, because XLA must keep it: ``params``
+    (a copy, since the update overwrites them in place) and ``updates`` (otherwise fused into the update
+    and never stored) cost most; ``new_params``, ``grads``, ``activations`` and ``loss`` little (see the
+    README's Diagnostics section for measurements).
+
     Attributes:
       step: int32 scalar, the index of this step (0 for the first step of training).
       model: the :class:`~fnnet.models.Model` being trained (a static description: layer names, kinds,
         activations).
       params: the parameters *before* this step's update.
+      new_params: the parameters after it (what the step returns).
       grads: ``d loss / d params`` of this step (same tree as ``params``).
-      updates: what the optimizer adds to the parameters (``params + updates`` are the new ones; for
-        plain SGD ``updates = -lr * grads``).
+      updates: what the optimizer adds to the parameters (``params + updates = new_params``; for plain
+        SGD ``updates = -lr * grads``).
       activations: ``{layer name: output}`` of the model's top-level layers in this step's
         training-mode forward pass (``{}`` for models without ``apply_with_activations``).
       loss: the step's loss (data loss plus weight penalties).
@@ -42,6 +48,7 @@ class StepInfo:
     step: jax.Array
     model: Any
     params: Any
+    new_params: Any
     grads: Any
     updates: Any
     activations: dict

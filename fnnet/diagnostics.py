@@ -363,6 +363,9 @@ class TrainingMonitor(Callback):
       saturation_gradient: what counts as saturated (see above).
       vanishing_ratio: report a layer whose gradient norm is below this fraction of the largest layer's.
       exploding_growth: report gradients whose norm grew by more than this factor since the first step.
+      update_ratio: measure the update/weight ratio. It is the costly statistic: XLA then stores every
+        step's update, which it otherwise fuses into the parameter update (see the README's Diagnostics
+        section for the measured cost); False leaves it out.
       verbose: print the per-layer values after every epoch, like the seed's log.
     """
 
@@ -376,6 +379,7 @@ class TrainingMonitor(Callback):
         saturation_gradient: float = 0.05,
         vanishing_ratio: float = 1e-3,
         exploding_growth: float = 100.0,
+        update_ratio: bool = True,
         verbose: bool = False,
     ):
         if not isinstance(every, (int, np.integer)) or every < 1:
@@ -394,6 +398,7 @@ class TrainingMonitor(Callback):
         self.dead_max, self.saturated_max = dead_max, saturated_max
         self.saturation_gradient = saturation_gradient
         self.vanishing_ratio, self.exploding_growth = vanishing_ratio, exploding_growth
+        self.update_ratio = update_ratio
         self.verbose = verbose
         self.layers: dict = {}
         self.history: dict = {}
@@ -410,17 +415,21 @@ class TrainingMonitor(Callback):
     # -- inside the compiled step ----------------------------------------------------------
     def step_statistics(self, info: StepInfo) -> dict:
         # The layer kinds are static facts of the model: recorded while the step is traced.
-        self.layers = _monitored_layers(info.model, info.params)
+        self.layers = _monitored_layers(info.model, info.grads)
         stats = {"loss": info.loss, "grad_norm": {}, "update_ratio": {}, "nonfinite_grads": {}, "dead": {},
                  "saturated": {}, "act_mean": {}, "act_std": {}, "nonfinite_activations": {}}
         for name, kind in self.layers.items():
-            if name in info.params and jax.tree_util.tree_leaves(info.params[name]):
+            if name in info.grads and jax.tree_util.tree_leaves(info.grads[name]):
                 grads = info.grads[name]
                 stats["grad_norm"][name] = optax.tree.norm(grads)
                 stats["nonfinite_grads"][name] = sum(jnp.sum(~jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
-                w_norm = optax.tree.norm(_weights(info.params[name]))
-                u_norm = optax.tree.norm(_weights(info.updates[name]))
-                stats["update_ratio"][name] = jnp.where(w_norm > 0, u_norm / jnp.where(w_norm > 0, w_norm, 1.0), jnp.nan)
+                if self.update_ratio:
+                    # ||W|| after the update: within a factor 1 +- ratio of the one before, and reading the
+                    # new weights costs XLA no copy (see fnnet.callbacks.StepInfo).
+                    w_norm = optax.tree.norm(_weights(info.new_params[name]))
+                    u_norm = optax.tree.norm(_weights(info.updates[name]))
+                    stats["update_ratio"][name] = jnp.where(w_norm > 0, u_norm / jnp.where(w_norm > 0, w_norm, 1.0),
+                                                            jnp.nan)
             act = info.activations.get(name)
             if act is None or kind is None:
                 continue

@@ -171,8 +171,8 @@ def make_train_step(
         logs = {"loss": loss_value, **{name: fn(outputs, y) for name, fn in metric_fns.items()}}
         logs["finite"] = finite
         if statistics:
-            info = StepInfo(step=state.step, model=model, params=state.params, grads=grads, updates=updates,
-                            activations=activations, loss=loss_value)
+            info = StepInfo(step=state.step, model=model, params=state.params, new_params=new_state.params,
+                            grads=grads, updates=updates, activations=activations, loss=loss_value)
             logs["statistics"] = {str(i): _in_step_statistics(cb, info) for i, cb in enumerate(statistics)}
         return new_state, logs
 
