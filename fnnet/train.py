@@ -19,6 +19,7 @@ results.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import time
 from typing import Any, Callable, Optional, Sequence, Union
@@ -127,8 +128,9 @@ def make_train_step(
     ``statistics``: callbacks declaring in-step statistics (``statistics_every > 0``, see
     :mod:`fnnet.callbacks`). Callback ``i``'s :meth:`~fnnet.callbacks.Callback.step_statistics` runs
     under ``lax.cond`` on the steps whose index is a multiple of its ``statistics_every`` (zeros
-    elsewhere) and lands in ``logs["statistics"][str(i)]`` with ``"step"`` and ``"computed"`` added.
-    They only read the step's values, so the new state is the same with or without them.
+    elsewhere); its values, packed into one vector, land in ``logs["statistics"][str(i)]`` as
+    ``{"values", "step", "computed"}`` (``train_step.statistics_layouts`` says how to unpack them;
+    ``fit`` does). They only read the step's values, so the new state is the same with or without them.
     """
     loss_fn = _resolve_loss(loss)
     tx = _resolve_optimizer(optimizer)
@@ -173,21 +175,42 @@ def make_train_step(
         if statistics:
             info = StepInfo(step=state.step, model=model, params=state.params, new_params=new_state.params,
                             grads=grads, updates=updates, activations=activations, loss=loss_value)
-            logs["statistics"] = {str(i): _in_step_statistics(cb, info) for i, cb in enumerate(statistics)}
+            logs["statistics"] = {str(i): _in_step_statistics(cb, info, layouts, str(i))
+                                  for i, cb in enumerate(statistics)}
         return new_state, logs
 
+    # Where fit finds how to unpack the statistics (filled in when the step is traced).
+    layouts: dict = {}
+    train_step.statistics_layouts = layouts
     return train_step
 
 
-def _in_step_statistics(callback: Callback, info) -> dict:
+def _in_step_statistics(callback: Callback, info, layouts: dict, name: str) -> dict:
     """``callback.step_statistics(info)`` on the steps whose index is a multiple of its
-    ``statistics_every``, zeros of the same shapes on the others (``lax.cond`` runs only one branch)."""
+    ``statistics_every``, zeros on the others (``lax.cond`` runs only one branch), packed into ONE
+    vector (a step's outputs then stay three arrays however many statistics there are);
+    ``layouts[name]`` records how to unpack it (:func:`_unpack_statistics`)."""
     compute = lambda: callback.step_statistics(info)
     shapes = jax.eval_shape(compute)
-    skip = lambda: jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    leaves, treedef = jax.tree_util.tree_flatten(shapes)
+    dtype = functools.reduce(jnp.promote_types, [s.dtype for s in leaves if jnp.issubdtype(s.dtype, jnp.floating)],
+                             jnp.float32)
+    layouts[name] = (treedef, [(s.shape, s.dtype) for s in leaves])
+    pack = lambda: jnp.concatenate([jnp.ravel(v).astype(dtype) for v in jax.tree_util.tree_leaves(compute())]
+                                   or [jnp.zeros((0,), dtype)])
+    size = sum(int(np.prod(s.shape)) for s in leaves)
     computed = info.step % callback.statistics_every == 0
-    values = jax.lax.cond(computed, compute, skip)
-    return {**values, "step": info.step, "computed": computed}
+    values = jax.lax.cond(computed, pack, lambda: jnp.zeros((size,), dtype))
+    return {"values": values, "step": info.step, "computed": computed}
+
+
+def _unpack_statistics(layout: tuple, values: np.ndarray):
+    """The statistics tree of ``k`` steps from their packed ``(k, size)`` values."""
+    treedef, shapes = layout
+    cuts = np.cumsum([int(np.prod(shape)) for shape, _ in shapes])[:-1]
+    parts = np.split(values, cuts, axis=1) if shapes else []
+    leaves = [part.reshape((len(values), *shape)).astype(dtype) for part, (shape, dtype) in zip(parts, shapes)]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def make_eval_step(model: Model, loss, *, metrics: Sequence = ()):
@@ -527,6 +550,7 @@ def fit(
         state = _copy_tree(initial_state)  # fit donates its state buffers; keep the caller's intact
     monitors = _statistics_callbacks(callbacks)
     train_step = make_train_step(model, loss, tx, metrics=metrics, augment=augment, statistics=monitors)
+    layouts = getattr(train_step, "statistics_layouts", {})
     if mesh is not None:  # data-parallel: everything whole on every device, each batch split over them
         state, shuffle_key, x, y = distributed.replicate((state, shuffle_key, x, y), mesh)
         if validation_data is not None:
@@ -583,7 +607,7 @@ def fit(
             epoch_steps = sum(len(logs["finite"]) for logs, _ in step_logs)
             if monitors:  # one device-to-host transfer for the logs and the statistics
                 step_logs = list(zip(jax.device_get([logs for logs, _ in step_logs]), [w for _, w in step_logs]))
-                _deliver_statistics(monitors, epoch, step_logs)  # before a raise: they show the run-up to it
+                _deliver_statistics(monitors, layouts, epoch, step_logs)  # before a raise: they show the run-up to it
             epoch_logs, bad = _reduce_step_logs(step_logs, ["loss", *metric_fns])
             if bad and on_nonfinite == "raise":
                 global_step = first_step + history.steps + bad[0]
@@ -638,16 +662,19 @@ def _statistics_callbacks(callbacks: Sequence[Callback]) -> list[Callback]:
     return monitors
 
 
-def _deliver_statistics(monitors: Sequence[Callback], epoch: int, step_logs: list) -> None:
+def _deliver_statistics(monitors: Sequence[Callback], layouts: dict, epoch: int, step_logs: list) -> None:
     """Hands each monitor its in-step statistics of the epoch (from the host copy of the step logs): the
-    computed steps' values stacked along a leading axis."""
+    computed steps' values unpacked and stacked along a leading axis, with their ``"step"``."""
     host = [logs["statistics"] for logs, _ in step_logs]
     if not host:
         return
     for i, cb in enumerate(monitors):
-        stacked = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts), *[h[str(i)] for h in host])
-        computed = np.asarray(stacked.pop("computed"), bool)
-        cb.on_step_statistics(epoch, jax.tree_util.tree_map(lambda a: a[computed], stacked))
+        parts = [h[str(i)] for h in host]
+        computed = np.concatenate([np.asarray(p["computed"], bool).reshape(-1) for p in parts])
+        values = np.concatenate([np.asarray(p["values"]).reshape(-1, np.shape(p["values"])[-1]) for p in parts])
+        steps = np.concatenate([np.asarray(p["step"]).reshape(-1) for p in parts])
+        statistics = _unpack_statistics(layouts[str(i)], values[computed])
+        cb.on_step_statistics(epoch, {**statistics, "step": steps[computed]})
 
 
 def _make_checkpointer(directory, every, keep, keep_best, resume, has_validation, metric_fns, *, plan):
