@@ -185,10 +185,9 @@ def cmd_doctor(args) -> int:
     key = jax.random.key(args.seed)
     setup_key, run_key = jax.random.split(key)
     setup = module.diagnose_setup(config, key=setup_key, data_dir=args.data_dir)
-    quick = args.quick
-    steps = args.steps if args.steps is not None else (100 if quick else 300)
-    report = diagnostics.diagnose(setup, key=run_key, steps=steps, overfit_steps=100 if quick else 200,
-                                  lr_range_steps=60 if quick else 120, out_dir=args.out)
+    steps = args.steps if args.steps is not None else (100 if args.quick else 300)
+    report = diagnostics.diagnose(setup, key=run_key, steps=steps, overfit_steps=100 if args.quick else 200,
+                                  lr_range_steps=60 if args.quick else 120, out_dir=args.out)
     print(report)
     for plot in report.plots:
         print(f"plot: {plot}")
