@@ -28,6 +28,6 @@ from fnnet.train import (
     predict,
     predict_proba,
 )
-from fnnet import train  # noqa: E402  (module access: fnnet.train.fit)
+from fnnet import diagnostics, train  # noqa: E402  (module access: fnnet.train.fit, fnnet.diagnostics...)
 
 __version__ = "0.1.0"

@@ -2,19 +2,76 @@
 
 A callback sees the epoch's logs (``{"loss": ..., "val_accuracy": ...}``) and the current
 :class:`~fnnet.train.TrainState`; it can ask training to stop and, at the end, hand back a different
-state (e.g. the best weights). Callbacks never run inside the compiled step, so they cost nothing there.
+state (e.g. the best weights). Its hooks run on the host between compiled epochs, so they cost nothing
+inside the step.
+
+A callback may also *declare in-step statistics* (gradient norms, dead units...: see
+:class:`fnnet.diagnostics.TrainingMonitor`): with ``statistics_every = N > 0`` the compiled train step
+calls its :meth:`Callback.step_statistics` on every N-th step (a ``lax.cond``: other steps compute
+nothing), the small arrays it returns travel with the step's logs, and after each epoch ``fit`` hands
+them over in one piece to :meth:`Callback.on_step_statistics`. Callbacks that declare none add no work
+to the step.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-from typing import Optional
+from typing import Any, Optional
 
 import jax
 
 
+@dataclasses.dataclass(frozen=True)
+class StepInfo:
+    """What in-step statistics can read, inside the compiled train step (traced arrays).
+
+    What a statistic reads costs even on the steps that skip it, because XLA must keep it: ``params``
+    (a copy, since the update overwrites them in place) and ``updates`` (otherwise fused into the update
+    and never stored) cost most; ``new_params``, ``grads``, ``activations`` and ``loss`` little (see the
+    README's Diagnostics section for measurements).
+
+    Attributes:
+      step: int32 scalar, the index of this step (0 for the first step of training).
+      model: the :class:`~fnnet.models.Model` being trained (a static description: layer names, kinds,
+        activations).
+      params: the parameters *before* this step's update.
+      new_params: the parameters after it (what the step returns).
+      grads: ``d loss / d params`` of this step (same tree as ``params``).
+      updates: what the optimizer adds to the parameters (``params + updates = new_params``; for plain
+        SGD ``updates = -lr * grads``).
+      activations: ``{layer name: output}`` of the model's top-level layers in this step's
+        training-mode forward pass (``{}`` for models without ``apply_with_activations``).
+      loss: the step's loss (data loss plus weight penalties).
+    """
+
+    step: jax.Array
+    model: Any
+    params: Any
+    new_params: Any
+    grads: Any
+    updates: Any
+    activations: dict
+    loss: jax.Array
+
+
 class Callback:
     """Base class. Override any of the hooks; all are optional."""
+
+    #: Compute :meth:`step_statistics` inside the compiled train step every this many steps (0: never).
+    statistics_every: int = 0
+
+    def step_statistics(self, info: StepInfo) -> dict:
+        """Statistics computed *inside* the compiled train step on the steps whose index is a multiple of
+        ``statistics_every``: a (nested) dict of small arrays, written with ``jax.numpy`` (it is traced).
+        It must not depend on anything but ``info``; it cannot change training."""
+        return {}
+
+    def on_step_statistics(self, epoch: int, statistics: dict) -> None:
+        """Called after each epoch (before :meth:`on_epoch_end`, and before ``fit`` raises on a
+        non-finite step) with the epoch's in-step statistics: :meth:`step_statistics`' dict with every
+        leaf stacked along a new leading axis over the steps that computed it, plus ``"step"`` (their
+        indices), all numpy arrays."""
 
     def on_train_begin(self, state, history) -> None:
         """Called once before the first epoch."""

@@ -7,6 +7,8 @@
     fnnet run all --data-dir ../shared/data --report RESULTS.md      # every recipe, then the report
     fnnet run mnist_mlp jhui_mlp --report RESULTS.md                  # re-run two, update their sections
     fnnet report RESULTS.md outputs/*/results.json                   # the report from earlier runs' results
+    fnnet doctor planar                         # train briefly with all monitors on, report what looks unhealthy
+    fnnet doctor cs4487_table --quick --set rows=mlp_50 --out outputs/doctor
 """
 from __future__ import annotations
 
@@ -170,6 +172,28 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    """Runs :func:`fnnet.diagnostics.diagnose` on a recipe's ``diagnose_setup`` and prints the report."""
+    import recipes
+    from fnnet import diagnostics
+
+    module = recipes.load(args.name)
+    if not hasattr(module, "diagnose_setup"):
+        supported = [n for n in recipes.names() if hasattr(recipes.load(n), "diagnose_setup")]
+        raise ValueError(f"recipe {args.name!r} has no diagnose_setup; fnnet doctor supports: {', '.join(supported)}")
+    config = recipes.make_config(module, quick=args.quick, overrides=_parse_settings(args.set))
+    key = jax.random.key(args.seed)
+    setup_key, run_key = jax.random.split(key)
+    setup = module.diagnose_setup(config, key=setup_key, data_dir=args.data_dir)
+    steps = args.steps if args.steps is not None else (100 if args.quick else 300)
+    report = diagnostics.diagnose(setup, key=run_key, steps=steps, overfit_steps=100 if args.quick else 200,
+                                  lr_range_steps=60 if args.quick else 120, out_dir=args.out)
+    print(report)
+    for plot in report.plots:
+        print(f"plot: {plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fnnet", description="fnnet: functional deep learning on JAX")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -195,6 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("path", metavar="PATH", help="the report (e.g. RESULTS.md): these recipes' sections are replaced")
     p_report.add_argument("files", nargs="+", metavar="RESULTS_JSON", help="results.json files written by `fnnet run`")
     p_report.set_defaults(func=cmd_report)
+
+    p_doctor = sub.add_parser("doctor", help="train a recipe's model briefly with all monitors on and report what "
+                                             "looks unhealthy (gradient check, overfit test, LR range test, per-layer statistics)")
+    p_doctor.add_argument("name", metavar="NAME", help="a recipe with diagnose_setup (e.g. planar, cs4487_table)")
+    p_doctor.add_argument("--quick", action="store_true", help="the recipe's quick settings and fewer steps")
+    p_doctor.add_argument("--steps", type=int, default=None, help="monitored training steps (default 300, quick 100)")
+    p_doctor.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a config setting")
+    p_doctor.add_argument("--seed", type=int, default=0, help="PRNG seed for jax.random.key (default 0)")
+    p_doctor.add_argument("--data-dir", default=None, help="folder with the real datasets (else FNNET_DATA_DIR)")
+    p_doctor.add_argument("--out", default=None, help="also write the doctor's plots (PNG) to this folder")
+    p_doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

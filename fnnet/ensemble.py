@@ -49,6 +49,7 @@ from fnnet.train import (
     _resolve_metrics,
     _resolve_optimizer,
     _run_epoch,
+    _statistics_callbacks,
     create_train_state,
     make_train_step,
 )
@@ -257,6 +258,9 @@ def fit_ensemble(
     """
     keys = member_keys(n_members=n_members, keys=keys, key=key)
     m = keys.shape[0]
+    if _statistics_callbacks(callbacks):
+        raise ValueError("callbacks with in-step statistics (statistics_every > 0, e.g. TrainingMonitor) are "
+                         "not supported by fit_ensemble; monitor one member with fnnet.fit")
     if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
         raise ValueError(f"chunk must be a positive int or None, got {chunk!r}")
     mesh = distributed.resolve_mesh(mesh, devices)

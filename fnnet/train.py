@@ -31,7 +31,7 @@ import optax
 from flax import struct
 
 from fnnet import _checks, checkpoint, distributed
-from fnnet.callbacks import Callback, _resolve_mode
+from fnnet.callbacks import Callback, StepInfo, _resolve_mode
 from fnnet.data.batching import epoch_order, remainder_indices
 from fnnet.models.core import Model
 
@@ -116,6 +116,7 @@ def make_train_step(
     *,
     metrics: Sequence = (),
     augment: Optional[Callable] = None,
+    statistics: Sequence[Callback] = (),
 ):
     """Returns the pure function ``train_step(state, x, y) -> (new_state, logs)``.
 
@@ -123,10 +124,20 @@ def make_train_step(
     each metric on the training-mode outputs, and ``finite`` (bool). A step whose loss or gradients are
     not finite leaves params, optimizer and model state unchanged (``fit`` then raises or skips).
     ``augment(key, x) -> x`` runs inside the step, so augmentation is compiled with it.
+
+    ``statistics``: callbacks declaring in-step statistics (``statistics_every > 0``, see
+    :mod:`fnnet.callbacks`). Callback ``i``'s :meth:`~fnnet.callbacks.Callback.step_statistics` runs
+    under ``lax.cond`` on the steps whose index is a multiple of its ``statistics_every`` (zeros
+    elsewhere); its values, packed into one vector, land in ``logs["statistics"][str(i)]`` as
+    ``{"values", "step", "computed"}`` (``train_step.statistics_layouts`` says how to unpack them;
+    ``fit`` does). They only read the step's values, so the new state is the same with or without them.
     """
     loss_fn = _resolve_loss(loss)
     tx = _resolve_optimizer(optimizer)
     metric_fns = _resolve_metrics(metrics)
+    statistics = tuple(statistics)
+    # Statistics read the layers' activations: run the forward pass that returns them (same arithmetic).
+    with_activations = bool(statistics) and hasattr(model, "apply_with_activations")
 
     def train_step(state: TrainState, x, y):
         step_key = jax.random.fold_in(state.key, state.step)
@@ -135,34 +146,80 @@ def make_train_step(
             x = augment(augment_key, x)
 
         def objective(params):
-            outputs, new_model_state = model.apply(
-                params, x, key=dropout_key, train=True, state=state.model_state
-            )
+            if with_activations:
+                outputs, new_model_state, activations = model.apply_with_activations(
+                    params, x, key=dropout_key, train=True, state=state.model_state
+                )
+            else:
+                activations = {}
+                outputs, new_model_state = model.apply(
+                    params, x, key=dropout_key, train=True, state=state.model_state
+                )
             total = loss_fn(outputs, y) + model.penalty(params)
-            return total, (outputs, new_model_state)
+            return total, (outputs, new_model_state, activations)
 
-        (loss_value, (outputs, new_model_state)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (loss_value, (outputs, new_model_state, activations)), grads = jax.value_and_grad(
+            objective, has_aux=True)(state.params)
         finite = jnp.isfinite(loss_value) & jnp.isfinite(optax.tree.norm(grads))
 
+        # The updates leave the branch only when statistics read them (an unused output still costs a copy).
         def apply(_):
             updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
-            return optax.apply_updates(state.params, updates), new_opt_state, new_model_state
+            return (optax.apply_updates(state.params, updates), new_opt_state, new_model_state,
+                    updates if statistics else None)
 
         def skip(_):
-            return state.params, state.opt_state, state.model_state
+            no_updates = jax.tree_util.tree_map(jnp.zeros_like, state.params) if statistics else None
+            return state.params, state.opt_state, state.model_state, no_updates
 
         # A branch rather than jnp.where(finite, new, old) over every leaf: that select is one more pass
         # over params and both Adam moments per step, ~20% of a small MLP's step on a CPU
         # (benchmarks/cpu_paths.py). Under vmap (ensembles) a batched predicate makes it a select again.
-        new_params, new_opt_state, new_model_state = jax.lax.cond(finite, apply, skip, None)
+        new_params, new_opt_state, new_model_state, updates = jax.lax.cond(finite, apply, skip, None)
         new_state = state.replace(
             params=new_params, opt_state=new_opt_state, model_state=new_model_state, step=state.step + 1
         )
         logs = {"loss": loss_value, **{name: fn(outputs, y) for name, fn in metric_fns.items()}}
         logs["finite"] = finite
+        if statistics:
+            info = StepInfo(step=state.step, model=model, params=state.params, new_params=new_state.params,
+                            grads=grads, updates=updates, activations=activations, loss=loss_value)
+            logs["statistics"] = {str(i): _in_step_statistics(cb, info, layouts, str(i))
+                                  for i, cb in enumerate(statistics)}
         return new_state, logs
 
+    # Where fit finds how to unpack the statistics (filled in when the step is traced).
+    layouts: dict = {}
+    train_step.statistics_layouts = layouts
     return train_step
+
+
+def _in_step_statistics(callback: Callback, info, layouts: dict, name: str) -> dict:
+    """``callback.step_statistics(info)`` on the steps whose index is a multiple of its
+    ``statistics_every``, zeros on the others (``lax.cond`` runs only one branch), packed into ONE
+    vector (a step's outputs then stay three arrays however many statistics there are);
+    ``layouts[name]`` records how to unpack it (:func:`_unpack_statistics`)."""
+    compute = lambda: callback.step_statistics(info)
+    shapes = jax.eval_shape(compute)
+    leaves, treedef = jax.tree_util.tree_flatten(shapes)
+    dtype = functools.reduce(jnp.promote_types, [s.dtype for s in leaves if jnp.issubdtype(s.dtype, jnp.floating)],
+                             jnp.float32)
+    layouts[name] = (treedef, [(s.shape, s.dtype) for s in leaves])
+    pack = lambda: jnp.concatenate([jnp.ravel(v).astype(dtype) for v in jax.tree_util.tree_leaves(compute())]
+                                   or [jnp.zeros((0,), dtype)])
+    size = sum(int(np.prod(s.shape)) for s in leaves)
+    computed = info.step % callback.statistics_every == 0
+    values = jax.lax.cond(computed, pack, lambda: jnp.zeros((size,), dtype))
+    return {"values": values, "step": info.step, "computed": computed}
+
+
+def _unpack_statistics(layout: tuple, values: np.ndarray):
+    """The statistics tree of ``k`` steps from their packed ``(k, size)`` values."""
+    treedef, shapes = layout
+    cuts = np.cumsum([int(np.prod(shape)) for shape, _ in shapes])[:-1]
+    parts = np.split(values, cuts, axis=1) if shapes else []
+    leaves = [part.reshape((len(values), *shape)).astype(dtype) for part, (shape, dtype) in zip(parts, shapes)]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def make_eval_step(model: Model, loss, *, metrics: Sequence = ()):
@@ -528,7 +585,9 @@ def fit(
         state = create_train_state(model, tx, init_key, x[:1])
     else:
         state = _copy_tree(initial_state)  # fit donates its state buffers; keep the caller's intact
-    train_step = make_train_step(model, loss, tx, metrics=metrics, augment=augment)
+    monitors = _statistics_callbacks(callbacks)
+    train_step = make_train_step(model, loss, tx, metrics=metrics, augment=augment, statistics=monitors)
+    layouts = getattr(train_step, "statistics_layouts", {})
     if mesh is not None:  # data-parallel: everything whole on every device, each batch split over them
         state, shuffle_key, x, y = distributed.replicate((state, shuffle_key, x, y), mesh)
         if validation_data is not None:
@@ -583,6 +642,9 @@ def fit(
                                      callbacks=callbacks, partial_logs=step_logs)
             start_batch = 0
             epoch_steps = sum(len(logs["finite"]) for logs, _ in step_logs)
+            if monitors:  # one device-to-host transfer for the logs and the statistics
+                step_logs = list(zip(jax.device_get([logs for logs, _ in step_logs]), [w for _, w in step_logs]))
+                _deliver_statistics(monitors, layouts, epoch, step_logs)  # before a raise: they show the run-up to it
             epoch_logs, bad = _reduce_step_logs(step_logs, ["loss", *metric_fns])
             if bad and on_nonfinite == "raise":
                 global_step = first_step + history.steps + bad[0]
@@ -622,6 +684,34 @@ def fit(
         if replacement is not None:
             state = replacement
     return state, history
+
+
+def _statistics_callbacks(callbacks: Sequence[Callback]) -> list[Callback]:
+    """The callbacks that declare in-step statistics (``statistics_every > 0``), checked."""
+    monitors = []
+    for cb in callbacks:
+        every = getattr(cb, "statistics_every", 0)
+        if not isinstance(every, (int, np.integer)) or every < 0:
+            raise ValueError(f"{type(cb).__name__}.statistics_every must be an int >= 0 (0: no in-step "
+                             f"statistics), got {every!r}")
+        if every:
+            monitors.append(cb)
+    return monitors
+
+
+def _deliver_statistics(monitors: Sequence[Callback], layouts: dict, epoch: int, step_logs: list) -> None:
+    """Hands each monitor its in-step statistics of the epoch (from the host copy of the step logs): the
+    computed steps' values unpacked and stacked along a leading axis, with their ``"step"``."""
+    host = [logs["statistics"] for logs, _ in step_logs]
+    if not host:
+        return
+    for i, cb in enumerate(monitors):
+        parts = [h[str(i)] for h in host]
+        computed = np.concatenate([np.asarray(p["computed"], bool).reshape(-1) for p in parts])
+        values = np.concatenate([np.asarray(p["values"]).reshape(-1, np.shape(p["values"])[-1]) for p in parts])
+        steps = np.concatenate([np.asarray(p["step"]).reshape(-1) for p in parts])
+        statistics = _unpack_statistics(layouts[str(i)], values[computed])
+        cb.on_step_statistics(epoch, {**statistics, "step": steps[computed]})
 
 
 def _make_checkpointer(directory, every, keep, keep_best, resume, has_validation, metric_fns, *, plan):

@@ -336,3 +336,191 @@ def plot_fitted_lines(x, y, lines: dict, path, *, xlabel: str = "x", ylabel: str
     ax.legend()
     ax.set_title(title)
     return save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Weights as images
+
+
+def filter_images(kernel, image_shape: Optional[Sequence[int]] = None) -> np.ndarray:
+    """First-layer weights as one image per unit, for :func:`plot_image_grid`.
+
+    A Dense kernel ``(inputs, units)`` gives ``(units, *image_shape)`` (the seed's
+    ``W[:, i].reshape(28, 28)``; ``image_shape`` is required and must multiply to ``inputs``). An HWIO
+    conv kernel ``(h, w, in, filters)`` gives ``(filters, h, w)`` for one input channel (the first one
+    when there are several, except RGB) or ``(filters, h, w, 3)`` for three."""
+    kernel = np.asarray(kernel)
+    if kernel.ndim == 4:
+        if kernel.shape[2] == 3:
+            return np.moveaxis(kernel, -1, 0)
+        return np.moveaxis(kernel[:, :, 0, :], -1, 0)
+    if kernel.ndim != 2:
+        raise ValueError(f"kernel must be a Dense (inputs, units) or conv (h, w, in, out) kernel, got shape {kernel.shape}")
+    if image_shape is None or int(np.prod(image_shape)) != kernel.shape[0]:
+        raise ValueError(f"image_shape must multiply to the kernel's {kernel.shape[0]} inputs, got {image_shape}")
+    return kernel.T.reshape((kernel.shape[1],) + tuple(image_shape))
+
+
+def plot_filters(kernel, path, *, image_shape: Optional[Sequence[int]] = None, ncols: int = 10,
+                 titles: Optional[Sequence[str]] = None, highlight: Optional[dict] = None, title: str = "") -> Path:
+    """A first-layer kernel as a grid of weight images (Dense units or conv filters, see
+    :func:`filter_images`), optionally framing units green/red (``highlight``, as in
+    :func:`plot_image_grid`)."""
+    return plot_image_grid(filter_images(kernel, image_shape), path, ncols=ncols, titles=titles,
+                           highlight=highlight, title=title)
+
+
+def highlight_masks(weights, threshold: float) -> dict:
+    """``{"green": weights > threshold, "red": weights < -threshold}``: the CS4487 lecture's choice of
+    the hidden units an output unit wants (green) and does not want (red)."""
+    weights = np.asarray(weights)
+    return {"green": weights > threshold, "red": weights < -threshold}
+
+
+def plot_output_weights(weights, path, *, threshold: float, xlabel: str = "hidden unit", title: str = "") -> Path:
+    """One output unit's incoming weights as bars, green above ``threshold``, red below ``-threshold``,
+    gray otherwise (the lecture's bar plot; pair it with :func:`plot_filters` and
+    :func:`highlight_masks` to frame the same units)."""
+    masks = highlight_masks(weights, threshold)
+    colors = np.where(masks["green"], "green", np.where(masks["red"], "red", "gray"))
+    return plot_bars(weights, path, xlabel=xlabel, ylabel="weight", colors=list(colors), title=title)
+
+
+# ----------------------------------------------------------------------------------------------
+# Diagnostics plots
+
+_STATISTIC_LABELS = {
+    "grad_norm": ("gradient norm", True),
+    "update_ratio": ("update / weight", True),
+    "dead": ("dead ReLU units", False),
+    "saturated": ("saturated outputs", False),
+    "act_std": ("activation std", True),
+    "act_mean": ("activation mean", False),
+}
+
+
+def plot_layer_statistics(history: dict, path, *, statistics: Optional[Sequence[str]] = None, title: str = "") -> Path:
+    """Per-layer training statistics against the step, one panel per statistic, one line per layer.
+
+    ``history`` is a :class:`fnnet.diagnostics.TrainingMonitor`'s ``history``: ``{"step": [...],
+    statistic: {layer: [...]}}``. Norms and ratios use a log scale; the update/weight panel marks the
+    seed's 1e-3 target. Statistics without any layer (e.g. ``dead`` for a tanh net) are left out."""
+    names = [s for s in (statistics or _STATISTIC_LABELS) if history.get(s)]
+    if not names or not history.get("step"):
+        raise ValueError("history must hold 'step' and at least one statistic with values, e.g. a TrainingMonitor's")
+    steps = np.asarray(history["step"])
+    fig, axes = figure_grid(len(names), ncols=min(3, len(names)))
+    for ax, name in zip(axes, names):
+        label, log = _STATISTIC_LABELS.get(name, (name, False))
+        for layer, values in history[name].items():
+            ax.plot(steps, np.asarray(values, np.float64), label=layer)
+        if name == "update_ratio":
+            ax.axhline(1e-3, color="k", linestyle="--", linewidth=1, label="1e-3 target")
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_layer_histograms(values: dict, path, *, bins: int = 50, title: str = "") -> Path:
+    """Histograms per layer: ``values`` maps a group (``"weights"``, ``"activations"``, ``"gradients"``,
+    as :func:`fnnet.diagnostics.layer_snapshot` returns) to ``{layer: array}``; one row per layer, one
+    column per group. Unhealthy shapes to look for (the jhui seed): gradients all near 0 (vanishing),
+    very wide (exploding) or all of one sign; activations piled up at 0 (dead) or at the ends
+    (saturated); weights far from a centred bell."""
+    groups = [g for g, by_layer in values.items() if by_layer]
+    layers = list(dict.fromkeys(layer for g in groups for layer in values[g]))
+    if not layers:
+        raise ValueError("values must map groups (weights, activations, gradients) to non-empty {layer: array} dicts")
+    fig, axes = plt.subplots(len(layers), len(groups), figsize=(3.6 * len(groups), 2.4 * len(layers)), squeeze=False)
+    for r, layer in enumerate(layers):
+        for c, group in enumerate(groups):
+            ax = axes[r][c]
+            if layer not in values[group]:
+                ax.axis("off")
+                continue
+            data = np.asarray(values[group][layer], np.float64).ravel()
+            data = data[np.isfinite(data)]
+            ax.hist(data, bins=bins, color="tab:blue" if group != "gradients" else "tab:orange")
+            ax.set_title(f"{layer}: {group}", fontsize=9)
+            ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_lr_vs_loss(learning_rates, losses, path, *, smoothed=None, suggested: Optional[float] = None,
+                    title: str = "LR range test") -> Path:
+    """Loss against the learning rate on a log axis (the LR range test), with the smoothed curve and the
+    suggested rate when given."""
+    rates = np.asarray(learning_rates, np.float64)
+    losses = np.asarray(losses, np.float64)
+    if rates.ndim != 1 or rates.shape != losses.shape or len(rates) == 0:
+        raise ValueError(f"learning_rates and losses must be 1-D of the same length, got {rates.shape} and {losses.shape}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(rates, losses, alpha=0.4, label="loss")
+    if smoothed is not None:
+        ax.plot(rates, np.asarray(smoothed, np.float64), label="smoothed")
+    if suggested is not None:
+        ax.axvline(suggested, color="green", linestyle="--", label=f"suggested {suggested:.2g}")
+    finite = losses[np.isfinite(losses)]
+    if len(finite):
+        ax.set_ylim(finite.min() - 0.05 * abs(finite.min()), min(finite.max(), 4 * np.median(finite)) * 1.05)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_confusion_matrix(matrix, path, *, class_names: Optional[Sequence[str]] = None, title: str = "") -> Path:
+    """A ``(C, C)`` confusion matrix (rows: true class, columns: predicted, as
+    :func:`fnnet.metrics.confusion_matrix`) with the count in every cell."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(f"matrix must be a square (C, C) array, got shape {matrix.shape}")
+    n = matrix.shape[0]
+    names = [str(i) for i in range(n)] if class_names is None else list(class_names)
+    if len(names) != n:
+        raise ValueError(f"class_names must have one entry per class ({n}), got {len(names)}")
+    fig, ax = plt.subplots(figsize=(0.55 * n + 2.5, 0.55 * n + 2))
+    ax.imshow(matrix, cmap="Blues")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{matrix[i, j]:g}", ha="center", va="center", fontsize=8,
+                    color="white" if matrix[i, j] > threshold else "black")
+    ax.set_xticks(range(n), names)
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_misclassified(images, labels, predicted, path, *, max_images: int = 20, ncols: int = 10,
+                       class_names: Optional[Sequence[str]] = None, title: str = "") -> Path:
+    """The first ``max_images`` examples whose ``predicted`` label differs from ``labels``, each titled
+    ``true -> predicted`` (the seed's "display and analyse samples that have wrong predictions")."""
+    labels, predicted = np.asarray(labels).reshape(-1), np.asarray(predicted).reshape(-1)
+    if len(labels) != len(predicted) or len(labels) != len(images):
+        raise ValueError(f"images, labels and predicted must have the same length, got {len(images)}, "
+                         f"{len(labels)} and {len(predicted)}")
+    name = (lambda c: str(c)) if class_names is None else (lambda c: str(class_names[int(c)]))
+    wrong = np.flatnonzero(labels != predicted)[:max_images]
+    if len(wrong) == 0:
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no misclassified examples", ha="center", va="center")
+        return save_figure(fig, path)
+    titles = [f"{name(labels[i])} -> {name(predicted[i])}" for i in wrong]
+    return plot_image_grid(np.asarray(images)[wrong], path, ncols=ncols, titles=titles,
+                           title=title or f"{len(np.flatnonzero(labels != predicted))} misclassified (true -> predicted)")

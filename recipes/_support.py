@@ -156,11 +156,8 @@ def percent(value: float, digits: int = 2) -> str:
 
 def kernel_images(kernel, shape: tuple) -> np.ndarray:
     """A Dense kernel ``(inputs, units)`` as one image per unit, ``(units, *shape)`` (the seed's
-    ``W[:, i].reshape(28, 28)``), or an HWIO conv kernel of one input channel as ``(O, H, W)``."""
-    kernel = np.asarray(kernel)
-    if kernel.ndim == 4:
-        return np.moveaxis(kernel[:, :, 0, :], -1, 0)
-    return kernel.T.reshape((kernel.shape[1],) + tuple(shape))
+    ``W[:, i].reshape(28, 28)``), or an HWIO conv kernel as ``(O, H, W)`` (see :func:`fnnet.viz.filter_images`)."""
+    return viz.filter_images(kernel, shape if np.ndim(kernel) == 2 else None)
 
 
 def history_plot(trained: Trained, path: Path, title: str) -> str:

@@ -39,6 +39,7 @@ import fnnet
 from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import Augment, DatasetNotFoundError, Standardizer, cs4487_split, save_augmentation_grid, scale_pixels
+from fnnet.diagnostics import DoctorSetup, layer_snapshot
 from fnnet.report import text_table
 
 from recipes import _support as S
@@ -142,6 +143,11 @@ def prepare(data, config: Config) -> dict:
     }
 
 
+def row_optimizer(learning_rate):
+    """The seed's optimizer: SGD with Nesterov momentum 0.9 (``learning_rate`` a float or optax schedule)."""
+    return optim.optimizer("sgd", learning_rate, momentum=0.9, nesterov=True)
+
+
 def train_row(row: Row, parts: dict, config: Config, *, key) -> S.Trained:
     """Trains one row's model under the seed's protocol and evaluates it on the test set."""
     train, val, test = parts["dense" if row.dense else "image"]
@@ -150,7 +156,7 @@ def train_row(row: Row, parts: dict, config: Config, *, key) -> S.Trained:
         patience = config.patience + (1 if config.keras_2_0_early_stopping else 0)
         callbacks.append(fnnet.EarlyStopping("val_accuracy", min_delta=config.min_delta, patience=patience))
     return S.train_classifier(
-        row.build(), optim.optimizer("sgd", row.learning_rate, momentum=0.9, nesterov=True), train, test,
+        row.build(), row_optimizer(row.learning_rate), train, test,
         validation=val, key=key, epochs=config.max_epochs if row.early_stopping else config.noise_epochs,
         batch_size=config.batch_size, callbacks=callbacks, augment=augmenter(row, config),
     )
@@ -159,36 +165,58 @@ def train_row(row: Row, parts: dict, config: Config, *, key) -> S.Trained:
 def weight_plots(trained: dict, parts: dict, config: Config, out: Path, prefix: str, title: str, key) -> list:
     """The seed's figures: LR weight images, MLP-50 hidden filters, the output weights of one class as
     bars and the filters highlighted green (weight > threshold) / red (< -threshold), CNN first-layer
-    filters, and the augmentation grid."""
+    filters, and the augmentation grid; and the troubleshooting views: MLP-50's weight / activation /
+    gradient histograms, the best row's confusion matrix and misclassified test images."""
     plots = []
     if "lr" in trained:
         w = trained["lr"].state.params["dense_0"]["kernel"]
-        plots.append(viz.plot_image_grid(S.kernel_images(w, (28, 28)), out / f"{prefix}lr_weights.png", ncols=5,
-                                         titles=[str(c) for c in range(10)], title=f"{title}: LR weight images"))
+        plots.append(viz.plot_filters(w, out / f"{prefix}lr_weights.png", image_shape=(28, 28), ncols=5,
+                                      titles=[str(c) for c in range(10)], title=f"{title}: LR weight images"))
     if "mlp_50" in trained:
         params = trained["mlp_50"].state.params
-        filters = S.kernel_images(params["dense_0"]["kernel"], (28, 28))
-        plots.append(viz.plot_image_grid(filters, out / f"{prefix}mlp50_filters.png", ncols=10,
-                                         title=f"{title}: MLP relu(50) hidden-unit weights"))
+        kernel = params["dense_0"]["kernel"]
+        plots.append(viz.plot_filters(kernel, out / f"{prefix}mlp50_filters.png", image_shape=(28, 28),
+                                      title=f"{title}: MLP relu(50) hidden-unit weights"))
         d, thr = config.highlight_digit, config.highlight_threshold
         out_w = np.asarray(params["dense_1"]["kernel"][:, d])
-        colors = ["green" if v > thr else "red" if v < -thr else "gray" for v in out_w]
-        plots.append(viz.plot_bars(out_w, out / f"{prefix}mlp50_output_weights_{d}.png", xlabel="hidden unit",
-                                   ylabel="weight", colors=colors, title=f"{title}: output weights for {d}"))
-        plots.append(viz.plot_image_grid(filters, out / f"{prefix}mlp50_filters_for_{d}.png", ncols=10,
-                                         highlight={"green": out_w > thr, "red": out_w < -thr},
-                                         title=f"{title}: units that {d} should have (green) / not have (red)"))
+        plots.append(viz.plot_output_weights(out_w, out / f"{prefix}mlp50_output_weights_{d}.png", threshold=thr,
+                                             title=f"{title}: output weights for {d}"))
+        plots.append(viz.plot_filters(kernel, out / f"{prefix}mlp50_filters_for_{d}.png", image_shape=(28, 28),
+                                      highlight=viz.highlight_masks(out_w, thr),
+                                      title=f"{title}: units that {d} should have (green) / not have (red)"))
+        val_x, val_y = parts["dense"][1]
+        snapshot = layer_snapshot(trained["mlp_50"].model, S.LOSS, params, val_x, val_y)
+        plots.append(viz.plot_layer_histograms(snapshot, out / f"{prefix}mlp50_histograms.png",
+                                         title=f"{title}: MLP relu(50) on the validation set"))
     for name in ("shallow_cnn", "deep_cnn"):
         if name in trained:
             w = trained[name].state.params["conv2d_0"]["kernel"]
-            plots.append(viz.plot_image_grid(S.kernel_images(w, (5, 5)), out / f"{prefix}{name}_filters.png",
-                                             ncols=10, title=f"{title}: {ROWS[name].label}, first-layer filters"))
+            plots.append(viz.plot_filters(w, out / f"{prefix}{name}_filters.png",
+                                          title=f"{title}: {ROWS[name].label}, first-layer filters"))
+    plots += error_plots(trained, parts, out, prefix, title)
     augmented = [r for r in config.rows if ROWS[r].augment]
     if augmented:
         images = parts["image"][0][0][:4]
         aug = augmenter(ROWS[augmented[-1]], config)
         plots.append(save_augmentation_grid(out / f"{prefix}augmentation.png", images, aug, key))
     return [str(p) for p in plots]
+
+
+def error_plots(trained: dict, parts: dict, out: Path, prefix: str, title: str) -> list:
+    """The confusion matrix on the test set and the misclassified test images of the most accurate row
+    (its first run): the seed's checklist item "display and analyse samples that have wrong predictions"."""
+    if not trained:
+        return []
+    name = max(trained, key=lambda n: trained[n].test["accuracy"])
+    x_test, y_test = parts["dense" if ROWS[name].dense else "image"][2]
+    predicted = np.asarray(fnnet.predict(trained[name].model, trained[name].state, x_test)).argmax(axis=-1)
+    matrix = fnnet.metrics.confusion_matrix(predicted, y_test, 10)
+    label = f"{title}: {ROWS[name].label}"
+    return [
+        viz.plot_confusion_matrix(matrix, out / f"{prefix}confusion_{name}.png", title=f"{label}, test set"),
+        viz.plot_misclassified(parts["image"][2][0], y_test, predicted, out / f"{prefix}misclassified_{name}.png",
+                               title=f"{label}: misclassified test images (true -> predicted)"),
+    ]
 
 
 def comparison_table(runs: dict, epochs: dict, config: Config) -> list:
@@ -275,3 +303,18 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "epochs": epochs,
         "plots": plots,
     }
+
+
+def diagnose_setup(config: Optional[Config] = None, *, key, data_dir=None) -> DoctorSetup:
+    """The first configured row's model, optimizer and training split (of the first configured
+    dataset) under the seed's protocol, for ``fnnet doctor cs4487_table [--set rows=mlp_50]``."""
+    config = config or Config()
+    _check(config)
+    name, dataset = config.rows[0], config.dataset[0]
+    row = ROWS[name]
+    parts = prepare(S.load_dataset(dataset, data_dir), config)
+    return DoctorSetup(
+        name=f"cs4487_table: {row.label} on {_title(dataset)}", model=row.build(), loss=S.LOSS,
+        make_optimizer=row_optimizer, learning_rate=row.learning_rate,
+        train=parts["dense" if row.dense else "image"][0], batch_size=config.batch_size,
+    )

@@ -28,6 +28,7 @@ import fnnet
 from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import flower
+from fnnet.diagnostics import DoctorSetup, TrainingMonitor
 
 DESCRIPTION = "planar flower: logistic regression vs one-hidden-layer tanh net, hidden-size sweep (seed 000)"
 
@@ -64,7 +65,7 @@ def course_initial_params(n_h: int, n_x: int = 2, n_y: int = 1, dtype=np.float32
     }
 
 
-def _train_net(n_h, x, y, *, key, learning_rate, iterations, log_every, course_init, float64=False):
+def _train_net(n_h, x, y, *, key, learning_rate, iterations, log_every, course_init, float64=False, callbacks=()):
     """Full-batch gradient descent on the tanh net; returns (model, state, history).
 
     ``float64`` computes in double precision (params, data and arithmetic), as the course's numpy does."""
@@ -83,6 +84,7 @@ def _train_net(n_h, x, y, *, key, learning_rate, iterations, log_every, course_i
             model, "sigmoid_binary_cross_entropy", tx, (x, y),
             batch_size=len(x), epochs=iterations // log_every, steps_per_epoch=log_every,
             validation_data=(x, y), metrics=["accuracy"], initial_state=initial, key=key, verbose=0,
+            callbacks=callbacks,
         )
     return model, state, history
 
@@ -109,10 +111,12 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     lr_acc = fnnet.evaluate(logreg, lr_state, x, y, loss="sigmoid_binary_cross_entropy", metrics=["accuracy"])["accuracy"]
     say(f"Logistic regression training accuracy: {lr_acc:.2%} (course: 47%)")
 
-    # 2. The one-hidden-layer tanh net.
+    # 2. The one-hidden-layer tanh net, with per-layer gradient norms, update/weight ratios and tanh
+    # saturation measured inside the compiled steps (100 times over the run; they do not change it).
+    monitor = TrainingMonitor(every=max(1, config.iterations // 100))
     model, state, history = _train_net(
         config.n_h, x_course if config.float64 else x, y, key=keys[1], learning_rate=config.learning_rate, iterations=config.iterations,
-        log_every=config.log_every, course_init=config.course_init, float64=config.float64,
+        log_every=config.log_every, course_init=config.course_init, float64=config.float64, callbacks=[monitor],
     )
     costs = history["val_loss"]  # full-batch cost after every log_every iterations
     for i, cost in enumerate(costs):
@@ -139,6 +143,9 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     plots.append(viz.plot_decision_boundary(_predict_labels(model, state.params), x, y, out / "tanh_net.png",
                                             title=f"Hidden layer of size {config.n_h} ({acc:.0%})"))
     plots.append(viz.plot_curves({"cost": costs}, out / "cost.png", xlabel=f"iterations (x{config.log_every})", ylabel="cost"))
+    plots.append(viz.plot_layer_statistics(monitor.history, out / "tanh_net_layer_statistics.png",
+                                           title=f"tanh net n_h={config.n_h}: inside the training steps"))
+    say(monitor.report())
 
     rows = [
         {"experiment": "logistic regression, training accuracy", "seed": "47%", "fnnet": f"{lr_acc:.1%}"},
@@ -157,5 +164,20 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "costs": costs,
         "cost_at_9000": cost_9000,
         "sweep": sweep,
+        "monitor": {"summary": monitor.summary(), "findings": [str(f) for f in monitor.findings()]},
         "plots": [str(p) for p in plots],
     }
+
+
+def diagnose_setup(config: Optional[Config] = None, *, key, data_dir=None) -> DoctorSetup:
+    """The main run's model, loss, optimizer and data for ``fnnet doctor planar`` (float32; the
+    course's initial weights when ``course_init``)."""
+    config = config or Config()
+    x, y = flower(seed=1)
+    return DoctorSetup(
+        name=f"planar: tanh net n_h={config.n_h}, full-batch gradient descent on the flower",
+        model=M.planar_net(config.n_h), loss="sigmoid_binary_cross_entropy",
+        make_optimizer=lambda lr: optim.optimizer("sgd", lr), learning_rate=config.learning_rate,
+        train=(x.astype(np.float32), y), batch_size=len(x),
+        initial_params=course_initial_params(config.n_h) if config.course_init else None,
+    )

@@ -23,6 +23,8 @@ def test_run_planar_quick_writes_results_and_plots(tmp_path, capsys):
     assert results["accuracy"] > 0.85
     for plot in results["plots"]:
         assert (tmp_path / plot.split("/")[-1]).stat().st_size > 1000
+    assert any(plot.endswith("tanh_net_layer_statistics.png") for plot in results["plots"])
+    assert set(results["monitor"]["summary"]) == {"dense_0", "dense_1"}
     assert "logistic regression" in capsys.readouterr().out
 
 

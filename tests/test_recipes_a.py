@@ -105,7 +105,10 @@ def test_cs4487_table_quick_rows_and_weight_figures(tmp_path, no_data):
     assert results["accuracy"]["mnist_small"]["lr"] > 0.6 and results["accuracy"]["mnist_small"]["mlp_50"] > 0.6
     names = {p.rsplit("/", 1)[-1] for p in results["plots"]}
     assert {"mnist_small_lr_weights.png", "mnist_small_mlp50_output_weights_5.png",
-            "mnist_small_mlp50_filters_for_5.png", "mnist_small_augmentation.png"} <= names
+            "mnist_small_mlp50_filters_for_5.png", "mnist_small_augmentation.png",
+            "mnist_small_mlp50_histograms.png"} <= names
+    best = max(quick_rows, key=lambda r: results["accuracy"]["mnist_small"][r])  # its errors are shown
+    assert {f"mnist_small_confusion_{best}.png", f"mnist_small_misclassified_{best}.png"} <= names
     (table,) = results["tables"].values()
     assert [r["seed (text)"] for r in table] == [cs4487_table.ROWS[k].seed_text for k in quick_rows]
     assert "fnnet mnist_small" in table[0]
