@@ -282,9 +282,11 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
             first[name] = results[0]
             runs[dataset][name] = [r.test["accuracy"] for r in results]
             epochs[dataset][name] = [r.epochs for r in results]
+            seed_note = (f"seed {row.seed_text} / {row.seed_summary} after {row.seed_epochs}" if dataset == "mnist"
+                         else "the seed has MNIST numbers only")
             say(f"[{title}] {row.label}: test accuracy {' / '.join(f'{a:.4f}' for a in runs[dataset][name])} after "
                 f"{', '.join(map(str, epochs[dataset][name]))} epochs ({sum(r.seconds for r in results):.0f}s); "
-                f"seed {row.seed_text} / {row.seed_summary} after {row.seed_epochs}")
+                f"{seed_note}")
             rows.append(_result_row(row, dataset, results[0].params, runs[dataset][name], epochs[dataset][name]))
             plots.append(S.history_plot(results[0], out / f"{dataset}_history_{name}.png", f"{title}: {row.label}"))
         plots += weight_plots(first, parts, config, out, f"{dataset}_", title, jax.random.fold_in(ds_key, 99))
