@@ -20,8 +20,7 @@ Three choices the seed's Keras version makes, followed here (each can be switche
 * **resampling.** Keras 2.0/2.1's ``ImageDataGenerator`` resampled with ``scipy.ndimage.affine_transform(...,
   order=0)``, nearest neighbour, with no option; later versions (keras-preprocessing) interpolate bilinearly
   by default, as :class:`fnnet.data.Augment` does. ``interpolation_order=0`` (default) follows the seed:
-  its augmented digits keep sharp strokes, whereas bilinear resampling at the fractional shifts of a random
-  transform blurs every training image while the test digits stay sharp.
+  its augmented digits keep the input's pixel values, where bilinear resampling blends neighbours.
 
 The seed's text and its summary table disagree on several numbers (they come from different runs); both
 are shown. A single early-stopped run on a 600-image validation set varies by up to a point from key to

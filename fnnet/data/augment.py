@@ -5,10 +5,9 @@ Each image gets one random 3x3 affine sampling matrix (rotation, shift, shear, z
 way Keras composes them) and is resampled once with ``jax.scipy.ndimage.map_coordinates``: bilinear
 (``order=1``, the default of keras-preprocessing's ``interpolation_order``) or nearest-neighbour
 (``order=0``: what the 2017 Keras 2.0/2.1 ``ImageDataGenerator`` did, its ``apply_transform`` called
-``scipy.ndimage.affine_transform(..., order=0)`` with no option). The two are not interchangeable for
-training: bilinear resampling at the fractional shifts a random transform almost always has blurs every
-stroke, so a network trained on those images is tested on sharper ones than it saw; nearest-neighbour keeps
-the original pixel values. Differences from Keras, on purpose:
+``scipy.ndimage.affine_transform(..., order=0)`` with no option). At the fractional coordinates a random
+transform almost always has, bilinear resampling blends neighbouring pixels (softer strokes) while
+nearest-neighbour copies input pixel values. Differences from Keras, on purpose:
 
 * transforms are centered on the true image center ``((H-1)/2, (W-1)/2)``; Keras uses ``H/2 + 0.5``,
   which puts its rotation/zoom center half a pixel past the middle (one pixel past for even sizes);
