@@ -143,7 +143,9 @@ class Augment:
 
     @classmethod
     def cs4487(cls, *, noise: bool = False) -> "Augment":
-        """The CS4487 seed's generator: rotation 10, shifts 0.2, shear 0.1, zoom 0.1 (+ noise std 0.05)."""
+        """The CS4487 seed's generator: rotation 10, shifts 0.2, shear 0.1, zoom 0.1 (+ noise std 0.05), read
+        as current Keras reads it (shear in degrees, bilinear). The seed's Keras 2.0 read the same arguments as
+        ``dataclasses.replace(Augment.cs4487(), shear=math.degrees(0.1), order=0)`` (recipes/cs4487_table)."""
         return cls(rotation=10.0, width_shift=0.2, height_shift=0.2, shear=0.1, zoom=0.1,
                    noise_std=0.05 if noise else 0.0)
 
