@@ -7,7 +7,8 @@ A report is built from *entries*, one per recipe run (see :func:`make_entry`): t
 tables, the data it used, its settings, the exact command, the wall time and the machine. Each section of
 the markdown file embeds its entry as JSON in an HTML comment, so the file can be re-read
 (:func:`read_entries`) and partly updated (:func:`write_report` with ``replace=False`` keeps the sections of
-recipes that were not re-run). Regenerating the whole file is running every recipe again.
+recipes that were not re-run, and of runs of a recipe on other data: a section is one recipe on one
+``dataset`` setting). Regenerating the whole file is running every recipe again.
 """
 from __future__ import annotations
 
@@ -123,8 +124,23 @@ def _short_data(entry: dict, row: dict) -> str:
     return row.get("data") or entry["data"].split(":")[0]
 
 
-def _entry_section(entry: dict) -> str:
-    lines = [f"## {entry['name']}", "", entry["description"], ""]
+def entry_datasets(entry: dict) -> tuple:
+    """The datasets an entry's run used: its ``dataset`` setting as a tuple (``()`` without one)."""
+    value = entry.get("config", {}).get("dataset")
+    if value is None:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else (str(value),)
+
+
+def _heading(entry: dict, entries: Sequence[dict]) -> str:
+    """``name``, or ``name (dataset, ...)`` when the report holds several runs of that recipe."""
+    if sum(e["name"] == entry["name"] for e in entries) < 2:
+        return entry["name"]
+    return f"{entry['name']} ({', '.join(entry_datasets(entry)) or 'default data'})"
+
+
+def _entry_section(entry: dict, heading: Optional[str] = None) -> str:
+    lines = [f"## {heading or entry['name']}", "", entry["description"], ""]
     if entry["quick"]:
         lines += ["**Quick settings** (a smoke run, not the seed's protocol).", ""]
     settings = ", ".join(f"{k}={v}" for k, v in entry["config"].items())
@@ -156,7 +172,7 @@ def render_report(entries: Iterable[dict], *, title: str = "fnnet results: the s
     """The whole markdown report: how it was made, a summary per recipe, every seed number next to
     fnnet's, then one section per recipe."""
     entries = list(entries)
-    summary = [{"recipe": e["name"], "data": e["data"].split(":")[0] or "-", "rows": str(len(e["rows"])),
+    summary = [{"recipe": _heading(e, entries), "data": e["data"].split(":")[0] or "-", "rows": str(len(e["rows"])),
                 "wall time": _duration(e["wall_seconds"]), "finished": e["finished"],
                 "settings": "quick" if e["quick"] else "full"} for e in entries]
     numbers = [{"recipe": e["name"], "experiment": r.get("experiment", ""), "data": _short_data(e, r),
@@ -183,7 +199,7 @@ def render_report(entries: Iterable[dict], *, title: str = "fnnet results: the s
         markdown_table(numbers),
         "",
     ]
-    parts += [_entry_section(e) for e in entries]
+    parts += [_entry_section(e, _heading(e, entries)) for e in entries]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -211,15 +227,32 @@ def read_entries(path) -> list[dict]:
     return [json.loads(match) for match in _ENTRY_RE.findall(path.read_text())]
 
 
+def merge_entries(old: Sequence[dict], new: Sequence[dict]) -> list[dict]:
+    """``old`` updated with ``new``, in turn: an entry replaces every earlier entry of the same recipe whose
+    data overlap its own (the same ``dataset`` setting, or either has none) and is kept next to the others.
+    So ``cs4487_table`` run once with ``dataset=mnist`` and once with ``dataset=fashion_mnist`` keeps both
+    sections, a second MNIST run replaces the first, and a recipe without a dataset setting keeps one."""
+    merged: list[dict] = list(old)
+    for entry in new:
+        datasets = set(entry_datasets(entry))
+
+        def overlaps(other: dict) -> bool:
+            theirs = set(entry_datasets(other))
+            return not datasets or not theirs or bool(datasets & theirs)
+
+        merged = [e for e in merged if e["name"] != entry["name"] or not overlaps(e)] + [entry]
+    return merged
+
+
 def write_report(path, entries: Sequence[dict], *, replace: bool = True, order: Sequence[str] = ()) -> Path:
     """Writes the report at ``path``. ``replace=True``: exactly ``entries``; ``replace=False``: the
-    existing file's entries with those of the same names replaced and new ones added. Sections follow
-    ``order`` (recipe names), then the remaining names alphabetically."""
+    existing file's entries, where an entry of the same recipe on the same data is replaced by the new one
+    and runs of a recipe on other data are kept (:func:`merge_entries`). Sections follow ``order`` (recipe
+    names), then the remaining names alphabetically; runs of one recipe follow their datasets' names."""
     path = Path(path)
-    merged = {} if replace else {e["name"]: e for e in read_entries(path)}
-    merged.update({e["name"]: e for e in entries})
+    merged = merge_entries([] if replace else read_entries(path), entries)
     rank = {name: i for i, name in enumerate(order)}
-    names = sorted(merged, key=lambda n: (rank.get(n, len(rank)), n))
+    merged.sort(key=lambda e: (rank.get(e["name"], len(rank)), e["name"], entry_datasets(e)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(merged[n] for n in names))
+    path.write_text(render_report(merged))
     return path

@@ -154,6 +154,14 @@ def percent(value: float, digits: int = 2) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
+def mean_and_spread(values: Sequence[float], fmt: Callable[[float], str] = lambda v: f"{v:.4f}") -> str:
+    """``"mean ± sd (n runs)"`` of repeated runs' numbers (sd: the sample standard deviation, n - 1)."""
+    values = np.asarray(values, np.float64)
+    if values.size < 2:
+        raise ValueError(f"values must hold at least 2 runs for a spread, got {values.size}")
+    return f"{fmt(values.mean())} ± {fmt(values.std(ddof=1))} ({values.size} runs)"
+
+
 def kernel_images(kernel, shape: tuple) -> np.ndarray:
     """A Dense kernel ``(inputs, units)`` as one image per unit, ``(units, *shape)`` (the seed's
     ``W[:, i].reshape(28, 28)``), or an HWIO conv kernel as ``(O, H, W)`` (see :func:`fnnet.viz.filter_images`)."""

@@ -9,10 +9,24 @@ the course's ``load_dataset()``, which keeps the *last 10,000 training images* a
 the first 50,000 (``validation="train_tail"``, the default here). ``validation="test"`` instead trains on
 all 60,000 and validates on the 10,000 test images, as the seed-001 workshop scripts do. The test accuracy
 is reported in both cases.
+
+The seed's "> 97.5%" is one run, and this protocol does not reach it on average, in fnnet or in Keras.
+Nothing in the protocol differs (Keras' glorot-uniform kernels and zero biases, inverted dropout, Adam 1e-3
+with Keras' betas, batch 32 with a partial last batch, reshuffled every epoch). Measured (2026-11-30):
+
+* ``fnnet run mnist_mlp --data-dir DATA --set repeats=5``: validation accuracy after 13 epochs
+  97.46 / 97.34 / 97.33 / 97.08 / 97.12%, mean 97.27% ± 0.16% (test 97.05% ± 0.14%);
+* the seed's Keras code itself, ``KERAS_BACKEND=jax python tools/keras_mnist_mlp.py --data-dir DATA
+  --seeds 0 1 2`` (Keras 3.15.1, JAX backend, the same split): 97.14 / 97.33 / 97.23%, mean 97.23% ± 0.10%.
+
+So ``repeats=N`` trains N runs with keys ``key, fold_in(key, 1), ...`` and reports their median, each run
+and their mean ± standard deviation (the figures show the first run; ``repeats=1``, the default, is the
+seed's single run).
 """
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from pathlib import Path
 from typing import Optional
 
@@ -36,6 +50,7 @@ class Config:
     batch_size: int = 32  # Keras' default: the seed's fit() gives none
     learning_rate: float = 1e-3
     train_limit: int = 0  # train on the first N examples only (0: all)
+    repeats: int = 1  # runs with different keys: the rows report their median, each run and mean ± sd
 
 
 # Quick sizes divide evenly into batches: a partial last batch would compile one more program.
@@ -49,6 +64,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     config = config or Config()
     if config.validation not in ("train_tail", "test"):
         raise ValueError(f"validation must be 'train_tail' or 'test', got {config.validation!r}")
+    if config.repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {config.repeats}")
     out = Path(out_dir or "outputs/mnist_mlp")
     say = S.reporter(verbose)
     experiment = "Keras MLP, validation accuracy after 13 epochs"
@@ -72,13 +89,19 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
 
     model = M.keras_mnist_mlp()
     M.summary(model, train[0][:1], print_fn=say)
-    trained = S.train_classifier(
-        model, optim.optimizer("adam", config.learning_rate), train, test, validation=validation, key=key,
-        epochs=config.epochs, batch_size=config.batch_size, verbose=verbose,
-    )
-    val_acc = trained.history["val_accuracy"][-1]
-    say(f"validation accuracy {S.percent(val_acc)} (seed: {SEED_VALIDATION}); test accuracy "
-        f"{S.percent(trained.test['accuracy'])}")
+    runs = []
+    for r in range(config.repeats):
+        runs.append(S.train_classifier(
+            model, optim.optimizer("adam", config.learning_rate), train, test, validation=validation,
+            key=key if r == 0 else jax.random.fold_in(key, r), epochs=config.epochs, batch_size=config.batch_size,
+            verbose=verbose,
+        ))
+        say(f"run {r + 1}/{config.repeats}: validation accuracy {S.percent(runs[-1].history['val_accuracy'][-1])} "
+            f"(seed: {SEED_VALIDATION}); test accuracy {S.percent(runs[-1].test['accuracy'])}")
+    trained = runs[0]
+    val_accs = [t.history["val_accuracy"][-1] for t in runs]
+    test_accs = [t.test["accuracy"] for t in runs]
+    val_acc, test_acc = statistics.median(val_accs), statistics.median(test_accs)
 
     first_layer = S.kernel_images(trained.state.params["dense_0"]["kernel"], (28, 28))
     plots = [
@@ -86,16 +109,23 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         str(viz.plot_image_grid(first_layer[:40], out / "first_layer_weights.png", ncols=10,
                                 title="first hidden layer: weights of 40 of the 128 units")),
     ]
+    rows = [
+        {"experiment": f"Keras MLP, validation accuracy after {trained.epochs} epochs ({val_note})",
+         "seed": SEED_VALIDATION, "fnnet": S.percent(val_acc)},
+        {"experiment": f"Keras MLP, test accuracy ({len(test[0]):,} test images)", "seed": "-",
+         "fnnet": S.percent(test_acc)},
+    ]
+    if config.repeats > 1:
+        for row, values in zip(rows, (val_accs, test_accs)):
+            row["experiment"] += f", median of {config.repeats} runs"
+            row["fnnet runs"] = " / ".join(S.percent(v) for v in values)
+            row["fnnet mean ± sd"] = S.mean_and_spread(values, S.percent)
     return {
-        "rows": [
-            {"experiment": f"Keras MLP, validation accuracy after {trained.epochs} epochs ({val_note})",
-             "seed": SEED_VALIDATION, "fnnet": S.percent(val_acc)},
-            {"experiment": f"Keras MLP, test accuracy ({len(test[0]):,} test images)", "seed": "-",
-             "fnnet": S.percent(trained.test["accuracy"])},
-        ],
+        "rows": rows,
         "data": data_note,
         "validation_accuracy": val_acc,
-        "test_accuracy": trained.test["accuracy"],
-        "train_seconds": trained.seconds,
+        "test_accuracy": test_acc,
+        "runs": {"validation_accuracy": val_accs, "test_accuracy": test_accs},
+        "train_seconds": sum(t.seconds for t in runs),
         "plots": plots,
     }

@@ -1,4 +1,6 @@
 """On-device augmentation: contracts (shape, dtype, range, keys), geometry against scipy, the PNG grid."""
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -66,6 +68,24 @@ def test_affine_transform_matches_scipy_ndimage(digits):
                 mode="grid-constant" if mode == "constant" else mode, cval=0.5,
             )
             np.testing.assert_allclose(out[i, :, :, 0], expected, atol=2e-5)
+
+
+def test_nearest_neighbour_order_matches_scipy_and_keeps_pixel_values(digits):
+    """order=0 is the 2017 Keras ImageDataGenerator's resampling (scipy affine_transform, order=0)."""
+    augment = Augment(rotation=10, width_shift=0.2, height_shift=0.2, shear=5.7, zoom=0.1, order=0)
+    matrices = augment.matrices(jax.random.key(7), 4, 28, 28)
+    out = np.asarray(affine_transform(digits[:4], matrices, order=0))
+    for i in range(4):
+        m = np.asarray(matrices[i], np.float64)
+        expected = scipy.ndimage.affine_transform(digits[i, :, :, 0], m[:2, :2], offset=m[:2, 2], order=0,
+                                                  mode="nearest")
+        # Sampling points exactly halfway between pixels may round either way (float32 vs float64).
+        assert np.mean(out[i, :, :, 0] != expected) < 0.01
+    augmented = np.asarray(augment(jax.random.key(8), digits))
+    for image, original in zip(augmented, digits, strict=True):
+        assert set(np.unique(image)) <= set(np.unique(original))  # no blending: only the input's values
+    bilinear = np.asarray(dataclasses.replace(augment, order=1)(jax.random.key(8), digits))
+    assert sum(len(np.setdiff1d(b, d)) for b, d in zip(bilinear, digits, strict=True)) > 100  # blended values
 
 
 def test_rotation_by_90_degrees_about_the_center_is_rot90(digits):
@@ -139,6 +159,7 @@ def test_bad_arguments(digits):
         (dict(zoom=1.0), "zoom is a fraction"),
         (dict(fill_mode="edge"), "fill_mode must be one of"),
         (dict(clip=(1.0, 0.0)), "clip must be None or"),
+        (dict(order=3), "order must be one of"),
     ]:
         with pytest.raises(ValueError, match=message):
             Augment(**kwargs)
@@ -148,6 +169,8 @@ def test_bad_arguments(digits):
         Augment(rotation=5)(jax.random.key(0), np.zeros((2, 4, 4, 1), np.uint8))
     with pytest.raises(ValueError, match=r"matrices must have shape \(16, 3, 3\)"):
         affine_transform(digits, np.eye(3)[None])
+    with pytest.raises(ValueError, match="order must be one of"):
+        affine_transform(digits, np.broadcast_to(np.eye(3), (16, 3, 3)), order=2)
 
 
 def test_save_augmentation_grid_writes_a_png(tmp_path, digits):

@@ -37,12 +37,21 @@ def check_rows_and_plots(results):
 
 
 def test_mnist_mlp_quick_learns_and_labels_its_validation_set(tmp_path, no_data):
-    results = run_quick("mnist_mlp", tmp_path, no_data)
+    results = run_quick("mnist_mlp", tmp_path, no_data, repeats=2)
     check_rows_and_plots(results)
     assert results["validation_accuracy"] > 0.6 and results["test_accuracy"] > 0.6
     assert "last 1,000 training images" in results["rows"][0]["experiment"]
     assert results["data"].startswith("mnist_small")
     assert results["config"]["epochs"] == recipes.mnist_mlp.QUICK["epochs"]
+    # repeats: each run (other keys, other draws), the median, mean ± sample sd.
+    vals = results["runs"]["validation_accuracy"]
+    assert len(vals) == 2 and vals[0] != vals[1] and results["validation_accuracy"] == np.median(vals)
+    row = results["rows"][0]
+    assert row["experiment"].endswith("median of 2 runs") and row["fnnet runs"].count("%") == 2
+    mean, sd = np.mean(vals), np.std(vals, ddof=1)
+    assert row["fnnet mean ± sd"] == f"{100 * mean:.2f}% ± {100 * sd:.2f}% (2 runs)"
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        run_quick("mnist_mlp", tmp_path, no_data, repeats=0)
 
 
 def test_mnist_cnn_quick_reports_the_seeds_parameter_count(tmp_path, no_data):
@@ -129,6 +138,9 @@ def test_cs4487_seed_table_matches_the_reference_numbers():
                 ("0.9637", "-"), ("0.9807", "0.9843"), ("0.9851", "0.9911")]
     assert [(r.seed_text, r.seed_summary) for r in cs4487_table.ROWS.values()] == expected
     assert cs4487_table.Config().shear_degrees == pytest.approx(5.729578, abs=1e-6)
+    # Keras 2.0's ImageDataGenerator: shear 0.1 rad, nearest-neighbour resampling (scipy order=0).
+    augment = cs4487_table.augmenter(cs4487_table.ROWS["deep_cnn_dropout_aug"], cs4487_table.Config())
+    assert (augment.shear, augment.order, augment.noise_std) == (cs4487_table.Config().shear_degrees, 0, 0.0)
 
 
 def keras_2_0_stop_epoch(values, patience, min_delta):
@@ -191,6 +203,30 @@ def test_report_updates_named_sections_and_rewrites_for_all(tmp_path):
     assert report.read_entries(path)[1]["rows"][0]["fnnet"] == "3"
     report.write_report(path, [make_entry("gamma", [{"experiment": "c", "seed": "-", "fnnet": "4"}])])
     assert [e["name"] for e in report.read_entries(path)] == ["gamma"]
+
+
+def test_report_keeps_one_section_per_recipe_and_dataset(tmp_path):
+    path = tmp_path / "RESULTS.md"
+
+    def run(dataset, fnnet_value):
+        return make_entry("table", [{"experiment": "LR", "seed": "0.89", "fnnet": fnnet_value}],
+                          config={"dataset": dataset, "epochs": 3})
+
+    report.write_report(path, [make_entry("alpha", [{"experiment": "a", "seed": "1", "fnnet": "1"}]),
+                               run(["mnist"], "0.88")])
+    report.write_report(path, [run(["fashion_mnist"], "0.80")], replace=False)
+    entries = report.read_entries(path)
+    assert [(e["name"], e["config"].get("dataset")) for e in entries] == [
+        ("alpha", None), ("table", ["fashion_mnist"]), ("table", ["mnist"])]
+    text = path.read_text()
+    assert "## table (fashion_mnist)" in text and "## table (mnist)" in text and "## alpha\n" in text
+    report.write_report(path, [run(["mnist"], "0.90")], replace=False)  # same recipe and data: replaced
+    assert [e["rows"][0]["fnnet"] for e in report.read_entries(path) if e["name"] == "table"] == ["0.80", "0.90"]
+    report.write_report(path, [run(["mnist", "fashion_mnist"], "0.91")], replace=False)  # overlaps both
+    (table,) = [e for e in report.read_entries(path) if e["name"] == "table"]
+    assert table["rows"][0]["fnnet"] == "0.91" and "## table\n" in path.read_text()
+    report.write_report(path, [make_entry("alpha", [{"experiment": "a", "seed": "1", "fnnet": "2"}])], replace=False)
+    assert [e["rows"][0]["fnnet"] for e in report.read_entries(path)] == ["2", "0.91"]  # no dataset: replaced
 
 
 def test_text_table_pads_columns_from_all_rows():

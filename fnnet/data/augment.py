@@ -2,8 +2,12 @@
 additive Gaussian pixel noise, applied per batch inside the compiled training step.
 
 Each image gets one random 3x3 affine sampling matrix (rotation, shift, shear, zoom, flips composed the
-way Keras composes them) and is resampled once with ``jax.scipy.ndimage.map_coordinates`` (bilinear,
-``order=1``, Keras' default interpolation). Differences from Keras, on purpose:
+way Keras composes them) and is resampled once with ``jax.scipy.ndimage.map_coordinates``: bilinear
+(``order=1``, the default of keras-preprocessing's ``interpolation_order``) or nearest-neighbour
+(``order=0``: what the 2017 Keras 2.0/2.1 ``ImageDataGenerator`` did, its ``apply_transform`` called
+``scipy.ndimage.affine_transform(..., order=0)`` with no option). At the fractional coordinates a random
+transform almost always has, bilinear resampling blends neighbouring pixels (softer strokes) while
+nearest-neighbour copies input pixel values. Differences from Keras, on purpose:
 
 * transforms are centered on the true image center ``((H-1)/2, (W-1)/2)``; Keras uses ``H/2 + 0.5``,
   which puts its rotation/zoom center half a pixel past the middle (one pixel past for even sizes);
@@ -38,7 +42,11 @@ def _check_images(images) -> None:
         )
 
 
-def _apply_affine_one(image: jax.Array, matrix: jax.Array, fill_mode: str, cval: float) -> jax.Array:
+#: Interpolation orders of :func:`affine_transform` (``map_coordinates`` supports no higher).
+ORDERS = (0, 1)
+
+
+def _apply_affine_one(image: jax.Array, matrix: jax.Array, fill_mode: str, cval: float, order: int) -> jax.Array:
     height, width = image.shape[:2]
     rows, cols = jnp.meshgrid(
         jnp.arange(height, dtype=matrix.dtype), jnp.arange(width, dtype=matrix.dtype), indexing="ij"
@@ -48,30 +56,33 @@ def _apply_affine_one(image: jax.Array, matrix: jax.Array, fill_mode: str, cval:
     src_cols = matrix[1, 0] * rows + matrix[1, 1] * cols + matrix[1, 2]
 
     def channel(plane):
-        return map_coordinates(plane, [src_rows, src_cols], order=1, mode=fill_mode, cval=cval)
+        return map_coordinates(plane, [src_rows, src_cols], order=order, mode=fill_mode, cval=cval)
 
     return jax.vmap(channel, in_axes=2, out_axes=2)(image).astype(image.dtype)
 
 
-def affine_transform(images, matrices, *, fill_mode: str = "nearest", cval: float = 0.0) -> jax.Array:
-    """Resamples each image with its own affine sampling matrix (bilinear).
+def affine_transform(
+    images, matrices, *, fill_mode: str = "nearest", cval: float = 0.0, order: int = 1
+) -> jax.Array:
+    """Resamples each image with its own affine sampling matrix.
 
     Args:
       images: ``(N, H, W, C)`` floating. matrices: ``(N, 3, 3)``: output pixel ``(r, c)`` takes the input
         value at ``matrices[i] @ (r, c, 1)`` (row/column coordinates, the convention of
         ``scipy.ndimage.affine_transform`` with ``matrix[:2, :2]`` and ``offset = matrix[:2, 2]``).
       fill_mode: how points outside the image are filled (:data:`FILL_MODES`); cval: the value for
-        ``"constant"``.
+        ``"constant"``; order: interpolation, 1 bilinear or 0 nearest neighbour (:data:`ORDERS`).
     Returns:
       ``(N, H, W, C)`` of the images' dtype. Works under ``jit``.
     """
     check_choice("fill_mode", fill_mode, FILL_MODES)
+    check_choice("order", order, ORDERS)
     images = jnp.asarray(images)
     _check_images(images)
     matrices = jnp.asarray(matrices, dtype=jnp.promote_types(images.dtype, jnp.float32))
     if matrices.shape != (images.shape[0], 3, 3):
         raise ValueError(f"matrices must have shape ({images.shape[0]}, 3, 3), got {tuple(matrices.shape)}")
-    return jax.vmap(_apply_affine_one, in_axes=(0, 0, None, None))(images, matrices, fill_mode, cval)
+    return jax.vmap(_apply_affine_one, in_axes=(0, 0, None, None, None))(images, matrices, fill_mode, cval, order)
 
 
 def _homogeneous(a, b, c, d, tx, ty):
@@ -96,7 +107,9 @@ class Augment:
     * ``noise_std``: add ``noise_std * N(0, 1)`` to every pixel, after the geometry (the CS4487 seed's
       ``add_gauss_noise``, whose ``sigma2=0.05`` is passed to ``random.normal`` as the std); not clipped
       unless ``clip=(low, high)`` is given;
-    * ``fill_mode`` / ``cval``: the boundary (default ``"nearest"``, Keras' default).
+    * ``fill_mode`` / ``cval``: the boundary (default ``"nearest"``, Keras' default);
+    * ``order``: resampling, 1 bilinear (default, as keras-preprocessing) or 0 nearest neighbour (as
+      the Keras 2.0/2.1 ``ImageDataGenerator`` of 2017 scripts such as the CS4487 seed).
 
     The call is pure JAX: jit it, or call it inside a jitted training step. Same key, same output; output
     shape and dtype equal the input's. Geometry is skipped entirely when no geometric field is set.
@@ -113,6 +126,7 @@ class Augment:
     fill_mode: str = "nearest"
     cval: float = 0.0
     clip: tuple[float, float] | None = None
+    order: int = 1
 
     def __post_init__(self):
         for name in ("rotation", "width_shift", "height_shift", "shear", "zoom", "noise_std"):
@@ -123,12 +137,15 @@ class Augment:
         if self.rotation > 180 or self.shear >= 90:
             raise ValueError(f"rotation must be <= 180 and shear < 90 degrees, got {self.rotation!r}, {self.shear!r}")
         check_choice("fill_mode", self.fill_mode, FILL_MODES)
+        check_choice("order", self.order, ORDERS)
         if self.clip is not None and (len(self.clip) != 2 or not self.clip[0] < self.clip[1]):
             raise ValueError(f"clip must be None or (low, high) with low < high, got {self.clip!r}")
 
     @classmethod
     def cs4487(cls, *, noise: bool = False) -> "Augment":
-        """The CS4487 seed's generator: rotation 10, shifts 0.2, shear 0.1, zoom 0.1 (+ noise std 0.05)."""
+        """The CS4487 seed's generator: rotation 10, shifts 0.2, shear 0.1, zoom 0.1 (+ noise std 0.05), read
+        as current Keras reads it (shear in degrees, bilinear). The seed's Keras 2.0 read the same arguments as
+        ``dataclasses.replace(Augment.cs4487(), shear=math.degrees(0.1), order=0)`` (recipes/cs4487_table)."""
         return cls(rotation=10.0, width_shift=0.2, height_shift=0.2, shear=0.1, zoom=0.1,
                    noise_std=0.05 if noise else 0.0)
 
@@ -178,7 +195,8 @@ class Augment:
         out = images
         if self.moves_pixels:
             out = affine_transform(
-                images, self.matrices(key_geometry, n, height, width), fill_mode=self.fill_mode, cval=self.cval
+                images, self.matrices(key_geometry, n, height, width), fill_mode=self.fill_mode, cval=self.cval,
+                order=self.order,
             )
         if self.noise_std:
             out = out + self.noise_std * jax.random.normal(key_noise, out.shape, out.dtype)
