@@ -430,12 +430,15 @@ input: the sigmoid's derivative is at most 1/4, and the chain rule multiplies on
 `TrainingMonitor` computes those statistics inside the compiled training step every few steps: each layer's
 gradient norm, the update-to-weight ratio `‖α·dW‖ / ‖W‖` (the article: about 1e-3; higher, lower the
 rate; lower, raise it), the fraction of dead relu units and of saturated sigmoid/tanh units. Its `report()`
-turns them into findings. First a deep sigmoid net (six hidden layers of 100, Glorot init, SGD 0.1) on
-MNIST:"""),
+turns them into findings. The data from here on, as the article's protocol wants it: 3,000 training
+digits, 1,000 other training digits for validation (watching training, choosing hyper-parameters), and the
+test digits only for final numbers. First a deep sigmoid net (six hidden layers of 100, Glorot init, SGD
+0.1):"""),
     ("code", """\
-x_train = scale_pixels(mnist.x_train[:3000]).reshape(3000, -1)
-y_train = mnist.y_train[:3000]
-x_val, y_val = scale_pixels(mnist.x_test).reshape(len(mnist.x_test), -1), mnist.y_test
+flat = lambda images: scale_pixels(images).reshape(len(images), -1)
+x_train, y_train = flat(mnist.x_train[:3000]), mnist.y_train[:3000]
+x_val, y_val = flat(mnist.x_train[4000:5000]), mnist.y_train[4000:5000]
+x_test, y_test = flat(mnist.x_test), mnist.y_test
 deep = M.mlp([100] * 6 + [10], activation="sigmoid", kernel_init="glorot_normal", flatten=False, name="deep_sigmoid")
 deep_monitor = D.TrainingMonitor(every=10)
 _, deep_history = fnnet.fit(deep, "softmax_cross_entropy", optim.optimizer("sgd", 0.1), (x_train, y_train), epochs=2,
@@ -489,10 +492,11 @@ show(viz.plot_lr_vs_loss(lr_test.learning_rates, lr_test.losses, OUT / "lr_range
 The confusion matrix (rows: true digit, columns: predicted) shows which digits the trained MLP mixes up, and
 the misclassified images show why."""),
     ("code", """\
-predicted = np.asarray(fnnet.predict(mlp, mlp_state, x_val)).argmax(-1)
-confusion = np.asarray(metrics.confusion_matrix(predicted, y_val, 10))
+predicted = np.asarray(fnnet.predict(mlp, mlp_state, x_test)).argmax(-1)
+print(f"test accuracy {np.mean(predicted == y_test):.3f} on {len(y_test):,} test digits")
+confusion = np.asarray(metrics.confusion_matrix(predicted, y_test, 10))
 show(viz.plot_confusion_matrix(confusion, OUT / "confusion_matrix.png", title="the MLP on the test digits"))
-show(viz.plot_misclassified(x_val.reshape(-1, 28, 28), y_val, predicted, OUT / "misclassified.png", max_images=20))"""),
+show(viz.plot_misclassified(x_test.reshape(-1, 28, 28), y_test, predicted, OUT / "misclassified.png", max_images=20))"""),
     ("md", """\
 ## 9. Grid search for hyper-parameters
 
@@ -520,16 +524,16 @@ show(save_augmentation_grid(OUT / "augmentation.png", scale_pixels(mnist.x_train
     ("md", """\
 ## 11. Model ensembles
 
-Models trained from different random starts make different mistakes; their votes are more accurate than most
-of them alone. The article: one vote per model, or votes weighted by the model's confidence; or, cheaper,
-the checkpoints of ONE run. `fit_ensemble` trains all members as one vmapped program (each with its own
+The article: mistakes are often localized, and models trained from different random starts rarely make the
+same ones, so let several models vote: one vote per model, or votes weighted by each model's confidence; or,
+cheaper, use the checkpoints of ONE run. `fit_ensemble` trains all members as one vmapped program (each with its own
 initialization and data order); `evaluate_ensemble` scores each member and the vote, the confidence-weighted
-vote and the average of the probabilities. Four small MLPs, two epochs:"""),
+vote and the average of the probabilities (on the test digits). Four small MLPs, two epochs:"""),
     ("code", """\
 small_mlp = M.mlp([64, 10], flatten=False)
 ensemble_state, _ = fit_ensemble(small_mlp, "softmax_cross_entropy", optim.optimizer("adam", 1e-3), (x_train, y_train),
                                  n_members=4, key=key(18), epochs=2, batch_size=100, verbose=0)
-scores = evaluate_ensemble(small_mlp, ensemble_state, x_val, y_val)
+scores = evaluate_ensemble(small_mlp, ensemble_state, x_test, y_test)
 print("members:", ", ".join(f"{a:.3f}" for a in scores["members"]))
 print(f"vote {scores['vote']:.3f}, weighted vote {scores['weighted_vote']:.3f}, average {scores['average']:.3f} "
       f"(best member {scores['best_member']:.3f})")"""),
@@ -541,7 +545,7 @@ snapshots = Snapshots(every=1)
 fnnet.fit(small_mlp, "softmax_cross_entropy", optim.optimizer("adam", 1e-3), (x_train, y_train), epochs=4,
           batch_size=100, key=key(19), callbacks=[snapshots], verbose=0)
 snapshot_params, _ = snapshots.stacked()
-snapshot_scores = evaluate_ensemble(small_mlp, snapshot_params, x_val, y_val)
+snapshot_scores = evaluate_ensemble(small_mlp, snapshot_params, x_test, y_test)
 print("snapshots after epochs", [e + 1 for e in snapshots.epochs], ":", ", ".join(f"{a:.3f}" for a in snapshot_scores["members"]))
 print(f"vote {snapshot_scores['vote']:.3f}, weighted vote {snapshot_scores['weighted_vote']:.3f}, "
       f"average {snapshot_scores['average']:.3f}")"""),
@@ -565,9 +569,9 @@ W)`, or equivalently minimize the **negative log-likelihood** `-Σ log p(y_i | x
 sigmoid output it is the logistic loss `log(1 + e^{-z})` (for label 1). Both, on the trained MLP and on a few
 scores:"""),
     ("code", """\
-logits = fnnet.predict(mlp, mlp_state, x_val[:1000])
-nll = -jnp.mean(jnp.log(jax.nn.softmax(logits)[jnp.arange(1000), y_val[:1000]]))
-print(f"mean NLL of the true labels {float(nll):.6f} = softmax_cross_entropy {float(losses.softmax_cross_entropy(logits, y_val[:1000])):.6f}")
+logits = fnnet.predict(mlp, mlp_state, x_test)
+nll = -jnp.mean(jnp.log(jax.nn.softmax(logits)[jnp.arange(len(y_test)), y_test]))
+print(f"mean NLL of the test labels {float(nll):.6f} = softmax_cross_entropy {float(losses.softmax_cross_entropy(logits, y_test)):.6f}")
 z = jnp.array([-2.0, 0.0, 3.0])
 print("log(1 + e^-z):                        ", np.asarray(jnp.log1p(jnp.exp(-z))).round(6))
 print("sigmoid_binary_cross_entropy per score:", np.asarray([losses.sigmoid_binary_cross_entropy(s[None], jnp.ones(1)) for s in z]).round(6))"""),
