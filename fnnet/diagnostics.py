@@ -801,11 +801,23 @@ def layer_snapshot(model, loss, params: PyTree, x, y, *, model_state=None) -> di
     """Every monitored layer's weights (kernel), outputs and kernel gradients on the batch ``(x, y)`` in
     evaluation mode, as numpy arrays: ``{"weights": {layer: W}, "activations": {layer: a},
     "gradients": {layer: dL/dW}}`` -- what :func:`fnnet.viz.plot_layer_histograms` draws (the seed's
-    "weight, activation and gradient histograms for all layers")."""
+    "weight, activation and gradient histograms for all layers").
+
+    ``(x, y)`` are checked as :func:`fnnet.evaluate` checks them (same length, finite, labels in range).
+    The gradients and activations are one compiled program: run op by op, a model's first snapshot
+    compiled every primitive separately, about ten times slower."""
+    from fnnet.train import _prepare_xy
+
     state = {} if model_state is None else model_state
-    objective = model_objective(model, loss, model_state=state)
-    grads = jax.grad(objective)(params, (x, y))
-    _, _, activations = model.apply_with_activations(params, x, state=state)
+    x, y = _prepare_xy(model, loss, x, y, x_name="x", y_name="y")
+
+    @jax.jit
+    def gradients_and_activations(params, state, x, y):
+        grads = jax.grad(model_objective(model, loss, model_state=state))(params, (x, y))
+        _, _, activations = model.apply_with_activations(params, x, state=state)
+        return grads, activations
+
+    grads, activations = gradients_and_activations(params, state, x, y)
     layers = _monitored_layers(model, params)
     flat = lambda tree: np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(tree)])
     return {

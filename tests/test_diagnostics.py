@@ -222,6 +222,36 @@ def test_lr_range_test_sweeps_geometrically_and_finds_the_divergence():
 
 
 # ----------------------------------------------------------------------------------------------
+# Layer snapshot
+
+
+def test_layer_snapshot_is_the_evaluation_pass_and_the_gradient_of_the_penalized_loss():
+    model = M.Sequential([M.Dense(8, "relu", l2=0.01), M.BatchNorm(), M.Dropout(0.5), M.Dense(3)])
+    params, state = model.init_with_state(jax.random.key(0), X[:1])
+    stats = {"mean": jnp.full(8, 0.3), "var": jnp.full(8, 2.0)}  # running statistics unlike the batch's
+    state = {"batchnorm_0": {"batch_stats": stats}}
+    x, y = X[:32], Y[:32]
+    snapshot = D.layer_snapshot(model, LOSS, params, x, y, model_state=state)
+
+    def by_hand(p):  # evaluation mode: no dropout, BatchNorm with the running statistics (epsilon 1e-3)
+        hidden = jax.nn.relu(x @ p["dense_0"]["kernel"] + p["dense_0"]["bias"])
+        normed = (hidden - stats["mean"]) / jnp.sqrt(stats["var"] + 1e-3) * p["batchnorm_0"]["scale"] + p["batchnorm_0"]["bias"]
+        logits = normed @ p["dense_1"]["kernel"] + p["dense_1"]["bias"]
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        return loss + 0.01 * jnp.sum(p["dense_0"]["kernel"] ** 2), (hidden, normed)
+
+    grads, (hidden, normed) = jax.grad(by_hand, has_aux=True)(params)
+    assert list(snapshot["activations"]) == ["dense_0", "batchnorm_0", "dense_1"]  # Dropout only moves values
+    np.testing.assert_allclose(snapshot["activations"]["dense_0"], hidden, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(snapshot["activations"]["batchnorm_0"], normed, rtol=1e-5, atol=1e-6)
+    for layer in ("dense_0", "dense_1"):
+        np.testing.assert_array_equal(snapshot["weights"][layer], np.ravel(params[layer]["kernel"]))
+        np.testing.assert_allclose(snapshot["gradients"][layer], np.ravel(grads[layer]["kernel"]), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match=r"y must hold integer class labels in \[0, 3\)"):
+        D.layer_snapshot(model, LOSS, params, x, np.full(32, 3), model_state=state)
+
+
+# ----------------------------------------------------------------------------------------------
 # The doctor
 
 

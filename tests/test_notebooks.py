@@ -5,6 +5,7 @@ The kernel is the ``python3`` kernel spec (``python -m ipykernel install --user`
 The kernel gets the test session's persistent XLA compilation cache (conftest.py) through jax's
 environment variables: compiling the notebook's eleven models is most of its run time.
 """
+import importlib.util
 import os
 from pathlib import Path
 
@@ -36,3 +37,18 @@ def test_notebook_runs_headless(path, tmp_path, monkeypatch):
 
 def test_there_are_notebooks_to_run():
     assert NOTEBOOKS, "notebooks/*.ipynb"
+
+
+BUILDERS = sorted((ROOT / "tools").glob("build_*_notebook.py"))
+
+
+@pytest.mark.parametrize("builder", BUILDERS, ids=[p.stem for p in BUILDERS])
+def test_built_notebooks_are_committed_as_their_builder_writes_them(builder, monkeypatch):
+    """A notebook that a tools/ builder writes is committed exactly so (no outputs, stable cell ids): edit
+    the builder's cells and rebuild, never the notebook."""
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))  # as when the builder runs as a script
+    spec = importlib.util.spec_from_file_location(builder.stem, builder)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert nbformat.writes(module.build()) + "\n" == module.PATH.read_text(encoding="utf-8"), \
+        f"{module.PATH.name} differs from what {builder.name} writes: run python {builder.relative_to(ROOT)}"

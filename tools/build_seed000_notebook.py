@@ -6,12 +6,10 @@ Edit the cells here and rebuild, so the notebook stays free of outputs and its c
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-ROOT = Path(__file__).resolve().parents[1]
+from notebook_cells import ROOT, build_notebook, write  # tools/ is on sys.path when this runs as a script
+
 PATH = ROOT / "notebooks" / "seed000_assignments.ipynb"
 
 CELLS = [
@@ -204,15 +202,8 @@ show(viz.plot_image_grid(kernel.T.reshape(-1, 28, 28)[:30], OUT / "mnist_first_l
 
 
 def build() -> nbformat.NotebookNode:
-    notebook = new_notebook(metadata={"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                                      "language_info": {"name": "python"}})
-    for i, (kind, source) in enumerate(CELLS):
-        cell = new_markdown_cell(source) if kind == "md" else new_code_cell(source)
-        cell["id"] = f"seed000-{i:02d}"  # stable ids: rebuilding changes nothing unless a cell does
-        notebook.cells.append(cell)
-    return notebook
+    return build_notebook(CELLS, "seed000")
 
 
 if __name__ == "__main__":
-    nbformat.write(build(), PATH)
-    print(f"wrote {PATH.relative_to(ROOT)}")
+    write(build(), PATH)
