@@ -162,6 +162,24 @@ def mean_and_spread(values: Sequence[float], fmt: Callable[[float], str] = lambd
     return f"{fmt(values.mean())} ± {fmt(values.std(ddof=1))} ({values.size} runs)"
 
 
+def repeat_keys(key: jax.Array, repeats: int) -> list:
+    """The keys of ``repeats`` runs of one experiment: ``key`` itself first (so ``repeats=1`` is the seed's
+    single run, unchanged), then ``fold_in(key, r)`` for run r."""
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be >= 1 (an int), got {repeats!r}")
+    return [key if r == 0 else jax.random.fold_in(key, r) for r in range(repeats)]
+
+
+def add_spread(row: dict, values: Sequence[float], fmt: Callable[[float], str] = percent) -> dict:
+    """``row`` (whose ``fnnet`` cell holds the median of ``values``) with the run count in its experiment
+    name, each run's number and their mean ± sd; unchanged for a single run."""
+    if len(values) > 1:
+        row["experiment"] += f", median of {len(values)} runs"
+        row["fnnet runs"] = " / ".join(fmt(v) for v in values)
+        row["fnnet mean ± sd"] = mean_and_spread(values, fmt)
+    return row
+
+
 def kernel_images(kernel, shape: tuple) -> np.ndarray:
     """A Dense kernel ``(inputs, units)`` as one image per unit, ``(units, *shape)`` (the seed's
     ``W[:, i].reshape(28, 28)``), or an HWIO conv kernel as ``(O, H, W)`` (see :func:`fnnet.viz.filter_images`)."""

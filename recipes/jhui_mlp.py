@@ -10,11 +10,21 @@ test images: the seed prints 0.9816.
 ``input_data.read_data_sets`` keeps the first 5,000 training images as its validation set and trains on
 the other 55,000, pixels scaled to [0, 1]; ``next_batch`` reshuffles every pass. Here: 550 steps per pass,
 ``max_steps=10,000`` (18 passes and 100 steps), validation accuracy logged after every pass.
+
+The seed's 98.16% is one run; which side of 98% one run lands on depends on its key. ``repeats=N`` trains
+N runs with keys ``key, fold_in(key, 1), ...`` and reports their median, each run and their mean ± sd (the
+figures show the first run). Measured (2026-11-30):
+
+* ``fnnet run jhui_mlp --data-dir DATA --set repeats=5``: 97.92 / 98.28 / 98.19 / 97.96 / 98.04%, median
+  98.04%, mean 98.08% ± 0.15%; single runs with ``--seed 1`` ... ``--seed 4``: 98.12 / 97.69 / 97.95 / 97.75%;
+* the seed's program in PyTorch 2.13 on the same arrays, ``PYTHONPATH=. python tools/torch_jhui_mlp.py
+  --data-dir DATA --seeds 0 1 2 3 4``: 97.60 / 98.02 / 98.42 / 98.11 / 98.08%, mean 98.05% ± 0.29%.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from pathlib import Path
 from typing import Optional
 
@@ -37,6 +47,7 @@ class Config:
     learning_rate: float = 1e-3
     batch_size: int = 100
     iterations: int = 10_000
+    repeats: int = 1  # runs with different keys: the row reports their median, each run and mean ± sd
 
 
 QUICK = dict(dataset="mnist_small", validation_size=500, iterations=270)  # 6 whole passes of 45 steps
@@ -66,19 +77,24 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     model = M.jhui_mnist_mlp(reg=config.reg)
     M.summary(model, train[0][:1], print_fn=say)
     steps_per_pass = len(train[0]) // config.batch_size
-    trained = S.train_classifier(
-        model, optim.optimizer("adam", config.learning_rate), train, test, validation=validation, key=key,
-        epochs=math.ceil(config.iterations / steps_per_pass), batch_size=config.batch_size,
-        max_steps=config.iterations, verbose=verbose,
-    )
-    accuracy = trained.test["accuracy"]
-    say(f"test accuracy after {trained.history.steps:,} iterations: {S.percent(accuracy)} (seed: {SEED_TEST})")
+    runs = []
+    for r, run_key in enumerate(S.repeat_keys(key, config.repeats)):
+        runs.append(S.train_classifier(
+            model, optim.optimizer("adam", config.learning_rate), train, test, validation=validation, key=run_key,
+            epochs=math.ceil(config.iterations / steps_per_pass), batch_size=config.batch_size,
+            max_steps=config.iterations, verbose=verbose,
+        ))
+        say(f"run {r + 1}/{config.repeats}: test accuracy after {runs[-1].history.steps:,} iterations: "
+            f"{S.percent(runs[-1].test['accuracy'])} (seed: {SEED_TEST})")
+    trained = runs[0]
+    accuracies = [t.test["accuracy"] for t in runs]
+    accuracy = statistics.median(accuracies)
     first_layer = S.kernel_images(trained.state.params["dense_0"]["kernel"], (28, 28))
     plots = [
         S.history_plot(trained, out / "history.png", f"jhui MLP (one point per pass of {steps_per_pass} steps)"),
         str(viz.plot_image_grid(first_layer[:40], out / "first_layer_weights.png", ncols=10,
                                 title="first hidden layer: 40 of the 256 weight images")),
     ]
-    rows = [{"experiment": experiment, "seed": SEED_TEST, "fnnet": S.percent(accuracy)}]
-    return {"rows": rows, "data": data_note, "test_accuracy": accuracy, "steps": trained.history.steps,
-            "plots": plots}
+    rows = [S.add_spread({"experiment": experiment, "seed": SEED_TEST, "fnnet": S.percent(accuracy)}, accuracies)]
+    return {"rows": rows, "data": data_note, "test_accuracy": accuracy, "runs": {"test_accuracy": accuracies},
+            "steps": trained.history.steps, "train_seconds": sum(t.seconds for t in runs), "plots": plots}

@@ -30,8 +30,6 @@ import statistics
 from pathlib import Path
 from typing import Optional
 
-import jax
-
 from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
@@ -64,8 +62,6 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     config = config or Config()
     if config.validation not in ("train_tail", "test"):
         raise ValueError(f"validation must be 'train_tail' or 'test', got {config.validation!r}")
-    if config.repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {config.repeats}")
     out = Path(out_dir or "outputs/mnist_mlp")
     say = S.reporter(verbose)
     experiment = "Keras MLP, validation accuracy after 13 epochs"
@@ -90,11 +86,10 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     model = M.keras_mnist_mlp()
     M.summary(model, train[0][:1], print_fn=say)
     runs = []
-    for r in range(config.repeats):
+    for r, run_key in enumerate(S.repeat_keys(key, config.repeats)):
         runs.append(S.train_classifier(
             model, optim.optimizer("adam", config.learning_rate), train, test, validation=validation,
-            key=key if r == 0 else jax.random.fold_in(key, r), epochs=config.epochs, batch_size=config.batch_size,
-            verbose=verbose,
+            key=run_key, epochs=config.epochs, batch_size=config.batch_size, verbose=verbose,
         ))
         say(f"run {r + 1}/{config.repeats}: validation accuracy {S.percent(runs[-1].history['val_accuracy'][-1])} "
             f"(seed: {SEED_VALIDATION}); test accuracy {S.percent(runs[-1].test['accuracy'])}")
@@ -115,11 +110,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         {"experiment": f"Keras MLP, test accuracy ({len(test[0]):,} test images)", "seed": "-",
          "fnnet": S.percent(test_acc)},
     ]
-    if config.repeats > 1:
-        for row, values in zip(rows, (val_accs, test_accs)):
-            row["experiment"] += f", median of {config.repeats} runs"
-            row["fnnet runs"] = " / ".join(S.percent(v) for v in values)
-            row["fnnet mean ± sd"] = S.mean_and_spread(values, S.percent)
+    rows = [S.add_spread(row, values) for row, values in zip(rows, (val_accs, test_accs))]
     return {
         "rows": rows,
         "data": data_note,

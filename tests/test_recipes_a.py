@@ -65,11 +65,30 @@ def test_mnist_cnn_quick_reports_the_seeds_parameter_count(tmp_path, no_data):
 
 
 def test_jhui_mlp_quick_trains_exactly_the_configured_iterations(tmp_path, no_data):
-    results = run_quick("jhui_mlp", tmp_path, no_data)
+    results = run_quick("jhui_mlp", tmp_path, no_data, repeats=2)
     check_rows_and_plots(results)
     assert results["steps"] == recipes.jhui_mlp.QUICK["iterations"]
-    assert results["test_accuracy"] > 0.8
-    assert results["rows"][0]["seed"] == "98.16%"
+    accuracies = results["runs"]["test_accuracy"]
+    assert len(accuracies) == 2 and min(accuracies) > 0.8 and results["test_accuracy"] == np.median(accuracies)
+    row = results["rows"][0]
+    assert row["seed"] == "98.16%" and row["experiment"].endswith("median of 2 runs")
+    assert row["fnnet runs"] == " / ".join(f"{100 * a:.2f}%" for a in accuracies)
+
+
+def test_repeat_keys_start_with_the_given_key_and_differ():
+    import jax
+
+    from recipes import _support as S
+
+    key = jax.random.key(3)
+    keys = S.repeat_keys(key, 3)
+    assert len(keys) == 3 and keys[0] is key
+    data = [tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in keys]
+    assert len(set(data)) == 3
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ValueError, match="repeats must be >= 1"):
+            S.repeat_keys(key, bad)
+    assert S.add_spread({"experiment": "x", "fnnet": "1"}, [0.5]) == {"experiment": "x", "fnnet": "1"}
 
 
 def test_autoencoder_quick_beats_the_mean_image(tmp_path, no_data):
