@@ -117,6 +117,7 @@ def make_train_step(
     metrics: Sequence = (),
     augment: Optional[Callable] = None,
     statistics: Sequence[Callback] = (),
+    guard: bool = True,
 ):
     """Returns the pure function ``train_step(state, x, y) -> (new_state, logs)``.
 
@@ -124,6 +125,10 @@ def make_train_step(
     each metric on the training-mode outputs, and ``finite`` (bool). A step whose loss or gradients are
     not finite leaves params, optimizer and model state unchanged (``fit`` then raises or skips).
     ``augment(key, x) -> x`` runs inside the step, so augmentation is compiled with it.
+
+    ``guard=False`` drops that protection: the step always applies its update and only reports
+    ``finite``, for callers that discard bad steps themselves (``fit_ensemble`` does it once for all
+    members, see :func:`fnnet.ensemble.member_step`).
 
     ``statistics``: callbacks declaring in-step statistics (``statistics_every > 0``, see
     :mod:`fnnet.callbacks`). Callback ``i``'s :meth:`~fnnet.callbacks.Callback.step_statistics` runs
@@ -174,8 +179,12 @@ def make_train_step(
 
         # A branch rather than jnp.where(finite, new, old) over every leaf: that select is one more pass
         # over params and both Adam moments per step, ~20% of a small MLP's step on a CPU
-        # (benchmarks/cpu_paths.py). Under vmap (ensembles) a batched predicate makes it a select again.
-        new_params, new_opt_state, new_model_state, updates = jax.lax.cond(finite, apply, skip, None)
+        # (benchmarks/cpu_paths.py). Under vmap a batched predicate would make it a select again: ensembles
+        # build the step with guard=False and take one cond for all members (ensemble.guarded_member_step).
+        if guard:
+            new_params, new_opt_state, new_model_state, updates = jax.lax.cond(finite, apply, skip, None)
+        else:
+            new_params, new_opt_state, new_model_state, updates = apply(None)
         new_state = state.replace(
             params=new_params, opt_state=new_opt_state, model_state=new_model_state, step=state.step + 1
         )

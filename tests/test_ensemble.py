@@ -18,13 +18,14 @@ from fnnet.ensemble import (
     ensemble_predict,
     evaluate_ensemble,
     fit_ensemble,
+    guarded_member_step,
     init_members,
     member,
     member_keys,
     predict_members,
     stack,
 )
-from fnnet.train import NonFiniteLossError, create_train_state, fit
+from fnnet.train import NonFiniteLossError, create_train_state, fit, make_train_step
 
 from blobs import blobs
 
@@ -113,6 +114,26 @@ def test_non_finite_member_raises_naming_it_or_is_skipped():
                               **{**COMMON, "validation_data": None})
     assert history.members[0].skipped_steps == 0
     assert history.members[1].skipped_steps == history.members[1].steps == 14
+
+
+@pytest.mark.parametrize("shared_order", [False, True])
+def test_guarded_member_step_keeps_only_the_failed_members_state(shared_order):
+    step = make_train_step(MODEL, LOSS, TX, guard=False)
+    single = make_train_step(MODEL, LOSS, TX)  # fit's step: lax.cond per step
+    start = init_members(MODEL, TX, KEYS, X[:1])
+    kernel = start.params["dense_0"]["kernel"].at[1].set(jnp.nan)
+    bad = start.replace(params={**start.params, "dense_0": {**start.params["dense_0"], "kernel": kernel}})
+    x = X[:32] if shared_order else jnp.stack([X[:32], X[32:64], X[64:96]])
+    y = Y[:32] if shared_order else jnp.stack([Y[:32], Y[32:64], Y[64:96]])
+    member_step = jax.jit(guarded_member_step(step, shared_order=shared_order))
+    for state, failed in ((start, []), (bad, [1])):
+        new, logs = member_step(state, x, y)
+        np.testing.assert_array_equal(logs["finite"], [i not in failed for i in range(3)])
+        np.testing.assert_array_equal(new.step, state.step + 1)
+        for i in range(3):
+            xi, yi = (x, y) if shared_order else (x[i], y[i])
+            expected, _ = single(member(state, i), xi, yi)  # a failed member: its old state, step + 1
+            chex.assert_trees_all_close(_comparable(member(new, i)), _comparable(expected), rtol=1e-6, atol=1e-7)
 
 
 # ----------------------------------------------------------------------------------------------
