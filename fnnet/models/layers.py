@@ -172,8 +172,30 @@ def _kernel_penalty(params, l1: float, l2: float) -> Array:
 # Layers with weights
 
 
+class _KernelLayer(Layer):
+    """A flax ``nn.Dense``/``nn.Conv`` (``_module``) followed by ``activation``, with Keras-style
+    ``l1``/``l2`` penalties on its kernel: what Dense and Conv2D share."""
+
+    activation: Union[None, str, Callable]
+    l1: float
+    l2: float
+
+    @property
+    def _module(self) -> nn.Module:
+        raise NotImplementedError
+
+    def layer_init(self, key, x):
+        return dict(self._module.init(key, x)["params"]), {}
+
+    def layer_apply(self, params, state, x, *, key, train):
+        return get_activation(self.activation)(self._module.apply({"params": params}, x)), state
+
+    def penalty(self, params):
+        return _kernel_penalty(params, self.l1, self.l2)
+
+
 @dataclasses.dataclass(frozen=True)
-class Dense(Layer):
+class Dense(_KernelLayer):
     """Fully connected layer ``y = activation(x @ kernel + bias)``: ``(..., in) -> (..., units)``.
 
     ``kernel_init`` defaults to Keras' ``glorot_uniform``; ``l1``/``l2`` add Keras-style kernel
@@ -203,12 +225,6 @@ class Dense(Layer):
             bias_init=initializers.get(self.bias_init),
         )
 
-    def layer_init(self, key, x):
-        return dict(self._module.init(key, x)["params"]), {}
-
-    def layer_apply(self, params, state, x, *, key, train):
-        return get_activation(self.activation)(self._module.apply({"params": params}, x)), state
-
     def check_input(self, params, x):
         expected = params["kernel"].shape[0]
         if x.ndim < 2 or x.shape[-1] != expected:
@@ -219,9 +235,6 @@ class Dense(Layer):
         if x.ndim < 2:
             return f"expects inputs of shape (batch, ..., features), got {tuple(x.shape)}"
         return None
-
-    def penalty(self, params):
-        return _kernel_penalty(params, self.l1, self.l2)
 
     def describe(self):
         return f"Dense({self.units}, {_activation_name(self.activation)})"
@@ -239,7 +252,7 @@ def _padding(padding: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class Conv2D(Layer):
+class Conv2D(_KernelLayer):
     """2-D convolution over NHWC images with an HWIO kernel ``(kh, kw, in, filters)``.
 
     ``padding`` is ``"valid"`` (no padding, Keras' default) or ``"same"`` (TF-style zero padding so
@@ -276,12 +289,6 @@ class Conv2D(Layer):
             bias_init=initializers.get(self.bias_init),
         )
 
-    def layer_init(self, key, x):
-        return dict(self._module.init(key, x)["params"]), {}
-
-    def layer_apply(self, params, state, x, *, key, train):
-        return get_activation(self.activation)(self._module.apply({"params": params}, x)), state
-
     def check_input(self, params, x):
         channels = params["kernel"].shape[2]
         if x.ndim != 4 or x.shape[-1] != channels:
@@ -290,9 +297,6 @@ class Conv2D(Layer):
 
     def check_sample(self, x):
         return None if x.ndim == 4 else f"expects NHWC images (batch, height, width, channels), got {tuple(x.shape)}"
-
-    def penalty(self, params):
-        return _kernel_penalty(params, self.l1, self.l2)
 
     def describe(self):
         k = "x".join(map(str, _pair(self.kernel_size)))
