@@ -11,8 +11,9 @@ gradient all-reduce. The pieces::
 
 ``fnnet.fit(..., mesh=mesh)`` (or ``devices=[...]``) does all of this. Ensembles use the same helpers
 the other way round: ``shard_leading_axis(stacked_members, mesh)`` places whole members on different
-devices, and a ``vmap`` over the member axis then runs without any communication
-(``fnnet.ensemble.fit_ensemble(..., mesh=mesh)`` does this, with :func:`member_parallel_step`).
+devices, and a ``vmap`` over the member axis then trains them without exchanging gradients
+(``fnnet.ensemble.fit_ensemble(..., mesh=mesh)`` does this, with :func:`member_parallel_step`; its
+non-finite guard reduces one boolean per step over all members).
 
 Multi-host: call ``jax.distributed.initialize(...)`` in every process before anything else touches
 JAX; ``jax.devices()`` then lists the devices of all hosts and ``data_mesh()`` spans them.
