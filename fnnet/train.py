@@ -128,7 +128,7 @@ def make_train_step(
 
     ``guard=False`` drops that protection: the step always applies its update and only reports
     ``finite``, for callers that discard bad steps themselves (``fit_ensemble`` does it once for all
-    members, see :func:`fnnet.ensemble.member_step`).
+    members, see :func:`fnnet.ensemble.guarded_member_step`).
 
     ``statistics``: callbacks declaring in-step statistics (``statistics_every > 0``, see
     :mod:`fnnet.callbacks`). Callback ``i``'s :meth:`~fnnet.callbacks.Callback.step_statistics` runs
