@@ -40,6 +40,7 @@ from fnnet import tree
 from fnnet._checks import (
     align_targets,
     as_array,
+    check_binary_targets,
     check_choice,
     check_ndim,
     check_positive,
@@ -89,7 +90,7 @@ def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> jax.Array:
     logits = _float_array("logits", logits)
     check_ndim("logits", logits, (1, 2))
     labels = align_targets("logits", logits, "labels", jnp.asarray(as_array("labels", labels)))
-    check_range("labels", labels, 0.0, 1.0)
+    check_binary_targets("labels", labels)
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels))
 
 
@@ -122,7 +123,7 @@ def binary_crossentropy(outputs: Any, labels: Any, from_logits: bool = True) -> 
     check_ndim("outputs", probabilities, (1, 2))
     check_range("outputs", probabilities, 0.0, 1.0)
     labels = align_targets("outputs", probabilities, "labels", jnp.asarray(as_array("labels", labels)))
-    check_range("labels", labels, 0.0, 1.0)
+    check_binary_targets("labels", labels)
     log_p, log_not_p = _clipped_log(probabilities), _clipped_log(1.0 - probabilities)
     return jnp.mean(-(labels * log_p + (1.0 - labels) * log_not_p))
 

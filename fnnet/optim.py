@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -222,7 +223,7 @@ def optimizer(
     weight_decay: float | None = None,
     decay_mask: Any = None,
     clip_norm: float | None = None,
-    inject: bool = False,
+    inject: bool = True,
 ) -> optax.GradientTransformation:
     """An optax optimizer by name (see the module docstring for the chain and the seed formulas).
 
@@ -244,7 +245,9 @@ def optimizer(
       decay_mask: which leaves ``l2``/``weight_decay`` act on: a pytree of bools or a callable
         ``params -> mask``; default ``fnnet.tree.param_mask`` (every layer's ``kernel``).
       clip_norm: clip the gradient to this global L2 norm (> 0) before the optimizer.
-      inject: keep the numeric hyperparameters in the state (``optax.inject_hyperparams``) for sweeps.
+      inject: keep the numeric hyperparameters in the state (``optax.inject_hyperparams``, the default):
+        sweeps can give every member its own value, and optimizers that differ only in these numbers share
+        one compiled training program (see :class:`Optimizer`). ``inject=False`` gives the plain chain.
 
     Raises:
       ValueError: unknown name, a setting out of range (naming it), or a setting that the optimizer
@@ -255,7 +258,7 @@ def optimizer(
     if isinstance(name, optax.GradientTransformation):
         options = {**numeric, "learning_rate": learning_rate, "eps_in_sqrt": eps_in_sqrt,
                    "weight_decay": weight_decay, "decay_mask": decay_mask, "clip_norm": clip_norm,
-                   "nesterov": nesterov or None, "inject": inject or None,
+                   "nesterov": nesterov or None,
                    "l2": None if _is_off(l2) else l2}
         given = sorted(k for k, v in options.items() if v is not None)
         if given:
@@ -292,9 +295,58 @@ def optimizer(
     )
     kwargs = {**hyper, "learning_rate": learning_rate, "clip_norm": clip_norm,
               "l2": None if _is_off(l2) else l2, "weight_decay": None if _is_off(weight_decay) else weight_decay}
-    if inject:
-        return optax.inject_hyperparams(functools.partial(_chain, static=static), static_args=("static",))(**kwargs)
-    return _chain(**kwargs, static=static)
+    if callable(learning_rate):
+        check_schedule("learning_rate", learning_rate)
+    if not inject:
+        return _chain(**kwargs, static=static)
+    tx = optax.inject_hyperparams(functools.partial(_chain, static=static), static_args=("static",))(**kwargs)
+    return Optimizer(tx.init, tx.update, key=_program_key(static, kwargs),
+                     hyperparams={k: v for k, v in kwargs.items() if v is not None and not callable(v)})
+
+
+class Optimizer(optax.GradientTransformationExtraArgs):
+    """An optax transformation built by :func:`optimizer` with ``inject=True`` (the default).
+
+    Its numeric settings live in the state (``opt_state.hyperparams``), so two optimizers that differ only
+    in those numbers run the same compiled program: ``program_key`` names what does change the program
+    (the optimizer, its stages and non-numeric settings, schedules), ``hyperparams`` the numbers.
+    """
+
+    def __new__(cls, init, update, *, key, hyperparams):
+        tx = super().__new__(cls, init, update)
+        tx.program_key, tx.hyperparams = key, dict(hyperparams)
+        return tx
+
+    def __getnewargs_ex__(self):  # copy/deepcopy/pickle: the keyword-only fields come back too
+        return (self.init, self.update), {"key": self.program_key, "hyperparams": self.hyperparams}
+
+
+def _program_key(static: _Static, kwargs: dict):
+    """What of an injected chain determines its compiled program: the static settings, which stages are on,
+    and schedule objects (numbers are state). None when a setting cannot be part of a key (an unhashable
+    decay mask or schedule): such an optimizer is identified by the object itself."""
+    kinds = tuple(sorted((k, None if v is None else (v if callable(v) else "number")) for k, v in kwargs.items()))
+    key = ("fnnet.optim", static, kinds)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def check_schedule(name: str, schedule: Callable, counts=(0, 1, 2, 3)) -> None:
+    """Raises ``ValueError`` unless the schedule's first values are finite and positive: a NaN or negative
+    rate would otherwise train silently into NaN or uphill. (Later values are not known to be used: an
+    LR range test's schedule grows without bound past its last step.)"""
+    try:
+        values = [float(schedule(jnp.asarray(c, jnp.int32))) for c in counts]
+    except Exception as err:
+        raise ValueError(f"{name} is a schedule that failed when evaluated at step 0: "
+                         f"{type(err).__name__}: {err}") from None
+    bad = [(c, v) for c, v in zip(counts, values) if not (v > 0 and math.isfinite(v))]
+    if bad:
+        raise ValueError(f"{name} schedule must give finite rates > 0, got {bad[0][1]!r} at step {bad[0][0]} "
+                         f"(values at steps {list(counts)}: {[f'{v:.3g}' for v in values]})")
 
 
 def check_hyperparameter(name: str, value: Any) -> None:
@@ -302,6 +354,8 @@ def check_hyperparameter(name: str, value: Any) -> None:
     allowed for the numeric optimizer setting ``name``: ``learning_rate`` and ``clip_norm`` > 0,
     ``momentum``/``b1``/``b2``/``decay`` in [0, 1), ``eps``/``l2``/``weight_decay``/
     ``initial_accumulator_value`` >= 0. Traced values are not checked."""
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     if name in ("learning_rate", "clip_norm"):
         check_positive(name, value)
     elif name in _RANGES:

@@ -58,7 +58,7 @@ def get_activation(activation: Union[None, str, Callable]) -> Callable[[Array], 
     return ACTIVATIONS[activation]
 
 
-def _activation_name(activation) -> str:
+def activation_name(activation) -> str:
     if activation is None:
         return "linear"
     return activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
@@ -237,7 +237,7 @@ class Dense(_KernelLayer):
         return None
 
     def describe(self):
-        return f"Dense({self.units}, {_activation_name(self.activation)})"
+        return f"Dense({self.units}, {activation_name(self.activation)})"
 
 
 def _pair(v) -> tuple[int, int]:
@@ -301,7 +301,7 @@ class Conv2D(_KernelLayer):
     def describe(self):
         k = "x".join(map(str, _pair(self.kernel_size)))
         s = _pair(self.strides)[0]
-        return f"Conv2D({self.filters}, {k}, s{s}, {self.padding}, {_activation_name(self.activation)})"
+        return f"Conv2D({self.filters}, {k}, s{s}, {self.padding}, {activation_name(self.activation)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -395,7 +395,7 @@ class Activation(Layer):
         return get_activation(self.activation)(x), state
 
     def describe(self):
-        return f"Activation({_activation_name(self.activation)})"
+        return f"Activation({activation_name(self.activation)})"
 
 
 class _RateDropout(nn.Module):
