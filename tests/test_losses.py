@@ -284,7 +284,7 @@ def test_get_by_name_and_pass_through():
         (lambda: losses.softmax_cross_entropy(LOGITS, -ONE_HOT), r"labels must lie in \[0.0, 1.0\]"),
         (lambda: losses.multiclass_hinge(LOGITS, LABELS, margin=-1.0), "margin must be"),
         (lambda: losses.sigmoid_binary_cross_entropy(BINARY_LOGITS, BINARY_LABELS[:4]), "labels must have the shape"),
-        (lambda: losses.sigmoid_binary_cross_entropy(BINARY_LOGITS, BINARY_LABELS * 2), r"labels must lie in"),
+        (lambda: losses.sigmoid_binary_cross_entropy(BINARY_LOGITS, BINARY_LABELS * 2), r"labels must be binary labels 0/1"),
         (lambda: losses.binary_crossentropy(BINARY_LOGITS, BINARY_LABELS, from_logits=False), r"outputs must lie in"),
         (lambda: losses.mse(np.ones((4, 2)), np.ones((4, 3))), r"targets must have the shape of predictions \(4, 2\)"),
         (lambda: losses.entropy(np.array([0.5, 0.6])), "the row sums of p must lie in"),

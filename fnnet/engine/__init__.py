@@ -102,7 +102,10 @@ def train(objective, tx, population: Population, x, y, *, epochs: int, batch_siz
                                                    members=population.size)))
     run = Run(step_spec=step_spec, population=population, x=x, y=y, plan=plan, epochs=epochs, mode=mode,
               on_nonfinite=options.on_nonfinite, max_steps=options.max_steps, chunk=options.chunk if stacked else None,
-              hooks=hooks, statistics=specs, placement=placement, progress=verbose == 1, verbose=verbose)
+              hooks=hooks, statistics=specs, placement=placement,
+              # Every process of a multi-host run must compile the same program: the progress reports are in
+              # it on all of them (a process that shows no bar ignores them).
+              progress=verbose == 1 or jax.process_count() > 1, verbose=verbose)
     return run.run()
 
 
