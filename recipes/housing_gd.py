@@ -60,6 +60,7 @@ class Config:
     all_features: bool = True  # the extra table: all 8 standardized features, GD vs least squares
     all_features_learning_rate: float = 0.1
     all_features_iterations: int = 1000
+    allow_partial_data: bool = False  # True: load a copy with other than 20,640 rows (with a warning)
 
 
 QUICK = dict(gd_log_every=100, sgd_log_every=10, all_features_iterations=100)
@@ -160,7 +161,8 @@ def matching_digits(ours: float, seed: float) -> int:
 
 def _all_features(config: Config, data_dir, key) -> tuple[str, list]:
     """The extra experiment (all 8 features, standardized): its title and rows, one per coefficient + MSE."""
-    data = load_california_housing(data_dir, features="all", drop_missing=True)
+    data = load_california_housing(data_dir, features="all", drop_missing=True,
+                                   allow_partial=config.allow_partial_data)
     x, y = Standardizer.fit(data.x_train)(data.x_train), data.y_train
     gd = gradient_descent(x, y, key=key, start=0.0, learning_rate=config.all_features_learning_rate,
                           iterations=config.all_features_iterations, log_every=config.all_features_iterations,
@@ -187,7 +189,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         (f"mini-batch SGD, {config.sgd_iterations} iterations of {config.sgd_batch_size}: (m, b)", str(SEED_SGD)),
     ]
     try:
-        data = load_california_housing(data_dir, features=config.feature)
+        data = load_california_housing(data_dir, features=config.feature, allow_partial=config.allow_partial_data)
     except DatasetNotFoundError as err:
         return S.not_available(err, data_dir, say, *experiments)
     x, y = data.x_train, data.y_train

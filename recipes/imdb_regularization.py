@@ -52,6 +52,7 @@ class Config:
     batch_size: int = 512
     learning_rate: float = 1e-3
     train_limit: int = 0  # train on the first N reviews only (0: all)
+    allow_partial_data: bool = False  # True: load a copy with other than 12,500 reviews per folder (with a warning)
 
 
 QUICK = dict(num_words=100, bigger_units=64, epochs=3, batch_size=20, learning_rate=0.01)
@@ -128,7 +129,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     out = Path(out_dir or "outputs/imdb_regularization")
     say = S.reporter(verbose)
     try:
-        data = load_imdb(data_dir, num_words=config.num_words)
+        data = load_imdb(data_dir, num_words=config.num_words, allow_partial=config.allow_partial_data)
     except DatasetNotFoundError as err:
         return S.not_available(err, data_dir, say, *((f"{catalogue[m][0]}: lowest validation loss (epoch)", "-")
                                                     for m in config.models))
