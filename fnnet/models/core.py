@@ -144,6 +144,8 @@ class Model(Layer):
         for i, (layer, name) in enumerate(zip(self.layers, self.names)):
             layer_params = params.get(name, {})
             self._raise_if_unfit(layer, name, layer.check_input(layer_params, x))
+            if train:
+                self._raise_if_unfit(layer, name, layer.check_training_input(x))
             layer_key = None if key is None else jax.random.fold_in(key, i)
             x, layer_state = layer.layer_apply(layer_params, state.get(name, {}), x, key=layer_key, train=train)
             if layer_state:
