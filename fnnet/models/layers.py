@@ -19,6 +19,7 @@ from typing import Any, Callable, ClassVar, Optional, Sequence, Union
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnnet import initializers
 
@@ -218,8 +219,7 @@ class Dense(_KernelLayer):
     kind: ClassVar[str] = "dense"
 
     def __post_init__(self):
-        if not isinstance(self.units, int) or self.units <= 0:
-            raise ValueError(f"Dense units must be a positive int, got {self.units!r}")
+        _check_positive_int("Dense", "units", self.units)
         get_activation(self.activation)
 
     @property
@@ -250,11 +250,45 @@ def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_positive_int(layer: str, arg: str, value) -> None:
+    if not _is_int(value) or value <= 0:
+        raise ValueError(f"{layer} {arg} must be a positive int, got {value!r}")
+
+
+def _check_window(layer: str, arg: str, value) -> None:
+    """``value`` must be a positive int or a pair of them (a 2-D window: kernel, pool or stride size)."""
+    pair = (value, value) if _is_int(value) else value
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(_is_int(v) and v > 0 for v in pair):
+        raise ValueError(f"{layer} {arg} must be a positive int or a pair of positive ints (height, width), got {value!r}")
+
+
 def _padding(padding: str) -> str:
-    p = padding.upper()
+    p = padding.upper() if isinstance(padding, str) else None
     if p not in ("SAME", "VALID"):
         raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
     return p
+
+
+def _window_misfit(arg: str, window: tuple[int, int], padding: str, x) -> str | None:
+    """Why a ``window`` (kernel or pool size) cannot slide over NHWC ``x`` with ``padding``, or None: with
+    ``'valid'`` (no padding) the window must fit inside the image, else the output would be empty."""
+    if x.ndim != 4 or _padding(padding) != "VALID":
+        return None
+    height, width = x.shape[1:3]
+    if window[0] > height or window[1] > width:
+        return (
+            f"{arg} {window} is larger than the input's (height, width) {(height, width)} with padding='valid' "
+            f"(the output would be empty); use a smaller {arg} or padding='same'"
+        )
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,8 +312,9 @@ class Conv2D(_KernelLayer):
     kind: ClassVar[str] = "conv2d"
 
     def __post_init__(self):
-        if not isinstance(self.filters, int) or self.filters <= 0:
-            raise ValueError(f"Conv2D filters must be a positive int, got {self.filters!r}")
+        _check_positive_int("Conv2D", "filters", self.filters)
+        _check_window("Conv2D", "kernel_size", self.kernel_size)
+        _check_window("Conv2D", "strides", self.strides)
         _padding(self.padding)
         get_activation(self.activation)
 
@@ -299,10 +334,12 @@ class Conv2D(_KernelLayer):
         channels = params["kernel"].shape[2]
         if x.ndim != 4 or x.shape[-1] != channels:
             return f"expects NHWC images of shape (batch, height, width, {channels}), got {tuple(x.shape)}"
-        return None
+        return _window_misfit("kernel_size", _pair(self.kernel_size), self.padding, x)
 
     def check_sample(self, x):
-        return None if x.ndim == 4 else f"expects NHWC images (batch, height, width, channels), got {tuple(x.shape)}"
+        if x.ndim != 4:
+            return f"expects NHWC images (batch, height, width, channels), got {tuple(x.shape)}"
+        return _window_misfit("kernel_size", _pair(self.kernel_size), self.padding, x)
 
     def describe(self):
         k = "x".join(map(str, _pair(self.kernel_size)))
@@ -319,6 +356,10 @@ class Maxout(Layer):
     pieces: int = 2
     kernel_init: Union[str, Callable] = "glorot_uniform"
     kind: ClassVar[str] = "maxout"
+
+    def __post_init__(self):
+        _check_positive_int("Maxout", "units", self.units)
+        _check_positive_int("Maxout", "pieces", self.pieces)
 
     @property
     def _module(self) -> nn.Dense:
@@ -382,10 +423,6 @@ class _StableBatchNorm(nn.Module):
         dtype = jnp.result_type(x, scale)
         y = (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
         return y.astype(dtype)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -501,8 +538,8 @@ class Dropout(Layer):
     kind: ClassVar[str] = "dropout"
 
     def __post_init__(self):
-        if not 0.0 <= self.rate < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {self.rate!r}")
+        if not _is_real(self.rate) or not 0.0 <= self.rate < 1.0:
+            raise ValueError(f"Dropout rate must be a number in [0, 1), got {self.rate!r}")
 
     def layer_apply(self, params, state, x, *, key, train):
         overridden = "rate" in state
@@ -531,6 +568,12 @@ class MaxPool2D(Layer):
     padding: str = "valid"
     kind: ClassVar[str] = "maxpool2d"
 
+    def __post_init__(self):
+        _check_window("MaxPool2D", "pool_size", self.pool_size)
+        if self.strides is not None:
+            _check_window("MaxPool2D", "strides", self.strides)
+        _padding(self.padding)
+
     def layer_apply(self, params, state, x, *, key, train):
         window = _pair(self.pool_size)
         strides = _pair(self.strides) if self.strides is not None else window
@@ -540,7 +583,9 @@ class MaxPool2D(Layer):
         return self.check_sample(x)
 
     def check_sample(self, x):
-        return None if x.ndim == 4 else f"expects NHWC images (4 dimensions), got shape {tuple(x.shape)}"
+        if x.ndim != 4:
+            return f"expects NHWC images (4 dimensions), got shape {tuple(x.shape)}"
+        return _window_misfit("pool_size", _pair(self.pool_size), self.padding, x)
 
     def describe(self):
         return f"MaxPool2D({'x'.join(map(str, _pair(self.pool_size)))})"
@@ -562,6 +607,16 @@ class Reshape(Layer):
 
     target_shape: tuple
     kind: ClassVar[str] = "reshape"
+
+    def check_input(self, params, x):
+        return self.check_sample(x)
+
+    def check_sample(self, x):
+        target = tuple(self.target_shape)
+        size = int(np.prod(x.shape[1:]))
+        if -1 not in target and int(np.prod(target)) != size:
+            return f"cannot reshape each example of shape {tuple(x.shape[1:])} ({size} values) into target_shape {target}"
+        return None
 
     def layer_apply(self, params, state, x, *, key, train):
         return x.reshape((x.shape[0],) + tuple(self.target_shape)), state
