@@ -16,9 +16,9 @@ StatLib's ``cal_housing.data``, CIFAR-10 and IMDB are checked by their counts.
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 import warnings
+
+from fnnet._checks import caller_stacklevel
 
 #: Examples per split of each known dataset (CIFAR-10: per batch file; IMDB: per class folder).
 EXPECTED_COUNTS = {
@@ -47,9 +47,6 @@ IDX_SHA256 = {
 
 #: SHA-256 of the Hands-On ML ``housing.csv`` (1,423,529 bytes; also the member of its ``housing.tgz``).
 HOUSING_CSV_SHA256 = "8a3727f4cf54ac1a327f69b1d5b4db54c5834ea81c6e4efc0d163300022a685e"
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # fnnet/
-
 
 class IncompleteDatasetError(ValueError):
     """A known dataset's files hold the wrong number of examples or are not the canonical files."""
@@ -102,19 +99,10 @@ class Checks:
             warnings.warn(
                 f"loading an incomplete or non-canonical {self.title} because allow_partial=True:\n{listed}",
                 PartialDatasetWarning,
-                stacklevel=_caller_stacklevel(),
+                stacklevel=caller_stacklevel(),
             )
             return
         raise IncompleteDatasetError(
             f"{self.title} is incomplete or damaged (a partial download or extraction?):\n{listed}\n"
             "Replace the files with complete ones, or pass allow_partial=True to load them anyway (with a warning)."
         )
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside the fnnet package (the user's
-    ``load`` call), however deep inside the loaders it is issued."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level

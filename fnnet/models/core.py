@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar, Optional, Sequence
 
@@ -23,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet.models.layers import Layer
+from fnnet._checks import caller_stacklevel
+from fnnet.models.layers import Conv2D, Layer, MaxPool2D
 from fnnet.tree import count_params
 
 Array = jax.Array
@@ -73,6 +75,18 @@ def _tree_misfit(path: str, expected: PyTree, given: PyTree) -> Optional[str]:
     return None if shape == expected else f"{path} has shape {shape}, expected {expected}"
 
 
+def _has_image_layers(model: "Model") -> bool:
+    return any(isinstance(layer, (Conv2D, MaxPool2D)) or (isinstance(layer, Model) and _has_image_layers(layer))
+               for layer in model.layers)
+
+
+def looks_channels_first(shape: tuple) -> bool:
+    """True for a 4-D shape that reads as NCHW images: 1 or 3 on axis 1 and image-sized axes 2 and 3
+    (``(N, 1, 28, 28)``, ``(N, 3, 32, 32)``); as NHWC that would be a 1- or 3-pixel-high image with many
+    channels."""
+    return len(shape) == 4 and shape[1] in (1, 3) and shape[2] >= 8 and shape[3] >= 8
+
+
 def _auto_names(layers: Sequence[Layer]) -> tuple[str, ...]:
     counts: dict[str, int] = {}
     names = []
@@ -109,6 +123,16 @@ class Model(Layer):
         x = _as_input(x_sample)
         if x.ndim < 1:
             raise ValueError(f"x_sample must be a batch with a leading batch axis, got shape {tuple(x.shape)}")
+        if looks_channels_first(tuple(x.shape)) and _has_image_layers(self):
+            n, c, h, w = x.shape
+            warnings.warn(
+                f"x_sample has shape {tuple(x.shape)}, which looks like channels-first (NCHW) images, but fnnet's "
+                f"image layers take NHWC (batch, height, width, channels): as given, these are {h}-pixel-wide, "
+                f"{c}-pixel-high images with {w} channels. Transpose the images with x.transpose(0, 2, 3, 1) "
+                f"(shape ({n}, {h}, {w}, {c})).",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
         return self.layer_init(key, x)
 
     def apply(self, params: PyTree, x, *, key: Optional[Array] = None, train: bool = False, state=None):
