@@ -38,7 +38,9 @@ import fnnet
 from fnnet import models as M
 from fnnet import optim, report, viz
 from fnnet.data import DatasetNotFoundError, Standardizer, load_california_housing
+from fnnet.data.formats import HOUSING_FEATURES
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "gradient descent vs closed form vs mini-batch SGD for y = m*x + b on California housing (seed 001)"
@@ -64,6 +66,30 @@ class Config:
 
 
 QUICK = dict(gd_log_every=100, sgd_log_every=10, all_features_iterations=100)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "feature": V.choice(*HOUSING_FEATURES),
+    "gd_start": V.number(),
+    "gd_learning_rate": V.positive(),
+    "gd_iterations": V.integer(1),
+    "gd_log_every": V.integer(1),
+    "sgd_start": V.number(),
+    "sgd_learning_rate": V.positive(),
+    "sgd_iterations": V.integer(1),
+    "sgd_batch_size": V.integer(1),
+    "sgd_log_every": V.integer(1),
+    "float64": V.flag(),
+    "all_features": V.flag(),
+    "all_features_learning_rate": V.positive(),
+    "all_features_iterations": V.integer(1),
+    "allow_partial_data": V.flag(),
+}
+RELATIONS = [
+    V.multiple_of("gd_iterations", "gd_log_every"),
+    V.multiple_of("sgd_iterations", "sgd_log_every"),
+    V.batch_fits_data("sgd_batch_size", examples=20_640, limit=None),
+]
 
 SEED_GD = (0.41893244701097204, 0.44612945637258383)
 SEED_CLOSED_FORM = (0.41793849, 0.4508557670326776)

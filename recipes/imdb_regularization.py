@@ -32,6 +32,7 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, load_imdb
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "IMDB multi-hot: network size, L2 and dropout against overfitting, validation-loss curves (seed 001)"
@@ -56,6 +57,23 @@ class Config:
 
 
 QUICK = dict(num_words=100, bigger_units=64, epochs=3, batch_size=20, learning_rate=0.01)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "models": V.subset(("original", "smaller", "bigger", "l2", "dropout")),
+    "num_words": V.integer(1),
+    "original_units": V.integer(1),
+    "smaller_units": V.integer(1),
+    "bigger_units": V.integer(1),
+    "l2": V.number(0),
+    "dropout": V.number(0, 1, high_open=True),
+    "epochs": V.integer(1),
+    "batch_size": V.integer(1),
+    "learning_rate": V.positive(),
+    "train_limit": V.integer(0, note="0: all"),
+    "allow_partial_data": V.flag(),
+}
+RELATIONS = [V.batch_fits_data(examples=25_000)]
 
 
 def _models(config: Config) -> dict:
