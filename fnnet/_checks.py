@@ -7,11 +7,26 @@ when the value is a JAX tracer: inside ``jit`` only static facts (shapes, dtypes
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` (called by the function that calls this) that points the
+    warning at the first frame outside the fnnet package: the user's call, however deep inside fnnet the
+    warning is issued."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def is_traced(x: Any) -> bool:

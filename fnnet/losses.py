@@ -215,11 +215,13 @@ def cross_entropy(p: Any, q: Any, base: float = 2.0) -> jax.Array:
 def kl_divergence(p: Any, q: Any, base: float = 2.0) -> jax.Array:
     """``D_KL(p || q) = sum_i p_i log(p_i / q_i) = H(p, q) - H(p)`` (bits by default); mean over rows.
 
-    Note optax's argument order: ``optax.kl_divergence(log_predictions, targets)`` computes
-    ``D_KL(targets || predictions)``, so this calls it as ``optax.kl_divergence(log q, p)``.
+    Terms with ``p_i = 0`` are 0 whatever ``q_i`` is (``0 log 0 = 0``, as in :func:`entropy`), so one-hot
+    rows work; a term with ``p_i > 0 = q_i`` is ``inf``. The terms are ``jax.scipy.special.rel_entr``
+    (scipy's), whose gradient is also finite at ``p_i = q_i = 0``; ``optax.kl_divergence(log q, p)``
+    would give ``0 * (-inf) = NaN`` there.
     """
     p, q = _distribution_pair(p, q)
-    return jnp.mean(optax.kl_divergence(jnp.log(q), p)) / _log_base(base)
+    return jnp.mean(jnp.sum(jax.scipy.special.rel_entr(p, q), axis=-1)) / _log_base(base)
 
 
 # ----------------------------------------------------------------------------------------------

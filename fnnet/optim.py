@@ -18,7 +18,13 @@ through the adaptive scaling (Adam/RMSprop divide it by the gradient RMS) and is
 gradient. ``weight_decay`` is added *after* the adaptive scaling and only multiplied by the learning rate:
 ``w <- w - lr * (adam_direction + weight_decay * w)``, the decoupled decay of AdamW/SGDW (Loshchilov &
 Hutter); for plain SGD the two coincide. Both use ``decay_mask``, by default every layer's ``kernel``
-(``fnnet.tree.param_mask``): biases and BatchNorm scale/shift are not decayed, as in Keras.
+(``fnnet.tree.param_mask``): biases and BatchNorm scale/shift are not decayed. This is fnnet's choice,
+not Keras': Keras 3's ``AdamW`` (and every Keras 3 optimizer's ``weight_decay``) and PyTorch's ``AdamW``
+decay *every* variable, biases included, unless told otherwise (Keras ``exclude_from_weight_decay``,
+PyTorch parameter groups); ``decay_mask=lambda params: jax.tree.map(lambda _: True, params)`` does the
+same here. Their step is the same decoupled one, ``w <- w - lr * weight_decay * w``; the defaults differ
+(``"adamw"`` here 1e-4 as ``optax.adamw``, Keras 3 0.004, PyTorch 0.01). See DESIGN.md, "Conventions
+that differ from Keras 3 and PyTorch".
 
 **How optax's rules compare with the seeds' from-scratch formulas** (tests/test_optim.py runs each side
 by side in float64):
@@ -31,10 +37,13 @@ by side in float64):
   (also Keras ``SGD(nesterov=True)``) equals ``-lr*(dw + mu*t)`` with ``t = mu*t + dw``:
   ``optax.trace(mu, nesterov=True)``, identical.
 * RMSprop, seed 000: ``G = a*G + (1-a)*dw**2; w = w - eta*dw/np.sqrt(G + eps)`` (a=0.9, eps=1e-8) is
-  ``optax.scale_by_rms`` with its default ``eps_in_sqrt=True``: identical. The jhui seed (and Keras) put
-  eps *outside* the root, ``dw / (np.sqrt(cache) + 1e-7)``: ``eps=1e-7, eps_in_sqrt=False``.
+  ``optax.scale_by_rms`` with its default ``eps_in_sqrt=True``: identical. Keras 3's ``RMSprop`` also puts
+  eps *inside* the root, ``lr * g / sqrt(v + eps)`` with eps 1e-7 (rho 0.9): ``optimizer("rmsprop", lr,
+  eps=1e-7)`` is Keras 3's rule exactly (tests/test_keras_conventions.py). The jhui seed, Keras 2 (2.x and
+  tf.keras' optimizer_v2 RMSprop) and PyTorch's ``RMSprop`` (alpha 0.99, eps 1e-8) put eps *outside* the
+  root, ``dw / (np.sqrt(cache) + eps)``: ``eps_in_sqrt=False``.
 * Adagrad, jhui: ``cache += dw**2; w += -lr*dw/(np.sqrt(cache) + 1e-7)``. ``optax.scale_by_rss`` differs
-  twice: (1) its accumulator starts at ``initial_accumulator_value`` (default 0.1, as Keras/TF), the
+  twice: (1) its accumulator starts at ``initial_accumulator_value`` (default 0.1, as Keras 3 and TF), the
   seed's at 0 — pass ``initial_accumulator_value=0.0`` to reproduce the seed; (2) its eps is *inside* the
   root, ``dw / np.sqrt(cache + eps)`` (and 0 where ``cache == 0``). To first order the steps differ by
   the relative amount ``|eps / (2 * cache) - eps / sqrt(cache)|``, 4e-6 at ``cache = 1e-2`` with
@@ -44,7 +53,11 @@ by side in float64):
   actually runs) applies: ``m_hat = m/(1-b1**t)``, ``v_hat = v/(1-b2**t)``, step
   ``-lr*m_hat/(sqrt(v_hat) + eps)``. The uncorrected seed steps are ``(1-b1**t)/sqrt(1-b2**t)`` times
   the corrected ones (3.16x at t=1 with the default betas), tending to 1x as t grows. optax's default eps
-  is 1e-8 (Keras 1e-7), outside the root in both.
+  is 1e-8 (Keras 3 1e-7, PyTorch 1e-8), outside the root in all three, but Keras 3 adds it to the
+  *uncorrected* ``sqrt(v)`` (the paper's "epsilon hat" form, ``lr_t = lr*sqrt(1-b2**t)/(1-b1**t)``, step
+  ``-lr_t*m/(sqrt(v) + eps)``), which equals optax's rule with ``eps / sqrt(1-b2**t)``: larger early on
+  (31.6x at t=1), the same once ``b2**t`` is small. Keras 3's Adagrad (0.1 start, eps 1e-7 inside the
+  root) is ``optimizer("adagrad", lr)`` exactly.
 
 **Paths on a surface.** ``trajectory(fn, params, optimizer, steps)`` runs an optimizer on a plain
 function of the parameters (e.g. a 2-D loss surface) and returns every point it visits, for plots that
@@ -239,7 +252,8 @@ def optimizer(
       b1, b2, eps: Adam's (defaults 0.9, 0.999, 1e-8). ``eps`` also for RMSprop (1e-8), Adagrad (1e-7).
       decay: RMSprop's average decay, in [0, 1) (default 0.9).
       initial_accumulator_value: Adagrad's starting sum of squares (default 0.1; the seed's is 0.0).
-      eps_in_sqrt: RMSprop: eps inside the root (default, seed 000) or outside (jhui, Keras).
+      eps_in_sqrt: RMSprop: eps inside the root (default: seed 000, Keras 3) or outside (jhui, Keras 2,
+        PyTorch).
       l2: coupled L2 coefficient (>= 0): ``g += l2 * w`` before the optimizer.
       weight_decay: decoupled decay coefficient (>= 0); default 1e-4 for ``"adamw"``, none otherwise.
       decay_mask: which leaves ``l2``/``weight_decay`` act on: a pytree of bools or a callable

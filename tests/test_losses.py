@@ -150,6 +150,18 @@ def test_zero_probabilities_count_as_zero_in_entropy():
     assert float(losses.kl_divergence(np.array([0.0, 1.0]), np.array([0.5, 0.5]))) == pytest.approx(1.0)
 
 
+def test_kl_divergence_of_one_hot_rows_is_finite_where_p_and_q_are_zero():
+    one_hot = np.eye(3)
+    assert float(losses.kl_divergence(one_hot, one_hot)) == 0.0  # was NaN: 0 * log(0 / 0)
+    q = np.array([[0.5, 0.5, 0.0], [0.0, 0.25, 0.75], [0.1, 0.0, 0.9]])
+    p = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    expected = np.mean([np.log2(1 / 0.5), np.log2(1 / 0.25), np.log2(1 / 0.9)])  # only p_i = 1 terms count
+    assert float(losses.kl_divergence(p, q)) == pytest.approx(expected, rel=1e-6)
+    grad_p, grad_q = jax.grad(lambda p, q: losses.kl_divergence(p, q), (0, 1))(one_hot, one_hot)
+    assert np.isfinite(grad_p).all() and np.isfinite(grad_q).all()
+    assert float(losses.kl_divergence(np.array([0.5, 0.5]), np.array([1.0, 0.0]))) == np.inf  # p > 0 = q
+
+
 # ----------------------------------------------------------------------------------------------
 # Gradients: finite differences in float64
 
