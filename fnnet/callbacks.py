@@ -14,11 +14,14 @@ step.
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from typing import Optional
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from fnnet.state import StepInfo, StepStatistics, improves_upwards
 
@@ -187,3 +190,84 @@ class LambdaCallback(Callback):
 
     def on_train_end(self, state):
         return self._end(state) if self._end else None
+
+
+def full_data_logs(info: StepInfo) -> dict:
+    """The in-step statistic of :class:`StepLog`: the run's loss and metrics on ``info.data = (x, y)``
+    (inference mode) with the parameters after the step (``"after"``) and, on step 0 only, before it
+    (``"before"``; zeros on the other steps). One function object for every log, so that logs of the same
+    shapes share one compiled program."""
+    x, y = info.data
+
+    def logs(params):
+        outputs, _ = info.model.apply(params, x, train=False, state=info.model_state)
+        return info.objective.logs(params, outputs, y)
+
+    after = logs(info.new_params)
+    before = jax.lax.cond(info.step == 0, lambda: logs(info.params),
+                          lambda: jax.tree.map(jnp.zeros_like, after))
+    return {"after": after, "before": before}
+
+
+class StepLog(Callback):
+    """Logs the loss and the run's metrics on the whole of ``(x, y)`` every ``every`` steps, inside the
+    compiled loop (no one-step epochs, no host round trip per step): the per-step curves of the seeds'
+    gradient-descent plots.
+
+    After training, ``values[name]`` is a float array: ``(n,)`` under :func:`fnnet.fit`, ``(members, n)``
+    under :func:`fnnet.ensemble.fit_ensemble` / :func:`fnnet.search.fit_sweep`, where entry ``k`` is the
+    value after step ``steps[k] - 1`` (``steps[k]`` steps taken). When training starts at step 0 the first
+    entry is the value before any step (``steps[0] == 0``). Evaluated in inference mode (no dropout, BatchNorm
+    with its running statistics), with the loss's weight penalties included as in the training loss.
+    """
+
+    def __init__(self, x, y, *, every: int = 1):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+            raise ValueError(f"StepLog(x, y): x and y must have the same number of rows, got x {x.shape} and "
+                             f"y {y.shape}")
+        if not isinstance(every, (int, np.integer)) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"StepLog(every=...) must be a positive int (steps), got {every!r}")
+        self.x, self.y, self.every = x, y, int(every)
+        self.member: Optional[int] = None
+        self._rows: dict = {}  # member (None under fit) -> list of (step, {name: value})
+
+    def statistics(self) -> StepStatistics:
+        return StepStatistics(full_data_logs, self.every, data=(self.x, self.y))
+
+    def for_member(self, i: int) -> "StepLog":
+        """Member ``i``'s view in a population: it writes into this log's row ``i``."""
+        view = copy.copy(self)
+        view.member = i
+        return view
+
+    def on_train_begin(self, state, history) -> None:
+        self._rows[self.member] = []
+
+    def on_step_statistics(self, epoch: int, statistics: dict) -> None:
+        rows = self._rows.setdefault(self.member, [])
+        steps = np.asarray(statistics["step"])
+        for k, step in enumerate(steps):
+            if step == 0:
+                rows.append((0, {n: float(v[k]) for n, v in statistics["before"].items()}))
+            rows.append((int(step) + 1, {n: float(v[k]) for n, v in statistics["after"].items()}))
+
+    @property
+    def steps(self) -> np.ndarray:
+        """The step counts of the entries of :attr:`values` (the same for every member)."""
+        if not self._rows:
+            return np.zeros(0, np.int64)
+        rows = self._rows[self.member] if (self.member is not None or None in self._rows) else self._rows[min(self._rows)]
+        return np.array([s for s, _ in rows], dtype=np.int64)
+
+    @property
+    def values(self) -> dict:
+        if not self._rows:
+            return {}
+        if self.member is not None or list(self._rows) == [None]:
+            rows = self._rows[self.member]
+            return {n: np.array([v[n] for _, v in rows]) for n in (rows[0][1] if rows else {})}
+        members = [self._rows[i] for i in sorted(self._rows)]
+        names = members[0][0][1] if members[0] else {}
+        return {n: np.array([[v[n] for _, v in rows] for rows in members]) for n in names}
+
