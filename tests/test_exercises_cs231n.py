@@ -1,0 +1,265 @@
+"""The cs231n course's exercises: the references are right (the seed's printed values, finite differences,
+cs231n's own numpy formulas) and every typical wrong solution fails with its hint.
+
+These tests read the :class:`fnnet.exercises.spec.Exercise` fields directly (``reference``, ``cases``,
+``project``, ``diagnose``, ``mistakes``, ``numeric``), so they need no checker.
+"""
+
+import copy
+import functools
+
+import chex
+import numpy as np
+import pytest
+
+from fnnet.exercises.cs231n import EXERCISES
+from fnnet.exercises.spec import Exercise
+
+BY_NAME = {exercise.name: exercise for exercise in EXERCISES}
+BACKWARD = [e for e in EXERCISES if e.numeric is not None]
+MISTAKES = [(e, m) for e in EXERCISES for m in e.mistakes]
+
+
+@functools.cache
+def cases_of(name):
+    return tuple(BY_NAME[name].cases(np.random.default_rng(0)))
+
+
+def call(fn, case):
+    """``fn`` on a fresh copy of the case's arguments, as the checker calls it."""
+    args, kwargs = copy.deepcopy((case.args, case.kwargs))
+    with np.errstate(all="ignore"):  # wrong solutions overflow on purpose
+        return fn(*args, **kwargs)
+
+
+def close(a, b, rtol, atol):
+    """Structural comparison of projected outputs: tuples, dicts of arrays, numbers."""
+    if isinstance(a, dict) or isinstance(b, dict):
+        return isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() and all(
+            close(a[k], b[k], rtol, atol) for k in a)
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return (isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b)
+                and all(close(x, y, rtol, atol) for x, y in zip(a, b)))
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def expected_of(exercise, case):
+    if case.expected is not None:
+        return case.expected
+    return exercise.project(call(exercise.reference, case))
+
+
+def ids(items):
+    return [item.name if isinstance(item, Exercise) else f"{item[0].name}:{item[1].name}" for item in items]
+
+
+# ----------------------------------------------------------------------------------------------
+# The catalogue
+
+
+def test_catalogue_has_every_function_the_seed_builds_on():
+    wanted = {"affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss", "svm_loss",
+              "dropout_forward", "dropout_backward", "batchnorm_forward", "batchnorm_backward",
+              "conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive", "max_pool_backward_naive",
+              "sgd", "sgd_momentum", "rmsprop", "adam"}
+    assert {e.function for e in EXERCISES} == wanted
+    assert len(BY_NAME) == len(EXERCISES)
+    assert {e.course for e in EXERCISES} == {"cs231n"}
+    for exercise in EXERCISES:
+        assert exercise.signature.startswith(f"def {exercise.function}("), exercise.name
+        assert exercise.task and exercise.layout
+        assert len(exercise.mistakes) >= 3, exercise.name
+        assert len({m.hint for m in exercise.mistakes}) == len(exercise.mistakes), exercise.name
+    assert {e.function for e in BACKWARD} == {"affine_backward", "relu_backward", "softmax_loss", "svm_loss",
+                                              "dropout_backward", "batchnorm_backward", "conv_backward_naive",
+                                              "max_pool_backward_naive"}
+
+
+# ----------------------------------------------------------------------------------------------
+# The references
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=ids(EXERCISES))
+def test_reference_matches_the_expected_values_and_is_deterministic(exercise):
+    cases = cases_of(exercise.name)
+    assert len(cases) >= 3
+    for case in cases:
+        first = exercise.project(call(exercise.reference, case))
+        again = exercise.project(call(exercise.reference, case))
+        assert close(first, again, 0, 0), case.name
+        if case.expected is not None:
+            assert close(first, case.expected, exercise.rtol, exercise.atol), case.name
+        # the reference never hands back a jax array: learners compare with numpy
+        leaves = first if isinstance(first, tuple) else (first,)
+        for leaf in leaves:
+            for value in (leaf.values() if isinstance(leaf, dict) else (leaf,)):
+                assert isinstance(value, (np.ndarray, float, int)), (case.name, type(value))
+
+
+@pytest.mark.parametrize("exercise", BACKWARD, ids=ids(BACKWARD))
+def test_backward_reference_agrees_with_finite_differences(exercise):
+    checked = 0
+    for case in cases_of(exercise.name):
+        numeric = exercise.numeric(case)
+        if numeric is None:  # a kink within the step (ReLU at 0, a tie in a pooling window)
+            continue
+        assert close(exercise.project(call(exercise.reference, case)), numeric, 1e-5, 1e-6), case.name
+        checked += 1
+    assert checked >= 2
+
+
+def test_seed_printed_examples():
+    svm = BY_NAME["cs231n.svm_loss"]
+    loss, dx = svm.reference(np.array([[8.0, 14.0, 9.5, 10.0]]), np.array([3]))
+    assert loss == pytest.approx(5.5)
+    chex.assert_trees_all_close(dx, np.array([[0.0, 1.0, 1.0, -2.0]]))
+    loss, dx = BY_NAME["cs231n.softmax_loss"].reference(np.array([[3.2, 0.8, 0.0]]), np.array([0]))
+    chex.assert_trees_all_close(dx + np.array([[1.0, 0, 0]]), np.array([[0.88379809, 0.08017635, 0.03602556]]),
+                                atol=1e-8)
+    assert loss == pytest.approx(-np.log(0.88379809))
+
+
+def test_softmax_reference_is_stable_for_large_scores():
+    loss, dx = BY_NAME["cs231n.softmax_loss"].reference(np.array([[1000.0, 0.0, -1000.0]]), np.array([1]))
+    assert loss == pytest.approx(1000.0)
+    assert np.all(np.isfinite(dx))
+
+
+def test_relu_backward_passes_no_gradient_at_zero():
+    dx = BY_NAME["cs231n.relu_backward"].reference(np.ones(3), np.array([-1.0, 0.0, 2.0]))
+    chex.assert_trees_all_close(dx, np.array([0.0, 0.0, 1.0]))
+
+
+def test_max_pool_backward_sends_a_tie_to_the_first_maximum():
+    x = np.array([[[[1.0, 3.0], [3.0, 0.0]]]])
+    param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    out, cache = BY_NAME["cs231n.max_pool_forward_naive"].reference(x, param)
+    chex.assert_trees_all_close(out, np.array([[[[3.0]]]]))
+    dx = BY_NAME["cs231n.max_pool_backward_naive"].reference(np.array([[[[5.0]]]]), cache)
+    chex.assert_trees_all_close(dx, np.array([[[[0.0, 5.0], [0.0, 0.0]]]]))
+
+
+def test_dropout_mask_is_the_seeded_numpy_draw_and_inverted():
+    x = np.random.default_rng(1).standard_normal((200, 50)) + 2.0
+    param = {"p": 0.3, "mode": "train", "seed": 42}
+    out, (_, mask) = BY_NAME["cs231n.dropout_forward"].reference(x, param)
+    saved = np.random.get_state()
+    try:  # the learner's code: np.random.seed, then one np.random.rand
+        np.random.seed(42)
+        learner_mask = (np.random.rand(*x.shape) < 1 - 0.3) / (1 - 0.3)
+    finally:
+        np.random.set_state(saved)
+    chex.assert_trees_all_close(mask, learner_mask)
+    chex.assert_trees_all_close(out, x * learner_mask)
+    assert abs(np.mean(out == 0) - 0.3) < 0.02
+    assert abs(out.mean() / x.mean() - 1) < 0.05
+    test_out, (_, test_mask) = BY_NAME["cs231n.dropout_forward"].reference(x, {"p": 0.3, "mode": "test"})
+    chex.assert_trees_all_close(test_out, x)
+    assert test_mask is None
+
+
+def test_batchnorm_updates_the_running_averages_and_test_mode_uses_them():
+    forward = BY_NAME["cs231n.batchnorm_forward"].reference
+    rng = np.random.default_rng(2)
+    gamma, beta = np.ones(3), np.zeros(3)
+    bn_param = {"mode": "train", "momentum": 0.5}
+    batches = [3.0 + 2.0 * rng.standard_normal((64, 3)) for _ in range(2)]
+    out, _ = forward(batches[0], gamma, beta, bn_param)
+    chex.assert_trees_all_close(out.mean(axis=0), np.zeros(3), atol=1e-10)
+    chex.assert_trees_all_close(out.std(axis=0), np.ones(3), atol=1e-5)
+    forward(batches[1], gamma, beta, bn_param)
+    mean = 0.5 * (0.5 * batches[0].mean(axis=0)) + 0.5 * batches[1].mean(axis=0)
+    var = 0.5 * (0.5 * batches[0].var(axis=0)) + 0.5 * batches[1].var(axis=0)
+    chex.assert_trees_all_close(bn_param["running_mean"], mean)
+    chex.assert_trees_all_close(bn_param["running_var"], var)
+    bn_param["mode"] = "test"
+    x = rng.standard_normal((4, 3))
+    out, _ = forward(x, 2 * gamma, beta + 1, bn_param)
+    chex.assert_trees_all_close(out, 2 * (x - mean) / np.sqrt(var + 1e-5) + 1)
+
+
+def test_update_rules_are_cs231n_formulas():
+    """The optax-based references against cs231n's optim.py written out in numpy, over three steps."""
+    rng = np.random.default_rng(3)
+    w, grads = rng.standard_normal(4), [rng.standard_normal(4) for _ in range(3)]
+    rms, adam = None, None
+    cache, m, v, t = np.zeros(4), np.zeros(4), np.zeros(4), 0
+    w_rms, w_adam = w, w
+    for dw in grads:
+        w_rms, rms = BY_NAME["cs231n.rmsprop"].reference(w_rms, dw, rms)
+        w_adam, adam = BY_NAME["cs231n.adam"].reference(w_adam, dw, adam)
+        cache = 0.99 * cache + 0.01 * dw ** 2
+        t, m, v = t + 1, 0.9 * m + 0.1 * dw, 0.999 * v + 0.001 * dw ** 2
+    expected_rms = w - 1e-2 * grads[0] / (np.sqrt(0.01 * grads[0] ** 2) + 1e-8)  # first step, by hand
+    chex.assert_trees_all_close(BY_NAME["cs231n.rmsprop"].reference(w, grads[0])[0], expected_rms)
+    chex.assert_trees_all_close(rms["cache"], cache)
+    chex.assert_trees_all_close((adam["m"], adam["v"], adam["t"]), (m, v, 3))
+    first = BY_NAME["cs231n.adam"].reference(w, grads[0])[0]  # bias-corrected first step: -lr * sign(dw)
+    chex.assert_trees_all_close(first, w - 1e-3 * np.sign(grads[0]), atol=1e-9)
+    next_w, config = BY_NAME["cs231n.sgd_momentum"].reference(w, grads[0], {"velocity": np.ones(4)})
+    chex.assert_trees_all_close((next_w, config["velocity"]), (w + 0.9 - 1e-2 * grads[0], 0.9 - 1e-2 * grads[0]))
+    assert config["momentum"] == 0.9 and config["learning_rate"] == 1e-2
+
+
+def test_conv_reference_against_a_hand_computed_window():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])
+    out, _ = BY_NAME["cs231n.conv_forward_naive"].reference(x, w, np.array([0.5]), {"stride": 2, "pad": 1})
+    assert out.shape == (1, 1, 3, 3)
+    # the window at (0, 0) covers padded zeros and x[0, 0]; no flipping: -x[0, 0] at its bottom right
+    assert out[0, 0, 0, 0] == pytest.approx(0.5 - 0.0)
+    assert out[0, 0, 1, 1] == pytest.approx(0.5 + x[0, 0, 1, 1] - x[0, 0, 2, 2])
+
+
+def test_bad_conv_param_is_a_value_error_naming_it():
+    with pytest.raises(ValueError, match="conv_param"):
+        BY_NAME["cs231n.conv_forward_naive"].reference(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), np.zeros(1),
+                                                       {"stride": 2, "pad": 0})
+    with pytest.raises(ValueError, match="mode"):
+        BY_NAME["cs231n.dropout_forward"].reference(np.zeros(3), {"p": 0.5, "mode": "eval"})
+
+
+# ----------------------------------------------------------------------------------------------
+# The typical mistakes and their hints
+
+
+@pytest.mark.parametrize("exercise, mistake", MISTAKES, ids=ids(MISTAKES))
+def test_mistake_fails_with_its_hint(exercise, mistake):
+    differing = []
+    for case in cases_of(exercise.name):
+        expected = expected_of(exercise, case)
+        try:
+            got = exercise.project(call(mistake.fn, case))
+        except Exception:  # noqa: BLE001, S112 - a wrong solution may crash on some cases: they prove nothing
+            continue
+        if not close(got, expected, exercise.rtol, exercise.atol):
+            differing.append((case.name, exercise.diagnose(case, expected, got)))
+    assert differing, "the wrong solution agrees with the reference on every case"
+    assert mistake.hint in [hint for _, hint in differing], differing
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=ids(EXERCISES))
+def test_diagnose_stays_silent_on_unknown_mistakes_and_garbage(exercise):
+    rng = np.random.default_rng(4)
+    for case in cases_of(exercise.name):
+        expected = expected_of(exercise, case)
+        noisy = _perturb(expected, rng)
+        assert exercise.diagnose(case, expected, noisy) is None, case.name
+        for garbage in (None, "not an array", (1, 2, 3), {}):
+            hint = exercise.diagnose(case, expected, garbage)
+            assert hint is None or isinstance(hint, str)
+
+
+def _perturb(value, rng):
+    """``value`` with every array entry moved by a random amount: a wrong answer no known mistake explains."""
+    if isinstance(value, dict):
+        return {k: _perturb(v, rng) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_perturb(v, rng) for v in value)
+    if isinstance(value, (int, np.integer)):
+        return value + 7
+    array = np.asarray(value, dtype=float)
+    return array + 0.37 + rng.uniform(0.1, 1.0, array.shape)
