@@ -263,3 +263,121 @@ def _perturb(value, rng):
         return value + 7
     array = np.asarray(value, dtype=float)
     return array + 0.37 + rng.uniform(0.1, 1.0, array.shape)
+
+
+def test_diagnose_names_a_wrong_return_structure():
+    def hint(name, fn):
+        exercise = BY_NAME[name]
+        case = cases_of(name)[0]
+        return exercise.diagnose(case, expected_of(exercise, case), exercise.project(call(fn, case)))
+
+    forward = BY_NAME["cs231n.affine_forward"].reference
+    assert "(out, cache)" in hint("cs231n.affine_forward", lambda x, w, b: forward(x, w, b)[0])
+    backward = BY_NAME["cs231n.affine_backward"].reference
+    assert "(dx, dw, db)" in hint("cs231n.affine_backward", lambda dout, cache: backward(dout, cache)[:2])
+    relu = BY_NAME["cs231n.relu_backward"].reference
+    assert "dx alone" in hint("cs231n.relu_backward", lambda dout, cache: (relu(dout, cache),))
+    momentum = BY_NAME["cs231n.sgd_momentum"].reference
+    assert "(next_w, config)" in hint("cs231n.sgd_momentum", lambda w, dw, config=None: momentum(w, dw, config)[0])
+    assert "config['velocity']" in hint("cs231n.sgd_momentum", lambda w, dw, config=None: (momentum(w, dw)[0], {}))
+    adam = BY_NAME["cs231n.adam"].reference
+    assert "config['t']" in hint("cs231n.adam", lambda w, dw, config=None: (
+        adam(w, dw, config)[0], {k: v for k, v in adam(w, dw, config)[1].items() if k != "t"}))
+
+
+# ----------------------------------------------------------------------------------------------
+# The seed's own code (the jhui article's listings, verbatim but for the return lines) against the references
+
+
+def jhui_affine_forward(x, w, b):
+    out = x.reshape(x.shape[0], -1).dot(w) + b
+    cache = (x, w, b)
+    return out, cache
+
+
+def jhui_affine_backward(dout, cache):
+    x, w, b = cache  # noqa: RUF059 - the seed's line
+    dx = dout.dot(w.T).reshape(x.shape)
+    dw = x.reshape(x.shape[0], -1).T.dot(dout)
+    db = np.sum(dout, axis=0)
+    return dx, dw, db
+
+
+def jhui_relu_forward(x):
+    out = np.maximum(0, x)
+    cache = x
+    return out, cache
+
+
+def jhui_relu_backward(dout, cache):
+    dx, x = None, cache
+    dx = dout
+    dx[x < 0] = 0
+    return dx
+
+
+def jhui_softmax_loss(x, y):
+    probs = np.exp(x - np.max(x, axis=1, keepdims=True))
+    probs /= np.sum(probs, axis=1, keepdims=True)
+    N = x.shape[0]
+    loss = -np.sum(np.log(probs[np.arange(N), y])) / N
+    dx = probs.copy()
+    dx[np.arange(N), y] -= 1
+    dx /= N
+    return loss, dx
+
+
+def jhui_dropout_forward(x, dropout_param):
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    if "seed" in dropout_param:
+        np.random.seed(dropout_param["seed"])
+    mask = None
+    out = None
+    if mode == "train":
+        drop = 1 - p
+        mask = (np.random.rand(*x.shape) < drop) / drop
+        out = x * mask
+    elif mode == "test":
+        out = x
+    cache = (dropout_param, mask)
+    out = out.astype(x.dtype, copy=False)
+    return out, cache
+
+
+def jhui_dropout_backward(dout, cache):
+    dropout_param, mask = cache
+    mode = dropout_param["mode"]
+    if mode == "train":
+        dx = dout * mask
+    elif mode == "test":
+        dx = dout
+    return dx
+
+
+SEED_CODE = {"cs231n.affine_forward": jhui_affine_forward, "cs231n.affine_backward": jhui_affine_backward,
+             "cs231n.relu_forward": jhui_relu_forward, "cs231n.softmax_loss": jhui_softmax_loss,
+             "cs231n.dropout_forward": jhui_dropout_forward, "cs231n.dropout_backward": jhui_dropout_backward}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_CODE))
+def test_the_seed_code_passes(name):
+    exercise = BY_NAME[name]
+    saved = np.random.get_state()
+    try:
+        for case in cases_of(name):
+            got = exercise.project(call(SEED_CODE[name], case))
+            assert close(got, expected_of(exercise, case), exercise.rtol, exercise.atol), case.name
+    finally:
+        np.random.set_state(saved)
+
+
+def test_the_seed_relu_backward_fails_only_at_zero_with_the_convention_hint():
+    exercise = BY_NAME["cs231n.relu_backward"]
+    failing = []
+    for case in cases_of(exercise.name):
+        expected = expected_of(exercise, case)
+        got = exercise.project(call(jhui_relu_backward, case))
+        if not close(got, expected, exercise.rtol, exercise.atol):
+            failing.append((case.name, exercise.diagnose(case, expected, got)))
+    assert [name for name, _ in failing] == ["edge: exact zeros in x (no gradient at 0)"]
+    assert "x > 0" in failing[0][1]

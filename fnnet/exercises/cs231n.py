@@ -92,11 +92,34 @@ def _numeric_gradient(f, x, df, h=1e-5):
     return grad
 
 
+class _NoCache:
+    """What a forward function returned instead of an ``(out, cache)`` pair (it never equals the reference)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return f"not an (out, cache) pair: {self.value!r}"
+
+
 def _first(out):
-    """The ``out`` of an ``(out, cache)`` pair; anything else unchanged, so a missing cache shows."""
-    if isinstance(out, tuple) and len(out) == 2:
+    """The ``out`` of an ``(out, cache)`` pair (the cache is the learner's own business)."""
+    if isinstance(out, (tuple, list)) and len(out) == 2:
         return out[0]
-    return out
+    return _NoCache(out)
+
+
+def _arity_check(returns):
+    """A check: the learner returned what the signature returns, ``returns`` (e.g. ``"(dx, dw, db)"``)."""
+    def check(case, expected, got):
+        if isinstance(got, _NoCache):
+            return "return the pair (out, cache): cs231n's forward functions hand the cache to the backward pass"
+        if isinstance(expected, tuple) and not (isinstance(got, (tuple, list)) and len(got) == len(expected)):
+            return f"return a tuple of {len(expected)}, {returns}, as cs231n's code unpacks it"
+        if not isinstance(expected, tuple) and isinstance(got, (tuple, list)):
+            return f"return {returns} alone, not a tuple"
+        return None
+    return check
 
 
 def _shape(a):
@@ -108,12 +131,14 @@ def _call(fn, case):
     return fn(*args, **kwargs)
 
 
-def _build(*, name, task, signature, layout, reference, cases, mistakes, project=lambda out: out,
+def _build(*, name, task, signature, layout, reference, cases, mistakes, returns, project=lambda out: out,
            checks=(), numeric=None, rtol=1e-5, atol=1e-7) -> Exercise:
-    """An :class:`Exercise` whose ``diagnose`` first runs the structural ``checks`` (``check(case,
-    expected, got) -> hint | None``: shape and scale relations that name a mistake however it is
-    written), then recognizes the known wrong solutions by recomputing them on the case."""
+    """An :class:`Exercise` whose ``diagnose`` first checks that the learner returned ``returns`` (e.g.
+    ``"(dx, dw, db)"``), then runs the structural ``checks`` (``check(case, expected, got) -> hint | None``:
+    shape and scale relations that name a mistake however it is written), then recognizes the known wrong
+    solutions by recomputing them on the case."""
     mistakes = tuple(Mistake(name=m[0], fn=m[1], hint=m[2]) for m in mistakes)
+    checks = (_arity_check(returns), *checks)
 
     def diagnose(case, expected, got):
         for check in checks:
@@ -251,6 +276,7 @@ _AFFINE_LAYOUT = ("x: (N, d_1, ..., d_k), flattened row by row to (N, D) with D 
 
 AFFINE_FORWARD = _build(
     name="affine_forward",
+    returns="(out, cache)",
     task=("Computes the forward pass for an affine (fully-connected) layer. The input x has shape "
           "(N, d_1, ..., d_k) and contains a minibatch of N examples, where each example x[i] has shape "
           "(d_1, ..., d_k). Reshape each input into a vector of dimension D = d_1 * ... * d_k, then "
@@ -271,6 +297,7 @@ AFFINE_FORWARD = _build(
 
 AFFINE_BACKWARD = _build(
     name="affine_backward",
+    returns="(dx, dw, db)",
     task=("Computes the backward pass for an affine layer. Inputs: dout, the upstream derivative of shape "
           "(N, M), and cache = (x, w, b) as affine_forward returns it. Returns a tuple (dx, dw, db): dx of "
           "shape (N, d_1, ..., d_k) (reshape back to x.shape), dw of shape (D, M), db of shape (M,)."),
@@ -344,6 +371,7 @@ _RELU_LAYOUT = "x: any shape; out = max(0, x) of the same shape; cache = x."
 
 RELU_FORWARD = _build(
     name="relu_forward",
+    returns="(out, cache)",
     task=("Computes the forward pass for a layer of rectified linear units (ReLUs): out = max(0, x), "
           "elementwise. Returns a tuple (out, cache) with cache = x."),
     signature="def relu_forward(x):",
@@ -362,6 +390,7 @@ RELU_FORWARD = _build(
 
 RELU_BACKWARD = _build(
     name="relu_backward",
+    returns="dx",
     task=("Computes the backward pass for a layer of ReLUs. Input: dout, upstream derivatives of any shape, "
           "and cache = x. Returns dx = dout where x > 0 and 0 elsewhere. At exactly x == 0 follow cs231n (and "
           "autodiff): no gradient, mask x > 0 (the jhui article's dx[x < 0] = 0 lets the gradient through "
@@ -558,6 +587,7 @@ _SCORES_LAYOUT = ("x: (N, C) class scores; y: (N,) integer labels, 0 <= y[i] < C
 
 SOFTMAX_LOSS = _build(
     name="softmax_loss",
+    returns="(loss, dx)",
     task=("Computes the loss and gradient for softmax classification. Subtract each row's maximum from the "
           "scores before exponentiating (numeric stability), compute probs = softmax(x) row by row, "
           "loss = -sum(log(probs[arange(N), y])) / N, and dx = (probs - one_hot(y)) / N."),
@@ -580,6 +610,7 @@ SOFTMAX_LOSS = _build(
 
 SVM_LOSS = _build(
     name="svm_loss",
+    returns="(loss, dx)",
     task=("Computes the loss and gradient for multiclass SVM classification: for each example, "
           "sum over j != y_i of max(0, x_j - x_{y_i} + 1), averaged over the N examples (the jhui article's "
           "printed example is one example, so its 5.5 is not divided). dx is 1 for every positive margin "
@@ -724,6 +755,7 @@ _DROPOUT_LAYOUT = ("x: any shape; dropout_param: dict with 'p' (the probability 
 
 DROPOUT_FORWARD = _build(
     name="dropout_forward",
+    returns="(out, cache)",
     task=("Performs the forward pass for (inverted) dropout. In train mode, if 'seed' is in dropout_param, "
           "call np.random.seed(dropout_param['seed']) first, then draw mask = (np.random.rand(*x.shape) < 1 - p) "
           "/ (1 - p) (as the jhui article and cs231n 2017: p is the probability of dropping a unit) and "
@@ -768,6 +800,7 @@ def _mistake_dropout_backward_bool(dout, cache):
 
 DROPOUT_BACKWARD = _build(
     name="dropout_backward",
+    returns="dx",
     task=("Performs the backward pass for (inverted) dropout. Inputs: dout, upstream derivatives of any shape, "
           "and cache = (dropout_param, mask) from dropout_forward. In train mode dx = dout * mask; in test mode "
           "dx = dout."),
@@ -894,6 +927,7 @@ _BN_LAYOUT = ("x: (N, D); gamma, beta: (D,); bn_param: dict with 'mode' ('train'
 
 BATCHNORM_FORWARD = _build(
     name="batchnorm_forward",
+    returns="(out, cache)",
     task=("Forward pass for batch normalization. In train mode compute the minibatch mean and (biased, np.var) "
           "variance over the N examples, xhat = (x - mean) / np.sqrt(var + eps), out = gamma * xhat + beta, "
           "and update bn_param['running_mean'] = momentum * running_mean + (1 - momentum) * sample_mean (the "
@@ -940,6 +974,7 @@ def _mistake_bn_backward_not_summed(dout, cache):
 
 BATCHNORM_BACKWARD = _build(
     name="batchnorm_backward",
+    returns="(dx, dgamma, dbeta)",
     task=("Backward pass for batch normalization (train mode). Inputs: dout (N, D) and the cache of "
           "batchnorm_forward. Returns (dx, dgamma, dbeta): dbeta = sum(dout), dgamma = sum(dout * xhat) over "
           "the N examples, and dx through xhat, the batch mean and the batch variance (all three depend on x)."),
@@ -1065,6 +1100,7 @@ _STRIDE_HINT = "out is too large: move the filter by conv_param['stride'] pixels
 
 CONV_FORWARD_NAIVE = _build(
     name="conv_forward_naive",
+    returns="(out, cache)",
     task=("A naive implementation of the forward pass for a convolutional layer. The input consists of N data "
           "points, each with C channels, height H and width W. We convolve each input with F different filters, "
           "where each filter spans all C channels and has height HH and width WW. Zero-pad the input by 'pad', "
@@ -1107,6 +1143,7 @@ def _np_conv_backward(dout, cache, *, crop=True, accumulate=True, use_stride=Tru
 
 CONV_BACKWARD_NAIVE = _build(
     name="conv_backward_naive",
+    returns="(dx, dw, db)",
     task=("A naive implementation of the backward pass for a convolutional layer. Inputs: dout, upstream "
           "derivatives of shape (N, F, H', W'), and cache = (x, w, b, conv_param) as in conv_forward_naive. "
           "Returns (dx, dw, db): the gradients with respect to x (N, C, H, W, without the padding), w "
@@ -1228,6 +1265,7 @@ _POOL_STRIDE_HINT = ("out is too large: move the pooling window by pool_param['s
 
 MAX_POOL_FORWARD_NAIVE = _build(
     name="max_pool_forward_naive",
+    returns="(out, cache)",
     task=("A naive implementation of the forward pass for a max-pooling layer: for every example and every "
           "channel separately, slide a pool_height x pool_width window with step 'stride' (no padding) and keep "
           "its maximum. Return (out, cache), cache = (x, pool_param)."),
@@ -1274,6 +1312,7 @@ def _np_pool_backward(dout, cache, *, route="first", accumulate=True, times_dout
 
 MAX_POOL_BACKWARD_NAIVE = _build(
     name="max_pool_backward_naive",
+    returns="dx",
     task=("A naive implementation of the backward pass for a max-pooling layer. Inputs: dout (N, C, H', W') and "
           "cache = (x, pool_param). Each dout value goes to the position of its window's maximum in x (where "
           "windows overlap, contributions add up); at a tie, to the first maximum in np.argmax order only."),
@@ -1364,6 +1403,20 @@ def adam(w, dw, config=None):
     return next_w, config
 
 
+def _state_check(*keys):
+    """A check: the update rule stored its state in config."""
+    def check(case, expected, got):
+        config = got[1]
+        if not isinstance(config, dict):
+            return "return the config dict as the second value, (next_w, config), with the state stored in it"
+        missing = [k for k in keys if config.get(k) is None]
+        if missing:
+            listed = ", ".join(f"config[{k!r}]" for k in missing)
+            return f"store the new state in {listed} (and return config) so the next step continues from it"
+        return None
+    return check
+
+
 def _state_project(*keys):
     """``(next_w, config)`` -> ``(next_w, {key: config.get(key)})``: the new weights and the state the
     update rule must store in config (hyperparameters are not compared)."""
@@ -1429,6 +1482,7 @@ _CONFIG_LAYOUT = ("w, dw: arrays of the same shape; config: dict of hyperparamet
 
 SGD = _build(
     name="sgd",
+    returns="(next_w, config)",
     task=("Performs vanilla stochastic gradient descent: next_w = w - learning_rate * dw. config format: "
           "learning_rate: scalar learning rate (default 1e-2). Returns (next_w, config)."),
     signature="def sgd(w, dw, config=None):",
@@ -1458,6 +1512,7 @@ def _np_momentum(w, dw, config=None, *, sign=-1.0, store=True, old_velocity=Fals
 
 SGD_MOMENTUM = _build(
     name="sgd_momentum",
+    returns="(next_w, config)",
     task=("Performs stochastic gradient descent with momentum: v = momentum * v - learning_rate * dw; "
           "next_w = w + v. config format: learning_rate (default 1e-2), momentum (default 0.9), velocity: an "
           "array of w's shape holding the moving average of the gradients (zeros when absent); store the new v "
@@ -1467,6 +1522,7 @@ SGD_MOMENTUM = _build(
     reference=sgd_momentum,
     cases=_momentum_cases,
     project=_state_project("velocity"),
+    checks=(_state_check("velocity"),),
     mistakes=(
         ("momentum sign", functools.partial(_np_momentum, sign=1.0),
          "the velocity moves against the gradient: v = momentum * v - learning_rate * dw (minus), then w + v"),
@@ -1490,6 +1546,7 @@ def _np_rmsprop(w, dw, config=None, *, eps_inside=False, square=True, fixed_eps=
 
 RMSPROP = _build(
     name="rmsprop",
+    returns="(next_w, config)",
     task=("Uses the RMSProp update rule, which uses a moving average of squared gradient values to set adaptive "
           "per-parameter learning rates: cache = decay_rate * cache + (1 - decay_rate) * dw**2; next_w = w - "
           "learning_rate * dw / (np.sqrt(cache) + epsilon). config format: learning_rate (1e-2), decay_rate "
@@ -1499,6 +1556,7 @@ RMSPROP = _build(
     reference=rmsprop,
     cases=_rmsprop_cases,
     project=_state_project("cache"),
+    checks=(_state_check("cache"),),
     mistakes=(
         ("eps inside the sqrt", functools.partial(_np_rmsprop, eps_inside=True),
          "cs231n's RMSProp adds epsilon outside the root: dw / (np.sqrt(cache) + epsilon), not np.sqrt(cache + eps)"),
@@ -1524,6 +1582,7 @@ def _np_adam(w, dw, config=None, *, correct=True, increment=True, store=True):
 
 ADAM = _build(
     name="adam",
+    returns="(next_w, config)",
     task=("Uses the Adam update rule, which incorporates moving averages of both the gradient and its square "
           "and a bias correction term: t += 1; m = beta1 * m + (1 - beta1) * dw; mt = m / (1 - beta1**t); "
           "v = beta2 * v + (1 - beta2) * dw**2; vt = v / (1 - beta2**t); next_w = w - learning_rate * mt / "
@@ -1535,6 +1594,7 @@ ADAM = _build(
     reference=adam,
     cases=_adam_cases,
     project=_state_project("m", "v", "t"),
+    checks=(_state_check("m", "v", "t"),),
     mistakes=(
         ("no bias correction", functools.partial(_np_adam, correct=False),
          ("correct the moving averages' bias: mt = m / (1 - beta1**t), vt = v / (1 - beta2**t) (the jhui article "
