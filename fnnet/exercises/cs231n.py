@@ -260,6 +260,11 @@ def _mistake_affine_dx_not_reshaped(dout, cache):
     return dout.dot(w.T), x.reshape(x.shape[0], -1).T.dot(dout), np.sum(dout, axis=0)
 
 
+def _mistake_affine_dw_not_reshaped(dout, cache):
+    x, w, _ = cache
+    return dout.dot(w.T).reshape(x.shape), x.T.dot(dout), np.sum(dout, axis=0)
+
+
 def _mistake_affine_dw_transposed(dout, cache):
     x, w, _b = cache
     return dout.dot(w.T).reshape(x.shape), dout.T.dot(x.reshape(x.shape[0], -1)), np.sum(dout, axis=0)
@@ -311,6 +316,8 @@ AFFINE_BACKWARD = _build(
          "db must have shape (M,): sum dout over the N examples, np.sum(dout, axis=0)"),
         ("dx not reshaped back to x.shape", _mistake_affine_dx_not_reshaped,
          "dx must have x's shape (N, d_1, ..., d_k): dout.dot(w.T).reshape(x.shape)"),
+        ("x not reshaped to (N, D) for dw", _mistake_affine_dw_not_reshaped,
+         "reshape x to (N, D) before computing dw: dw = x.reshape(x.shape[0], -1).T.dot(dout), of shape (D, M)"),
         ("dw transposed", _mistake_affine_dw_transposed,
          "dw has w's shape (D, M): dw = x.reshape(N, D).T.dot(dout), not dout.T.dot(x)"),
         ("dw and db averaged over N", _mistake_affine_averaged,
@@ -394,7 +401,7 @@ RELU_BACKWARD = _build(
     task=("Computes the backward pass for a layer of ReLUs. Input: dout, upstream derivatives of any shape, "
           "and cache = x. Returns dx = dout where x > 0 and 0 elsewhere. At exactly x == 0 follow cs231n (and "
           "autodiff): no gradient, mask x > 0 (the jhui article's dx[x < 0] = 0 lets the gradient through "
-          "at 0). Do not modify dout in place."),
+          "at 0)."),
     signature="def relu_backward(dout, cache):",
     layout=_RELU_LAYOUT + " dout and dx: x's shape.",
     reference=relu_backward,
@@ -758,9 +765,10 @@ DROPOUT_FORWARD = _build(
     returns="(out, cache)",
     task=("Performs the forward pass for (inverted) dropout. In train mode, if 'seed' is in dropout_param, "
           "call np.random.seed(dropout_param['seed']) first, then draw mask = (np.random.rand(*x.shape) < 1 - p) "
-          "/ (1 - p) (as the jhui article and cs231n 2017: p is the probability of dropping a unit) and "
-          "return out = x * mask; in test mode return out = x. Return (out, cache), cache = "
-          "(dropout_param, mask). The check reproduces the seeded mask exactly."),
+          "/ (1 - p) and return out = x * mask; in test mode return out = x. Return (out, cache), cache = "
+          "(dropout_param, mask). p is the probability of DROPPING a unit, as in the jhui article and cs231n "
+          "2017 (the 2018+ assignment reads p as the keep probability). The check reproduces the seeded mask "
+          "exactly."),
     signature="def dropout_forward(x, dropout_param):",
     layout=_DROPOUT_LAYOUT,
     reference=dropout_forward,
