@@ -381,3 +381,11 @@ def test_the_seed_relu_backward_fails_only_at_zero_with_the_convention_hint():
             failing.append((case.name, exercise.diagnose(case, expected, got)))
     assert [name for name, _ in failing] == ["edge: exact zeros in x (no gradient at 0)"]
     assert "x > 0" in failing[0][1]
+
+
+@pytest.mark.parametrize("name", ["cs231n.softmax_loss", "cs231n.svm_loss"])
+def test_a_loss_averaged_but_dx_not_gets_the_dx_hint(name):
+    exercise = BY_NAME[name]
+    case = next(c for c in cases_of(name) if c.args[0].shape[0] > 1)
+    loss, dx = expected_of(exercise, case)
+    assert "divide dx by N" in exercise.diagnose(case, (loss, dx), (loss, dx * case.args[0].shape[0]))

@@ -496,6 +496,13 @@ def _scaled_by_n(case, expected, got):
     return n > 1 and _close(got[0], expected[0] * n) and not _close(got[0], expected[0])
 
 
+def _dx_check_n(case, expected, got):
+    n = case.args[0].shape[0]
+    if n > 1 and _close(got[0], expected[0]) and _close(got[1], np.asarray(expected[1]) * n):
+        return "the loss is averaged over N, so dx must be too: divide dx by N"
+    return None
+
+
 def _softmax_check_overflow(case, expected, got):
     got_finite = np.all(np.isfinite(np.asarray(got[0], float))) and np.all(np.isfinite(np.asarray(got[1], float)))
     if np.all(np.isfinite(expected[1])) and not got_finite:
@@ -603,7 +610,7 @@ SOFTMAX_LOSS = _build(
     reference=softmax_loss,
     cases=_softmax_cases,
     numeric=_loss_numeric(softmax_loss),
-    checks=(_softmax_check_overflow, _softmax_check_n),
+    checks=(_softmax_check_overflow, _softmax_check_n, _dx_check_n),
     mistakes=(
         ("no max-subtraction", _mistake_softmax_no_max, _NOT_FINITE),
         ("loss and dx not divided by N", _mistake_softmax_sum,
@@ -627,7 +634,7 @@ SVM_LOSS = _build(
     reference=svm_loss,
     cases=_svm_cases,
     numeric=_loss_numeric(svm_loss),
-    checks=(_svm_check_counts_correct, _svm_check_n),
+    checks=(_svm_check_counts_correct, _svm_check_n, _dx_check_n),
     mistakes=(
         ("margin counts the correct class", _mistake_svm_counts_correct,
          ("the loss is 1 too large per example: the correct class's own margin (s_y - s_y + 1 = 1) must not "
