@@ -1418,16 +1418,19 @@ def adam(w, dw, config=None):
     return next_w, config
 
 
+def _state_hint(*keys):
+    listed = ", ".join(f"config[{k!r}]" for k in keys)
+    return f"store the new state in {listed} and return config, so the next step continues from it"
+
+
 def _state_check(*keys):
     """A check: the update rule stored its state in config."""
     def check(case, expected, got):
         config = got[1]
         if not isinstance(config, dict):
             return "return the config dict as the second value, (next_w, config), with the state stored in it"
-        missing = [k for k in keys if config.get(k) is None]
-        if missing:
-            listed = ", ".join(f"config[{k!r}]" for k in missing)
-            return f"store the new state in {listed} (and return config) so the next step continues from it"
+        if any(config.get(k) is None for k in keys):
+            return _state_hint(*keys)
         return None
     return check
 
@@ -1541,8 +1544,7 @@ SGD_MOMENTUM = _build(
     mistakes=(
         ("momentum sign", functools.partial(_np_momentum, sign=1.0),
          "the velocity moves against the gradient: v = momentum * v - learning_rate * dw (minus), then w + v"),
-        ("velocity not stored", functools.partial(_np_momentum, store=False),
-         "store the new velocity in config['velocity'] so the next step continues from it"),
+        ("velocity not stored", functools.partial(_np_momentum, store=False), _state_hint("velocity")),
         ("w moved with the old velocity", functools.partial(_np_momentum, old_velocity=True),
          "update v first, then move w by the NEW velocity: next_w = w + v"),
     ),
@@ -1616,8 +1618,7 @@ ADAM = _build(
          "leaves it out; cs231n has it)")),
         ("t not incremented", functools.partial(_np_adam, increment=False),
          "increment t first (t = config['t'] + 1), correct with 1 - beta**t, and store it in config['t']"),
-        ("state not stored", functools.partial(_np_adam, store=False),
-         "store the new m, v and t in config so the next step continues from them"),
+        ("state not stored", functools.partial(_np_adam, store=False), _state_hint("m", "v", "t")),
     ),
 )
 
