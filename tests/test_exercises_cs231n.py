@@ -187,16 +187,17 @@ def test_update_rules_are_cs231n_formulas():
     w, grads = rng.standard_normal(4), [rng.standard_normal(4) for _ in range(3)]
     rms, adam = None, None
     cache, m, v, t = np.zeros(4), np.zeros(4), np.zeros(4), 0
-    w_rms, w_adam = w, w
+    w_rms = w_adam = np_rms = np_adam = w
     for dw in grads:
         w_rms, rms = BY_NAME["cs231n.rmsprop"].reference(w_rms, dw, rms)
         w_adam, adam = BY_NAME["cs231n.adam"].reference(w_adam, dw, adam)
         cache = 0.99 * cache + 0.01 * dw ** 2
+        np_rms = np_rms - 1e-2 * dw / (np.sqrt(cache) + 1e-8)
         t, m, v = t + 1, 0.9 * m + 0.1 * dw, 0.999 * v + 0.001 * dw ** 2
-    expected_rms = w - 1e-2 * grads[0] / (np.sqrt(0.01 * grads[0] ** 2) + 1e-8)  # first step, by hand
-    chex.assert_trees_all_close(BY_NAME["cs231n.rmsprop"].reference(w, grads[0])[0], expected_rms)
-    chex.assert_trees_all_close(rms["cache"], cache)
-    chex.assert_trees_all_close((adam["m"], adam["v"], adam["t"]), (m, v, 3))
+        np_adam = np_adam - 1e-3 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    chex.assert_trees_all_close((w_rms, rms["cache"]), (np_rms, cache))
+    chex.assert_trees_all_close((w_adam, adam["m"], adam["v"]), (np_adam, m, v))
+    assert adam["t"] == 3
     first = BY_NAME["cs231n.adam"].reference(w, grads[0])[0]  # bias-corrected first step: -lr * sign(dw)
     chex.assert_trees_all_close(first, w - 1e-3 * np.sign(grads[0]), atol=1e-9)
     next_w, config = BY_NAME["cs231n.sgd_momentum"].reference(w, grads[0], {"velocity": np.ones(4)})
