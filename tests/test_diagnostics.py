@@ -2,6 +2,7 @@
 range tests, and the doctor. Tiny models on small synthetic data; every expected value is set by the
 test's construction (a wrong backward rule, dead or saturated units by design), not by the code."""
 import chex
+import fnnet
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,7 +114,8 @@ def test_in_step_statistics_leave_training_bitwise_unchanged(epoch_mode):
     """Two epochs of 5 full batches and a remainder batch (160 = 5 * 30 + 10): the monitored run's
     params equal the plain run's bit for bit, and the statistics arrive on every third step."""
     model = M.mlp([16, 16, 3], flatten=False, dropout=0.1)
-    args = dict(epochs=2, batch_size=30, key=jax.random.key(3), verbose=0, epoch_mode=epoch_mode)
+    args = dict(epochs=2, batch_size=30, key=jax.random.key(3), verbose=0,
+                options=fnnet.TrainOptions(epoch_mode=epoch_mode))
     plain, _ = fit(model, LOSS, optim.optimizer("sgd", 0.1), (X, Y), **args)
     recorder, monitor = _ParamNorm(), D.TrainingMonitor(every=4)
     watched, _ = fit(model, LOSS, optim.optimizer("sgd", 0.1), (X, Y), callbacks=[recorder, monitor], **args)
@@ -148,8 +150,9 @@ def test_statistics_every_is_checked_and_ensemble_members_get_their_own_monitor(
 
 def _monitored(model, optimizer, **kw):
     monitor = D.TrainingMonitor(every=2)
+    options = fnnet.TrainOptions(**kw) if kw else None
     fit(model, LOSS, optimizer, (X, Y), epochs=2, batch_size=32, key=jax.random.key(0), verbose=0,
-        callbacks=[monitor], **kw)
+        callbacks=[monitor], options=options)
     return monitor
 
 
