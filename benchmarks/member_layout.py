@@ -38,7 +38,7 @@ def main() -> None:
     print(f"{'MLP':>16s} {'params x batch':>15s} {'vmap s':>8s} {'map s':>8s} {'map/vmap':>9s}")
     for hidden in HIDDEN:
         model = M.mlp([*hidden, 10], flatten=False)
-        runs = {layout: (lambda layout=layout: fit_ensemble(
+        runs = {layout: (lambda layout=layout, model=model: fit_ensemble(
             model, "softmax_cross_entropy", fnnet.optim.optimizer("adam", 1e-3), (x, y), n_members=args.members,
             key=jax.random.key(0), epochs=1, batch_size=100, verbose=0,
             options=fnnet.TrainOptions(member_layout=layout))) for layout in ("vmap", "map")}
