@@ -86,7 +86,9 @@ def _command_line(argv: list[str]) -> str:
 
 def _saved_run(name: str, module, results: dict, *, args, command: str, machine_info: dict,
                seconds: float) -> dict:
-    """``results`` plus what a report entry needs (``report.SAVED_RUN_KEYS``): written as results.json."""
+    """``results`` (less the figures, already written as the PNGs ``results["plots"]``) plus what a report
+    entry needs (``report.SAVED_RUN_KEYS``): written as results.json."""
+    results = {k: v for k, v in results.items() if k != "figures"}
     return {**results, "recipe": name, "description": module.DESCRIPTION, "command": command,
             "machine": machine_info, "finished": report.now_utc(), "wall_seconds": round(seconds, 1),
             "quick": args.quick, "seed": args.seed}

@@ -94,7 +94,8 @@ def test_housing_mini_batch_sgd_depends_only_on_the_key():
 
 
 def test_fitted_lines_plot_checks_its_data(tmp_path):
-    path = viz.plot_fitted_lines(np.arange(5.0), np.arange(5.0) * 2, {"y = 2x": (2.0, 0.0)}, tmp_path / "lines.png")
+    path = tmp_path / "lines.png"
+    viz.plot_fitted_lines(np.arange(5.0), np.arange(5.0) * 2, {"y = 2x": (2.0, 0.0)}, path)
     assert path.read_bytes()[:8] == PNG
     with pytest.raises(ValueError, match="one y per x"):
         viz.plot_fitted_lines(np.zeros(3), np.zeros(2), {}, tmp_path / "bad.png")
