@@ -13,13 +13,14 @@ a compiled program (:func:`fnnet.fit`)::
                                validation_data=(x_val, y_val), metrics=["accuracy"],
                                key=jax.random.key(0))
 """
-from fnnet import callbacks, checkpoint, distributed, initializers, losses, metrics, models, optim, tree
+from fnnet import callbacks, checkpoint, distributed, engine, initializers, losses, metrics, models, optim, tree
 from fnnet.callbacks import Callback, EarlyStopping, LambdaCallback
+from fnnet.checkpoint import CheckpointError
+from fnnet.engine import Checkpointing, TrainOptions, count_compiles
 from fnnet.models import Model, Sequential, summary
+from fnnet.objective import Objective, make_objective
+from fnnet.state import History, NonFiniteError, NonFiniteLossError, PopulationHistory, StepStatistics, TrainState
 from fnnet.train import (
-    History,
-    NonFiniteLossError,
-    TrainState,
     create_train_state,
     evaluate,
     fit,

@@ -7,11 +7,26 @@ when the value is a JAX tracer: inside ``jit`` only static facts (shapes, dtypes
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` (called by the function that calls this) that points the
+    warning at the first frame outside the fnnet package: the user's call, however deep inside fnnet the
+    warning is issued."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def is_traced(x: Any) -> bool:
@@ -94,6 +109,23 @@ def check_labels(name: str, y: Any, n_classes: int) -> None:
     )
 
 
+def check_key(name: str, key: Any) -> None:
+    """Raises unless ``key`` is one JAX PRNG key: a typed key (``jax.random.key(0)``) or a raw ``uint32``
+    key of shape ``(2,)`` (``jax.random.PRNGKey(0)``)."""
+    typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    raw = isinstance(key, (jax.Array, np.ndarray)) and np.shape(key) == (2,) and np.asarray(key).dtype == np.uint32
+    if typed and np.shape(key) == ():
+        return
+    if raw:
+        return
+    if typed:
+        raise ValueError(f"{name} must be one PRNG key, got a batch of keys of shape {tuple(np.shape(key))}; "
+                         f"pass one key such as jax.random.key(0) (split it yourself for several runs)")
+    given = f"{type(key).__name__} {key!r}" if isinstance(key, (int, float, type(None), str)) else \
+        f"{type(key).__name__} of shape {tuple(np.shape(key))}"
+    raise ValueError(f"{name} must be a jax.random key: pass {name}=jax.random.key(0) (any int seed), got {given}")
+
+
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     """Raises unless a concrete scalar (or every element) is > 0 (>= 0 with ``allow_zero``)."""
     if is_traced(value):
@@ -127,7 +159,47 @@ def check_range(
     if not np.all(ok):
         lo = "-inf" if low is None else f"{low}"
         hi = "inf" if high is None else f"{high}"
-        raise ValueError(f"{name} must lie in [{lo}, {hi}{')' if high_open or high is None else ']'}, got {value!r}")
+        raise ValueError(f"{name} must lie in [{lo}, {hi}{')' if high_open or high is None else ']'}, got "
+                         f"{describe_values(arr) if arr.ndim else repr(value)}")
+
+
+def describe_values(arr: np.ndarray) -> str:
+    """``values in [min, max]`` of an array (``NaN`` and ``Inf`` named when present), for error messages."""
+    finite = arr[np.isfinite(arr)]
+    bad = arr.size - finite.size
+    span = f"values in [{finite.min():.6g}, {finite.max():.6g}]" if finite.size else "no finite values"
+    return span + (f" and {bad} NaN/Inf" if bad else "")
+
+
+def check_binary_targets(name: str, y: Any) -> None:
+    """Raises unless concrete targets of a binary loss are labels 0/1 (integers) or probabilities in
+    [0, 1] (floats: soft labels, or pixel intensities an autoencoder reconstructs)."""
+    if is_traced(y):
+        return
+    arr = np.asarray(y)
+    if np.issubdtype(arr.dtype, np.floating):
+        check_finite(name, arr)
+        if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+            raise ValueError(f"{name} must be binary labels 0/1 or probabilities in [0, 1] for a sigmoid "
+                             f"cross-entropy, got {describe_values(arr)}")
+        return
+    values = np.unique(arr)
+    if not np.all(np.isin(values, (0, 1))):
+        raise ValueError(f"{name} must be binary labels 0/1 for a sigmoid cross-entropy, got values "
+                         f"{values[:10].tolist()}{' ...' if values.size > 10 else ''} (several classes need "
+                         "softmax_cross_entropy and one output per class)")
+
+
+def check_rows_sum_to_one(name: str, rows: Any, tol: float = 1e-3) -> None:
+    """Raises unless every row of concrete probability/one-hot rows ``(N, C)`` sums to 1 (within ``tol``):
+    doubled one-hot rows or unnormalized soft labels would train to a meaningless (even negative) loss."""
+    if is_traced(rows):
+        return
+    sums = np.asarray(rows, np.float64).sum(axis=-1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > tol)
+    if bad.size:
+        raise ValueError(f"{name} rows must be probabilities summing to 1 (one-hot or soft labels); "
+                         f"{bad.size} row(s) do not, first row {int(bad[0])} sums to {sums[bad[0]]:.6g}")
 
 
 def _one_per_example(shape: tuple) -> tuple | None:
@@ -176,4 +248,5 @@ def classification_labels(outputs_name: str, outputs: Any, labels_name: str, lab
     if np.ndim(labels) == 1:
         return jnp.asarray(labels).astype(jnp.int32), True
     check_range(labels_name, labels, 0.0, 1.0)
+    check_rows_sum_to_one(labels_name, labels)
     return jnp.asarray(labels).astype(jnp.result_type(outputs)), False

@@ -1,75 +1,56 @@
-"""Callbacks: host-side hooks that :func:`fnnet.train.fit` calls between compiled epochs.
+"""Callbacks: host-side hooks the training loop calls between compiled epochs (Keras' callbacks).
 
 A callback sees the epoch's logs (``{"loss": ..., "val_accuracy": ...}``) and the current
-:class:`~fnnet.train.TrainState`; it can ask training to stop and, at the end, hand back a different
-state (e.g. the best weights). Its hooks run on the host between compiled epochs, so they cost nothing
-inside the step.
+:class:`~fnnet.state.TrainState`; it can ask training to stop and, at the end, hand back a different
+state (e.g. the best weights). Its hooks run on the host between compiled pieces, so they cost nothing
+inside the step. In a population (``fit_ensemble``, ``fit_sweep``) every member has its own copy.
 
-A callback may also *declare in-step statistics* (gradient norms, dead units...: see
-:class:`fnnet.diagnostics.TrainingMonitor`): with ``statistics_every = N > 0`` the compiled train step
-calls its :meth:`Callback.step_statistics` on every N-th step (a ``lax.cond``: other steps compute
-nothing), the small arrays it returns travel with the step's logs, and after each epoch ``fit`` hands
-them over in one piece to :meth:`Callback.on_step_statistics`. Callbacks that declare none add no work
-to the step.
+A callback may also *consume an in-step statistic* (gradient norms, dead units, the loss on a whole
+data set after every step...): :meth:`Callback.statistics` returns a
+:class:`~fnnet.state.StepStatistics` (a pure function of the step's values and an interval), the
+compiled step computes it under ``lax.cond`` on those steps only, and after each compiled piece the loop
+hands the values to :meth:`Callback.on_step_statistics`. Callbacks that declare none add no work to the
+step.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
-from typing import Any, Optional
+from typing import Optional
 
 import jax
 
-
-@dataclasses.dataclass(frozen=True)
-class StepInfo:
-    """What in-step statistics can read, inside the compiled train step (traced arrays).
-
-    What a statistic reads costs even on the steps that skip it, because XLA must keep it: ``params``
-    (a copy, since the update overwrites them in place) and ``updates`` (otherwise fused into the update
-    and never stored) cost most; ``new_params``, ``grads``, ``activations`` and ``loss`` little (see the
-    README's Diagnostics section for measurements).
-
-    Attributes:
-      step: int32 scalar, the index of this step (0 for the first step of training).
-      model: the :class:`~fnnet.models.Model` being trained (a static description: layer names, kinds,
-        activations).
-      params: the parameters *before* this step's update.
-      new_params: the parameters after it (what the step returns).
-      grads: ``d loss / d params`` of this step (same tree as ``params``).
-      updates: what the optimizer adds to the parameters (``params + updates = new_params``; for plain
-        SGD ``updates = -lr * grads``).
-      activations: ``{layer name: output}`` of the model's top-level layers in this step's
-        training-mode forward pass (``{}`` for models without ``apply_with_activations``).
-      loss: the step's loss (data loss plus weight penalties).
-    """
-
-    step: jax.Array
-    model: Any
-    params: Any
-    new_params: Any
-    grads: Any
-    updates: Any
-    activations: dict
-    loss: jax.Array
+from fnnet.state import StepInfo, StepStatistics, improves_upwards
 
 
 class Callback:
     """Base class. Override any of the hooks; all are optional."""
 
-    #: Compute :meth:`step_statistics` inside the compiled train step every this many steps (0: never).
+    #: The older way to declare an in-step statistic: ``step_statistics`` every this many steps (0: never).
     statistics_every: int = 0
 
+    def statistics(self) -> Optional[StepStatistics]:
+        """The in-step statistic this callback consumes, or None. Default: :meth:`step_statistics` every
+        ``statistics_every`` steps when that is set."""
+        every = getattr(self, "statistics_every", 0)
+        if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+            raise ValueError(f"{type(self).__name__}.statistics_every must be an int >= 0 (0: no in-step "
+                             f"statistics), got {every!r}")
+        return StepStatistics(self.step_statistics, every) if every else None
+
     def step_statistics(self, info: StepInfo) -> dict:
-        """Statistics computed *inside* the compiled train step on the steps whose index is a multiple of
-        ``statistics_every``: a (nested) dict of small arrays, written with ``jax.numpy`` (it is traced).
-        It must not depend on anything but ``info``; it cannot change training."""
+        """Statistics computed *inside* the compiled train step (see :meth:`statistics`): a (nested) dict of
+        small arrays, written with ``jax.numpy`` (it is traced). It must depend on nothing but ``info``,
+        and must not change the callback (it runs once, while the step is compiled)."""
         return {}
 
+    def set_model(self, model) -> None:
+        """Called before training with the model being trained (as Keras' ``Callback.set_model``)."""
+        self.model = model
+
     def on_step_statistics(self, epoch: int, statistics: dict) -> None:
-        """Called after each epoch (before :meth:`on_epoch_end`, and before ``fit`` raises on a
-        non-finite step) with the epoch's in-step statistics: :meth:`step_statistics`' dict with every
+        """Called after each compiled piece of an epoch (before :meth:`on_epoch_end`, and before training
+        raises on a non-finite step) with the piece's in-step statistics: the statistic's tree with every
         leaf stacked along a new leading axis over the steps that computed it, plus ``"step"`` (their
         indices), all numpy arrays."""
 
@@ -94,13 +75,10 @@ class Callback:
         it resumes from a checkpoint."""
 
 
-def _resolve_mode(monitor: str, mode: str) -> str:
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-    if mode != "auto":
-        return mode
-    # Keras' rule: accuracy-like quantities improve upwards, everything else (losses) downwards.
-    return "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
+def resolve_mode(monitor: str, mode: str) -> str:
+    """``"min"`` or ``"max"``: ``mode``, or for ``"auto"`` Keras' rule (accuracy-like quantities improve
+    upwards, everything else downwards)."""
+    return "max" if improves_upwards(monitor, mode) else "min"
 
 
 class EarlyStopping(Callback):
@@ -129,7 +107,7 @@ class EarlyStopping(Callback):
         self.monitor = monitor
         self.min_delta = abs(min_delta)
         self.patience = patience
-        self.mode = _resolve_mode(monitor, mode)
+        self.mode = resolve_mode(monitor, mode)
         self.restore_best_weights = restore_best_weights
         self.verbose = verbose
         self._reset()

@@ -1,53 +1,63 @@
 """Checkpoints of a training run, written by orbax-checkpoint: atomic saves, the last K and the best
-kept, and an exact resume.
+kept, and an exact resume, for ``fit`` and for populations (ensembles, sweeps) alike.
 
-``fit`` drives it::
+Every training front takes them as one argument::
 
     state, history = fnnet.fit(model, loss, opt, (x, y), epochs=50, batch_size=128, key=key,
                                validation_data=(xv, yv), metrics=["accuracy"],
-                               checkpoint_dir="runs/mnist", checkpoint_every=500,   # steps (or "epoch")
-                               keep=3, keep_best="val_accuracy", resume=True)
+                               checkpoint=fnnet.Checkpointing("runs/mnist", every=500, keep=3,
+                                                              keep_best="val_accuracy", resume=True))
     best_state, best_history = fnnet.checkpoint.restore("runs/mnist", model, opt, x[:1], step="best")
 
-A checkpoint is the directory ``<checkpoint_dir>/<step>/`` (``step`` = optimizer steps taken so far)
+A checkpoint is the directory ``<directory>/<step>/`` (``step`` = optimizer steps taken so far)
 written by an :class:`orbax.checkpoint.CheckpointManager`. Orbax writes into a temporary directory and
 renames it only when every file is complete, so a process killed while saving leaves the earlier
 checkpoints intact (the temporary one is deleted the next time the directory is opened). It holds:
 
-* ``arrays``: the :class:`~fnnet.train.TrainState` (params, optimizer state, model state, step, the
-  per-step PRNG key) and the shuffling key, saved as arrays with their exact bits;
+* ``arrays``: the :class:`~fnnet.state.TrainState` (stacked for a population), the data-order keys and
+  which members are still training, saved as arrays with their exact bits;
 * ``meta``: JSON with the data-order position (the next epoch and how many of its batches are done),
-  the :class:`~fnnet.train.History`, the callbacks' progress, the batching plan and, for a checkpoint
-  taken mid-epoch, the per-step logs of the epoch so far;
-* ``metrics``: ``{monitor: value}`` for checkpoints taken at the end of an epoch (orbax uses it to keep
-  the best one).
+  every member's :class:`~fnnet.state.History`, the callbacks' progress, the run's *fingerprint* (a
+  digest of the training data, the model, loss, metrics, optimizer and its hyper-parameters, the
+  batching) and, for a checkpoint taken mid-epoch, the per-step logs of the epoch so far;
+* ``metrics``: ``{monitor: value}`` for checkpoints taken at the end of an epoch (the members' mean for a
+  population; orbax uses it to keep the best one).
 
-Because ``fit`` derives every random draw from the saved keys, the step count and the epoch index,
-training resumed from a checkpoint continues bit for bit as the uninterrupted run would have.
+Because training derives every random draw from the saved keys, the step count and the epoch index,
+training resumed from a checkpoint continues bit for bit as the uninterrupted run would have. The
+directory is checked (a directory, writable) before training starts, and a lock file keeps a second
+writer out while a run writes it.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
+import socket
+import tempfile
 import warnings
 from typing import Any, Optional, Sequence, Union
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from fnnet.engine.loop import Hook
+from fnnet.state import History, PopulationHistory, improves_upwards
+
 PyTree = Any
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _ARRAYS, _META = "arrays", "meta"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint directory that cannot be resumed from: every checkpoint in it is unreadable, or it
-    holds a run that does not match the current model, optimizer or data."""
+    """A checkpoint directory that cannot be used: not writable, written by another process right now,
+    every checkpoint in it unreadable, or holding a run that does not match the current one."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -159,16 +169,6 @@ def _check_compatible(directory: str, step: int, stored_tree: PyTree, like: PyTr
         )
 
 
-def _check_plan(directory: str, stored: dict, plan: dict) -> None:
-    diffs = [f"{k}={stored.get(k)!r} there, {v!r} here" for k, v in plan.items() if stored.get(k) != v]
-    if diffs:
-        raise CheckpointError(
-            f"{directory} holds a run with different data or batching ({'; '.join(diffs)}); the data order "
-            "could not continue where it stopped. Resume with the same training data and batch settings, "
-            "or use a new checkpoint_dir."
-        )
-
-
 # ----------------------------------------------------------------------------------------------
 # JSON forms of host-side records
 
@@ -187,129 +187,307 @@ def _logs_from_json(records: list) -> list:
 
 
 # ----------------------------------------------------------------------------------------------
-# What fit uses
+# The directory: checked before training, one writer at a time
 
 
-@dataclasses.dataclass
-class Resumed:
-    """A run restored by :meth:`FitCheckpointer.restore`.
-
-    ``epoch`` is the epoch to run next and ``batch`` how many of its batches are already done (0 for a
-    checkpoint taken at the end of an epoch); ``partial_logs`` are those batches' per-step logs;
-    ``history`` the :class:`~fnnet.train.History` fields; ``callbacks`` the callbacks' saved progress."""
-
-    step: int
-    state: PyTree
-    shuffle_key: jax.Array
-    epoch: int
-    batch: int
-    history: dict
-    partial_logs: list
-    callbacks: list
+_LOCK_NAME = ".fnnet-writer.lock"
 
 
-class FitCheckpointer:
-    """The checkpoints of one ``fit`` run in ``directory`` (see the module docstring).
+def check_directory(directory: str) -> None:
+    """Raises :class:`CheckpointError` before any training when ``directory`` cannot hold checkpoints: it
+    is a file, or it (or the folder it would be created in) cannot be written."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CheckpointError(f"checkpoint directory {directory} is a file, not a directory; give a directory path")
+    parent = directory
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".fnnet-probe-", delete=True)
+        probe.write(b"0")
+        probe.flush()
+        probe.close()
+    except OSError as err:
+        raise CheckpointError(f"checkpoint directory {directory} cannot be written ({_first_line(err)}); "
+                              "choose a writable directory (and one with free space)") from None
 
-    Args:
-      directory: where the step directories go (created if missing).
-      every: ``"epoch"`` (a checkpoint at the end of every epoch) or an int ``N``: also one after
-        every ``N`` batches of an epoch, counted from the epoch's first batch.
-      keep: how many of the newest checkpoints to keep.
-      keep_best: ``(monitor, "min" | "max")``: also keep the epoch-end checkpoint with the best value
-        of the epoch log ``monitor``; or None.
-      plan: the batching settings of the run; resuming with different ones is an error.
-    """
 
-    def __init__(self, directory, *, every: Union[str, int] = "epoch", keep: int = 3,
-                 keep_best: Optional[tuple] = None, plan: dict):
-        self.directory = _abs_dir(directory)
-        if every != "epoch" and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
-            raise ValueError(f"checkpoint_every must be 'epoch' or a positive number of steps, got {every!r}")
-        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-            raise ValueError(f"keep must be a positive int (checkpoints to keep), got {keep!r}")
-        self.every = None if every == "epoch" else every
-        self.keep_best = keep_best
-        self.plan = dict(plan)
-        self._manager = _manager(self.directory, keep=keep, best=keep_best)
+class WriterLock:
+    """An exclusive lock file in the checkpoint directory: a second process writing the same directory
+    gets a clear error at once instead of corrupting the first one's checkpoints. A lock left by a process
+    that no longer runs (killed) is taken over."""
 
-    def check_empty(self) -> None:
-        """Raises ``ValueError`` when the directory already holds checkpoints (a fresh run must not
-        interleave its steps with another run's)."""
-        if self._manager.latest_step() is not None:
-            raise ValueError(
-                f"checkpoint_dir {self.directory} already holds checkpoints (latest step "
-                f"{self._manager.latest_step()}); pass resume=True to continue that run, or use another directory"
-            )
+    def __init__(self, directory: str):
+        self.path = os.path.join(directory, _LOCK_NAME)
+        self.held = False
 
-    def save(self, state, shuffle_key, *, epoch: int, batch: int, history: dict, callbacks: Sequence,
-             partial_logs: Sequence = (), logs: Optional[dict] = None) -> None:
-        """Saves a checkpoint at optimizer step ``state.step`` (asynchronously: the arrays are copied to
-        the host before this returns, so the caller may donate their buffers right away).
+    def acquire(self) -> None:
+        mine = f"{os.getpid()} {socket.gethostname()}"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and owner != mine and self._alive(owner):
+                    raise CheckpointError(
+                        f"another process (pid {owner.split()[0]} on {owner.split()[-1]}) is writing checkpoints to "
+                        f"{os.path.dirname(self.path)}; two runs cannot share a checkpoint directory. Wait for it to "
+                        "finish or use another directory") from None
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path)  # stale: its writer is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(mine)
+            self.held = True
+            return
+        raise CheckpointError(f"could not take the writer lock {self.path}")
 
-        ``epoch``/``batch`` is the position to continue from; ``logs`` the finished epoch's logs (the
-        monitored value is taken from them), None for a checkpoint taken mid-epoch."""
+    def _owner(self) -> Optional[str]:
+        try:
+            with open(self.path) as f:
+                return f.read().strip() or None
+        except OSError:
+            return None
+
+    @staticmethod
+    def _alive(owner: str) -> bool:
+        pid, _, host = owner.partition(" ")
+        if host != socket.gethostname():
+            return True  # another machine's process: assume it runs
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def release(self) -> None:
+        if self.held:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+            self.held = False
+
+
+# ----------------------------------------------------------------------------------------------
+# The run's fingerprint: what must not change between a run and its resumption
+
+
+def data_digest(*arrays) -> str:
+    """A BLAKE2 digest of the arrays' shapes, dtypes and bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        digest.update(f"{a.shape}{a.dtype}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def stable_repr(value) -> str:
+    """A description of ``value`` that is the same in every process: functions by their qualified name
+    (their ``repr`` holds a memory address), containers and dataclasses element by element."""
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(stable_repr(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {stable_repr(v)}" for k, v in value.items()) + "}"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = ", ".join(f"{f.name}={stable_repr(getattr(value, f.name))}" for f in dataclasses.fields(value))
+        return f"{type(value).__name__}({fields})"
+    if callable(value):
+        return _name(value)
+    return repr(value)
+
+
+def _optimizer_description(optimizer_key, opt_state) -> str:
+    """The optimizer of a run: an fnnet optimizer's key (its kind, stages and static settings), or for another
+    optax transformation the structure of its state (its numbers are not visible from outside)."""
+    if isinstance(optimizer_key, tuple) and optimizer_key and optimizer_key[0] == "optax":
+        return "optax state " + str(jax.tree_util.tree_structure(opt_state)).replace("PyTreeDef", "")
+    return stable_repr(optimizer_key)
+
+
+def fingerprint(*, x, y, objective, optimizer_key, opt_state, plan: dict, members: int) -> dict:
+    """What defines a run, as JSON-able text: a digest of the training data, the model, the loss and
+    metrics, the optimizer (its kind and every numeric hyper-parameter in its state), the batching and the
+    number of members. Resuming with another value of any of them is refused (see :class:`Checkpointing`)."""
+    hyper = getattr(opt_state, "hyperparams", None) or {}
+    return {
+        "data": data_digest(x, y),
+        "model": stable_repr(objective.model),
+        "loss": _name(objective.loss),
+        "metrics": [name for name, _ in objective.metrics],
+        "optimizer": _optimizer_description(optimizer_key, opt_state),
+        "hyperparameters": {k: np.round(np.asarray(v, np.float64), 12).tolist() for k, v in sorted(hyper.items())},
+        "batching": plan,
+        "members": members,
+    }
+
+
+def _name(fn) -> str:
+    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _fingerprint_changes(stored: dict, current: dict) -> list[str]:
+    what = {"data": "the training data", "model": "the model", "loss": "the loss", "metrics": "the metrics",
+            "optimizer": "the optimizer", "hyperparameters": "the optimizer's hyper-parameters",
+            "batching": "the batching", "members": "the number of members"}
+    changes = []
+    for key, label in what.items():
+        before, now = stored.get(key), current.get(key)
+        if before == now:
+            continue
+        if key in ("data", "model", "optimizer"):
+            changes.append(label)
+        elif isinstance(before, dict) and isinstance(now, dict):
+            diffs = [f"{k}={before.get(k)!r} there, {now.get(k)!r} here" for k in dict.fromkeys([*before, *now])
+                     if before.get(k) != now.get(k)]
+            changes.append(f"{label} ({'; '.join(diffs)})")
+        else:
+            changes.append(f"{label} ({before!r} there, {now!r} here)")
+    return changes
+
+
+# ----------------------------------------------------------------------------------------------
+# The checkpoint hook of the training loop
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+    """Keeps orbax's (absl) log records below ERROR out of the user's terminal while we read or write."""
+    logger = logging.getLogger("absl")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+class CheckpointHook(Hook):
+    """Checkpoints of a run of the training loop (see the module docstring): restores the newest one at
+    the start (``resume``), saves after every ``every`` batches and at every epoch end, keeps the newest
+    ``keep`` and the best, and takes the directory's writer lock for the run's duration.
+
+    ``fingerprint``: see :func:`fingerprint`; ``callbacks``: the :class:`~fnnet.engine.hooks.Callbacks`
+    hook whose progress is saved (or None)."""
+
+    def __init__(self, config, *, fingerprint: dict, callbacks=None, log_names: Sequence[str] = ()):
+        self.config = config
+        self.directory = _abs_dir(config.directory)
+        self.fingerprint, self.callbacks = fingerprint, callbacks
+        self.best = None
+        if config.keep_best is not None:
+            names = list(log_names)
+            _check_choice_name("keep_best", config.keep_best, names)
+            self.best = (config.keep_best, "max" if improves_upwards(config.keep_best) else "min")
+        self._manager = None
+        self._lock = WriterLock(self.directory)
+
+    # -- start -----------------------------------------------------------------------------------
+    def prepare(self, run) -> None:
+        check_directory(self.directory)
+        self._lock.acquire()
+        with _quiet_orbax():
+            self._manager = _manager(self.directory, keep=self.config.keep, best=self.best)
+        run.piece_every = self.config.steps_between
+        if not self.config.resume:
+            latest = self._manager.latest_step()
+            if latest is not None:
+                raise CheckpointError(
+                    f"checkpoint directory {self.directory} already holds checkpoints (latest step {latest}); pass "
+                    "Checkpointing(..., resume=True) to continue that run, or use another directory")
+            return
+        like = {"state": run.state, "order_keys": run.population.order_keys, "active": np.ones(run.size, bool)}
+        with _quiet_orbax():
+            found = _restore_newest(self._manager, self.directory, like, steps=None, delete_damaged=True)
+        if found is None:
+            return
+        step, arrays, meta = found
+        self._check_fingerprint(meta)
+        run.state = arrays["state"]
+        run.population.order_keys = arrays["order_keys"]
+        run.active = np.asarray(arrays["active"], bool).copy()
+        run.epoch, run.batch = meta["epoch"], meta["batch"]
+        run.first_epoch, run.last_epoch = meta["first_epoch"], meta["first_epoch"] + (run.last_epoch - run.first_epoch)
+        run.first_step, run.steps_done = meta["first_step"], meta["steps_done"]
+        run.partial_logs = _logs_from_json(meta["partial_logs"])
+        run.histories = [History(**h) for h in meta["histories"]]
+        run.restored_callbacks = meta["callbacks"] if run.population.stacked else meta["callbacks"][0]
+        if run.verbose:
+            print(f"Resuming from the checkpoint at step {step} (epoch {run.epoch + 1}, batch {run.batch}) in "
+                  f"{self.directory}", flush=True)
+
+    def _check_fingerprint(self, meta: dict) -> None:
+        changes = _fingerprint_changes(meta.get("fingerprint", {}), self.fingerprint)
+        if not changes:
+            return
+        message = (f"{self.directory} holds a run that differs from this one in {', '.join(changes)}; resuming would "
+                   "continue a different run silently")
+        if self.config.allow_changes:
+            warnings.warn(message + ". Continuing anyway (Checkpointing(allow_changes=True))", stacklevel=4)
+            return
+        raise CheckpointError(message + ". Resume with the same data and settings, use a new directory, or pass "
+                              "Checkpointing(..., allow_changes=True) to continue anyway")
+
+    # -- saves -----------------------------------------------------------------------------------
+    def piece_end(self, run, piece) -> None:
+        if not piece.last:
+            self._save(run, epoch=run.epoch, batch=piece.hi, logs=None)
+
+    def epoch_end(self, run, logs: list) -> None:
+        self._save(run, epoch=run.epoch + 1, batch=0, logs=logs, partial=False)
+
+    def _save(self, run, *, epoch: int, batch: int, logs: Optional[list], partial: bool = True) -> None:
         metrics = None
-        if self.keep_best is not None and logs is not None and np.isfinite(logs.get(self.keep_best[0], np.nan)):
-            metrics = {self.keep_best[0]: float(logs[self.keep_best[0]])}
+        if self.best is not None and logs is not None:
+            values = [l.get(self.best[0], np.nan) for l in logs if l is not None]
+            value = float(np.nanmean(values)) if values and np.isfinite(values).any() else np.nan
+            if np.isfinite(value):
+                metrics = {self.best[0]: value}
         meta = {
             "format": FORMAT_VERSION,
             "epoch": epoch,
             "batch": batch,
-            "history": history,
-            "partial_logs": _logs_to_json(partial_logs),
-            "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in callbacks],
-            "plan": self.plan,
-            "keep_best": None if self.keep_best is None else list(self.keep_best),
-            "typed_keys": bool(jax.dtypes.issubdtype(state.key.dtype, jax.dtypes.prng_key)),
+            "first_epoch": run.first_epoch,
+            "first_step": run.first_step,
+            "steps_done": run.steps_done,
+            "histories": [dataclasses.asdict(h) for h in run.histories],
+            "partial_logs": _logs_to_json(run.partial_logs if partial else []),
+            "callbacks": self.callbacks.states() if self.callbacks is not None else [[] for _ in range(run.size)],
+            "fingerprint": self.fingerprint,
+            "keep_best": None if self.best is None else list(self.best),
+            "typed_keys": bool(jax.dtypes.issubdtype(run.population.order_keys.dtype, jax.dtypes.prng_key)),
+            "members": run.size if run.population.stacked else None,
         }
-        arrays = {"state": state, "shuffle_key": shuffle_key}
-        # Mid-epoch checkpoints have no metrics on purpose; orbax would warn about each one.
-        with _absl_filtered("did not provide metrics"):
-            self._manager.save(
-                int(state.step),
-                args=ocp.args.Composite(**{_ARRAYS: ocp.args.StandardSave(arrays), _META: ocp.args.JsonSave(meta)}),
-                metrics=metrics,
-            )
+        arrays = {"state": run.state, "order_keys": run.population.order_keys, "active": np.asarray(run.active)}
+        step = int(np.max(np.asarray(run.state.step)))
+        try:
+            # Mid-epoch checkpoints have no metrics on purpose; orbax would warn about each one.
+            with _absl_filtered("did not provide metrics"), _quiet_orbax():
+                self._manager.save(step, args=ocp.args.Composite(
+                    **{_ARRAYS: ocp.args.StandardSave(arrays), _META: ocp.args.JsonSave(meta)}), metrics=metrics)
+        except Exception as err:
+            raise CheckpointError(f"could not write the checkpoint at step {step} to {self.directory} "
+                                  f"({_first_line(err)}); the earlier checkpoints are intact") from None
 
-    def restore(self, like_state, like_shuffle_key) -> Optional[Resumed]:
-        """The newest readable checkpoint restored onto the shapes, dtypes and shardings of
-        ``like_state`` (a freshly initialized state), or None when the directory has none.
-
-        A checkpoint that cannot be read (truncated or corrupted files) is skipped with a warning in
-        favour of the next older one, and deleted (the resumed run writes it again); raises
-        :class:`CheckpointError` when none can be read, or when the newest readable one belongs to a
-        different model, optimizer or batching."""
-        like = {"state": like_state, "shuffle_key": like_shuffle_key}
-        found = _restore_newest(self._manager, self.directory, like, steps=None, delete_damaged=True)
-        if found is None:
-            return None
-        step, arrays, meta = found
-        _check_plan(self.directory, meta["plan"], self.plan)
-        return Resumed(
-            step=step, state=arrays["state"], shuffle_key=arrays["shuffle_key"], epoch=meta["epoch"],
-            batch=meta["batch"], history=meta["history"], partial_logs=_logs_from_json(meta["partial_logs"]),
-            callbacks=meta["callbacks"],
-        )
-
-    def close(self) -> None:
-        """Waits for a pending asynchronous save to be on disk, then releases the manager."""
-        self._manager.wait_until_finished()
-        self._manager.close()
+    # -- end -------------------------------------------------------------------------------------
+    def end(self, run) -> None:
+        try:
+            if self._manager is not None:
+                with _quiet_orbax():
+                    self._manager.wait_until_finished()  # the last (asynchronous) save
+                    self._manager.close()
+        except Exception as err:
+            if run.error is None:
+                raise CheckpointError(f"could not finish writing checkpoints to {self.directory} "
+                                      f"({_first_line(err)}); the earlier checkpoints are intact") from None
+        finally:
+            self._lock.release()
 
 
-def load_callback_states(callbacks: Sequence, saved: list) -> None:
-    """Gives each callback its saved progress; warns (and restores nothing) when the callbacks are not
-    the ones the checkpointed run had."""
-    if [type(cb).__name__ for cb in callbacks] != [s["class"] for s in saved]:
-        warnings.warn(
-            f"the checkpointed run had callbacks {[s['class'] for s in saved]}, this one has "
-            f"{[type(cb).__name__ for cb in callbacks]}; their progress (e.g. early-stopping patience) starts afresh",
-            stacklevel=3,
-        )
-        return
-    for cb, s in zip(callbacks, saved):
-        cb.load_state_dict(s["state"])
+def _check_choice_name(name: str, value: str, names: Sequence[str]) -> None:
+    if value not in names:
+        raise ValueError(f"{name} must be one of the logged quantities {sorted(names)}, got {value!r}")
 
 
 def _read_meta(manager, step: int) -> dict:
@@ -380,20 +558,22 @@ def steps(directory) -> list[int]:
 
 
 def restore(directory, model, optimizer, x_sample, *, step: Union[str, int] = "latest"):
-    """Loads a checkpoint written by ``fit(..., checkpoint_dir=directory)``.
+    """Loads a checkpoint written by a training run with ``checkpoint=Checkpointing(directory)``.
 
     Args:
-      directory: the run's ``checkpoint_dir``.
-      model, optimizer, x_sample: as given to ``fit`` (``x_sample`` a batch such as ``x[:1]``); they
+      directory: the run's checkpoint directory.
+      model, optimizer, x_sample: as given to the run (``x_sample`` a batch such as ``x[:1]``); they
         define the shapes the arrays are restored to (nothing is initialized for real).
       step: ``"latest"``, ``"best"`` (the run must have used ``keep_best=``) or a step number from
         :func:`steps`.
 
     Returns:
-      ``(TrainState, History)`` as they were at that checkpoint. ``step="latest"`` falls back to an
-      older checkpoint, with a warning, when the newest is damaged.
+      ``(TrainState, History)`` as they were at that checkpoint; for a population's run (``fit_ensemble``,
+      ``fit_sweep``) the stacked state and a :class:`~fnnet.state.PopulationHistory`. ``step="latest"``
+      falls back to an older checkpoint, with a warning, when the newest is damaged.
     """
-    from fnnet.train import History, create_train_state
+    from fnnet.engine.programs import init_population, init_state
+    from fnnet.optim import get as get_optimizer
 
     directory = _abs_dir(directory)
     available = steps(directory)
@@ -404,19 +584,32 @@ def restore(directory, model, optimizer, x_sample, *, step: Union[str, int] = "l
     run = _run_settings(directory, available)
     if step == "best" and not run["keep_best"]:
         raise ValueError(f"step='best' needs a run saved with keep_best=<monitor>; the run in {directory} kept none")
-    manager = _manager(directory, best=tuple(run["keep_best"]) if run["keep_best"] else None, writer=False)
-    try:
-        wanted = None if step == "latest" else [manager.best_step() if step == "best" else step]
-        if wanted == [None]:
-            raise CheckpointError(f"no end-of-epoch checkpoint in {directory} has a finite {run['keep_best'][0]}")
-        make_key = jax.random.key if run["typed_keys"] else jax.random.PRNGKey
-        like = jax.eval_shape(
-            lambda k: {"state": create_train_state(model, optimizer, k, x_sample), "shuffle_key": k}, make_key(0)
-        )
-        _, arrays, meta = _restore_newest(manager, directory, like, steps=wanted)
-    finally:
-        manager.close()
-    return arrays["state"], History(**meta["history"])
+    tx = get_optimizer(optimizer)
+    make_key = jax.random.key if run["typed_keys"] else jax.random.PRNGKey
+    members = run["members"]
+
+    def like_tree(k):
+        if members is None:
+            return {"state": init_state(model, tx, k, x_sample), "order_keys": k, "active": jnp.ones((1,), bool)}
+        keys = jax.random.split(k, members)
+        return {"state": init_population(model, tx, keys, x_sample), "order_keys": keys,
+                "active": jnp.ones((members,), bool)}
+
+    with _quiet_orbax():
+        manager = _manager(directory, best=tuple(run["keep_best"]) if run["keep_best"] else None, writer=False)
+        try:
+            wanted = None if step == "latest" else [manager.best_step() if step == "best" else step]
+            if wanted == [None]:
+                raise CheckpointError(f"no end-of-epoch checkpoint in {directory} has a finite {run['keep_best'][0]}")
+            like = jax.eval_shape(like_tree, make_key(0))
+            like["active"] = np.ones(like["active"].shape, bool)
+            _, arrays, meta = _restore_newest(manager, directory, like, steps=wanted)
+        finally:
+            manager.close()
+    histories = [History(**h) for h in meta["histories"]]
+    if members is None:
+        return arrays["state"], histories[0]
+    return arrays["state"], PopulationHistory(members=histories, callbacks=[[] for _ in histories])
 
 
 def _run_settings(directory: str, available: Sequence[int]) -> dict:
@@ -428,10 +621,12 @@ def _run_settings(directory: str, available: Sequence[int]) -> dict:
                 meta = _read_meta(manager, step)
             except Exception:  # damaged: the settings are the same in every checkpoint of the run
                 continue
-            return {"keep_best": meta.get("keep_best"), "typed_keys": meta.get("typed_keys", True)}
+            return {"keep_best": meta.get("keep_best"), "typed_keys": meta.get("typed_keys", True),
+                    "members": meta.get("members")}
     finally:
         manager.close()
     raise CheckpointError(f"no readable checkpoint in {directory}")
 
 
-__all__ = ["CheckpointError", "FitCheckpointer", "Resumed", "load_callback_states", "restore", "steps"]
+__all__ = ["CheckpointError", "CheckpointHook", "WriterLock", "check_directory", "data_digest", "fingerprint", "restore",
+           "steps"]

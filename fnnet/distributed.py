@@ -129,15 +129,15 @@ def constrain_leading_axis(tree: PyTree, mesh: Mesh) -> PyTree:
 
 
 def data_parallel_step(train_step: Callable, mesh: Mesh) -> Callable:
-    """Wraps ``train_step(state, x, y) -> (state, logs)`` so that, under ``jit``, the batch ``(x, y)``
+    """Wraps ``train_step(state, x, y, *rest) -> (state, logs)`` so that, under ``jit``, the batch ``(x, y)``
     is split over ``mesh`` along axis 0 while the new state is kept whole on every device.
 
     The loss is still the mean over the *global* batch, so XLA computes per-device partial gradients
     and all-reduces them; the update is the single-device update up to float summation order."""
 
-    def sharded_step(state, x, y):
+    def sharded_step(state, x, y, *rest):
         x, y = constrain_leading_axis((x, y), mesh)
-        new_state, logs = train_step(state, x, y)
+        new_state, logs = train_step(state, x, y, *rest)
         return jax.lax.with_sharding_constraint(new_state, replicated(mesh)), logs
 
     return sharded_step
@@ -150,10 +150,10 @@ def member_parallel_step(member_step: Callable, mesh: Mesh, *, per_member_batche
     carry a leading member axis too (each member's own batch), split the same way; otherwise every
     member sees the same batch, which stays whole on every device."""
 
-    def sharded_step(states, x, y):
+    def sharded_step(states, x, y, *rest):
         if per_member_batches:
             x, y = constrain_leading_axis((x, y), mesh)
-        new_states, logs = member_step(constrain_leading_axis(states, mesh), x, y)
+        new_states, logs = member_step(constrain_leading_axis(states, mesh), x, y, *rest)
         return constrain_leading_axis(new_states, mesh), logs
 
     return sharded_step

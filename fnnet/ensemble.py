@@ -1,9 +1,9 @@
 """Ensembles trained as one compiled program, and the ways to combine their predictions.
 
 ``fit_ensemble`` trains ``M`` copies of a model, each from its own key (initialization, dropout, data
-order), as ONE program: :func:`fnnet.train.make_train_step` under ``jax.vmap``, whole epochs under
-``lax.scan`` exactly as :func:`fnnet.train.fit` runs them. Parameters are *stacked*: every leaf of the
-returned ``TrainState`` has a leading member axis of length ``M``::
+order), in ONE compiled program of the training engine that also runs :func:`fnnet.fit` (its population
+case: one batched step for all members, or a compiled loop over them). Parameters are *stacked*: every
+leaf of the returned ``TrainState`` has a leading member axis of length ``M``::
 
     state, history = fit_ensemble(model, "softmax_cross_entropy", optimizer("adam", 1e-3), (x, y),
                                   n_members=8, key=key, epochs=10, batch_size=100,
@@ -21,38 +21,22 @@ stacks them like an ensemble's; :func:`checkpoint_snapshots` stacks a run's save
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
-import time
 from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import _checks, checkpoint, distributed
-from fnnet.callbacks import Callback, _resolve_mode
+from fnnet import _checks, checkpoint, engine
+from fnnet.callbacks import Callback, resolve_mode
+from fnnet.engine import inputs
+from fnnet.engine import programs as programs_lib
+from fnnet.engine.options import Checkpointing, TrainOptions
 from fnnet.models.core import Model
-from fnnet.train import (
-    History,
-    NonFiniteLossError,
-    TrainState,
-    _compiler_options,
-    _copy_tree,
-    _default_epoch_mode,
-    _EpochPlan,
-    _EpochPrograms,
-    _predict_arrays,
-    _prepare_fit_inputs,
-    _reduce_step_logs,
-    _resolve_loss,
-    _resolve_metrics,
-    _resolve_optimizer,
-    _run_epoch,
-    _statistics_callbacks,
-    create_train_state,
-    make_train_step,
-)
+from fnnet.objective import make_objective
+from fnnet.state import PopulationHistory, TrainState
+from fnnet.train import resolve_optimizer
+from fnnet.tree import member, num_members, stack  # noqa: F401  (member: re-exported as fnnet.ensemble.member)
 
 PyTree = Any
 
@@ -61,27 +45,6 @@ METHODS = ("average", "vote", "weighted_vote")
 
 # ----------------------------------------------------------------------------------------------
 # Stacked trees
-
-
-def stack(trees: Sequence[PyTree]) -> PyTree:
-    """Stacks trees of identical structure along a new leading member axis: ``M`` trees -> one tree."""
-    trees = list(trees)
-    if not trees:
-        raise ValueError("stack needs at least one tree")
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
-
-
-def member(tree: PyTree, i: int) -> PyTree:
-    """Member ``i`` of a stacked tree (every leaf indexed along its leading axis)."""
-    return jax.tree.map(lambda leaf: leaf[i], tree)
-
-
-def num_members(tree: PyTree) -> int:
-    """The length of the leading member axis of a stacked tree."""
-    leaves = jax.tree.leaves(tree)
-    if not leaves or np.ndim(leaves[0]) == 0:
-        raise ValueError("expected a stacked tree (leaves with a leading member axis)")
-    return int(np.shape(leaves[0])[0])
 
 
 def member_keys(*, n_members: Optional[int] = None, keys=None, key: Optional[jax.Array] = None) -> jax.Array:
@@ -123,69 +86,13 @@ def _as_key_array(keys) -> jax.Array:
 
 
 def init_members(model: Model, optimizer, keys: jax.Array, x_sample) -> TrainState:
-    """The stacked :class:`~fnnet.train.TrainState` the members start from: member ``i`` is the state
+    """The stacked :class:`~fnnet.state.TrainState` the members start from: member ``i`` is the state
     ``fit(..., key=keys[i])`` starts from (its init key is the first half of ``split(keys[i])``)."""
-    tx = _resolve_optimizer(optimizer)
     init_keys = jax.vmap(jax.random.split)(_as_key_array(keys))[:, 0]
-    return jax.vmap(lambda k: create_train_state(model, tx, k, x_sample))(init_keys)
+    return programs_lib.init_population(model, resolve_optimizer(optimizer), init_keys, x_sample)
 
 
-# ----------------------------------------------------------------------------------------------
-# History
-
-
-@dataclasses.dataclass
-class EnsembleHistory:
-    """What :func:`fit_ensemble` records: one :class:`~fnnet.train.History` per member plus array views.
-
-    * ``members[i]`` is member ``i``'s History, with the entries ``fit`` would record for it (a member
-      stopped early by its callbacks has fewer epochs);
-    * ``history[name]`` (or ``history.history[name]``) is a float64 array ``(epochs, M)``: column ``i``
-      is member ``i``'s curve, NaN after the member stopped;
-    * ``callbacks[i]`` are member ``i``'s own copies of the callbacks (e.g. ``callbacks[i][0].best_epoch``);
-    * ``epoch_times`` wall seconds per epoch of the whole ensemble (summed over chunks), ``compile_time``
-      seconds spent compiling the epoch programs.
-    """
-
-    members: list
-    callbacks: list
-    epoch_times: list = dataclasses.field(default_factory=list)
-    compile_time: float = 0.0
-    epoch_mode: str = ""
-
-    def __len__(self) -> int:
-        return len(self.members)
-
-    @property
-    def history(self) -> dict:
-        names = dict.fromkeys(k for h in self.members for k in h.history)
-        return {name: self[name] for name in names}
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self:
-            raise KeyError(f"{name!r} was not recorded; recorded: {sorted(self.members[0].history)}")
-        epochs = max(len(h.epochs) for h in self.members)
-        table = np.full((epochs, len(self.members)), np.nan)
-        for i, h in enumerate(self.members):
-            values = h.history.get(name, [])
-            table[: len(values), i] = values
-        return table
-
-    def __contains__(self, name: str) -> bool:
-        return any(name in h.history for h in self.members)
-
-    def last(self) -> dict:
-        """Each member's final-epoch logs: ``{name: (M,) array}``."""
-        return {name: np.array([h.history[name][-1] for h in self.members]) for name in self.members[0].history}
-
-    def best(self, monitor: str = "val_loss", mode: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-        """Per member, ``(epochs (M,), values (M,))`` of the best ``monitor`` value (see ``History.best``)."""
-        pairs = [h.best(monitor, mode) for h in self.members]
-        return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-
-    @property
-    def stopped_early(self) -> list:
-        return [h.stopped_early for h in self.members]
+EnsembleHistory = PopulationHistory  # the name of fnnet 0.1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,282 +113,80 @@ def fit_ensemble(
     shared_order: bool = False,
     initial_state: Optional[TrainState] = None,
     validation_data: Optional[tuple] = None,
+    validation_split: Optional[float] = None,
     metrics: Sequence = (),
     callbacks: Sequence[Callback] = (),
     augment=None,
-    shuffle: bool = True,
-    drop_remainder: bool = False,
-    max_steps: Optional[int] = None,
-    steps_per_epoch: Optional[int] = None,
-    epoch_mode: str = "auto",
-    on_nonfinite: str = "raise",
-    eval_batch_size: int = 1000,
-    chunk: Optional[int] = None,
     verbose: int = 1,
-    mesh: Optional[jax.sharding.Mesh] = None,
-    devices: Optional[Sequence[jax.Device]] = None,
-) -> tuple[TrainState, EnsembleHistory]:
-    """Trains ``M`` members of ``model`` in one vmapped program; returns ``(stacked state, history)``.
+    checkpoint: Optional[Checkpointing] = None,
+    devices=None,
+    options: Optional[TrainOptions] = None,
+    **deprecated,
+) -> tuple[TrainState, PopulationHistory]:
+    """Trains ``M`` members of ``model`` in one compiled program; returns ``(stacked state, history)``.
 
-    The arguments are :func:`fnnet.train.fit`'s, applied to every member, plus:
+    The arguments are :func:`fnnet.fit`'s, applied to every member (the same training loop runs them:
+    validation, progress, callbacks and early stopping, checkpoints with bitwise resume, in-step
+    statistics, the non-finite guard), plus:
 
     Args:
       n_members, keys, key: the members' PRNG keys (see :func:`member_keys`): ``keys`` (one per member)
         or ``n_members`` and ``key``. Member ``i`` uses ``keys[i]`` as ``fit`` uses its ``key``: for its
         initialization, its dropout/augmentation keys and its data order.
       shared_order: all members visit the examples in the same order (the first member's), so each step
-        feeds the same batch to every member; the first layer's matrix products of all members then
-        become one larger product. Initialization and dropout stay per member.
+        feeds the same batch to every member. Initialization and dropout stay per member.
       initial_state: a stacked ``TrainState`` (leading axis ``M``) to continue from; it is not consumed.
         ``fnnet.search`` uses it to give the members different hyper-parameters.
-      callbacks: every member gets its own deep copy of each callback (``history.callbacks[i]``), sees
-        its own logs and state, and stops on its own: a stopped member's state is frozen at that epoch
-        (``fit``'s result for it) while the others go on; training ends when all have stopped.
-      chunk: train the members in groups of at most ``chunk``, one group after the other (one program
-        per group), when ``M`` models do not fit in memory at once. The result equals the unchunked one.
-      verbose: 1 prints one line per epoch with each quantity's mean and range over the members.
-      mesh, devices: place the members on the devices of a 1-D :class:`jax.sharding.Mesh` (or of one built
-        over ``devices``, see :mod:`fnnet.distributed`): each device holds and trains ``M / devices``
-        whole members (with ``chunk``: ``chunk / devices`` at a time); the data is replicated and no
-        gradient crosses devices. ``M`` (and ``chunk``) must be multiples of the device count. The
-        result equals the unplaced run's up to float rounding.
+      callbacks: every member gets its own deep copy of each callback (``history.callbacks[i]``), sees its
+        own logs and state, and stops on its own: a stopped member's state is kept at that epoch (``fit``'s
+        result for it) while the others go on; training ends when all have stopped.
+      devices: place the members on the devices of a 1-D mesh (or a list of devices): each device trains
+        ``M / devices`` whole members; the data is replicated and no gradient crosses devices.
+      options: as for ``fit``, plus ``member_layout`` (``"vmap"``: one batched step for all members;
+        ``"map"``: a compiled loop over the members inside one program; ``"auto"``: chosen per backend and
+        member size) and ``chunk`` (train at most that many members at a time).
 
     Returns:
-      ``(state, history)``: ``state`` a :class:`~fnnet.train.TrainState` whose leaves have a leading
-      member axis ``M`` (``member(state, i)`` is member ``i``'s), ``history`` an :class:`EnsembleHistory`.
+      ``(state, history)``: ``state`` a :class:`~fnnet.state.TrainState` whose leaves have a leading member
+      axis ``M`` (``member(state, i)`` is member ``i``'s), ``history`` a :class:`~fnnet.state.PopulationHistory`.
+      Member ``i`` equals ``fit(model, loss, optimizer, data, key=keys[i], ...)`` up to float rounding of
+      the batched products (bitwise with ``member_layout="map"``).
 
     Raises:
       ValueError: bad arguments (as ``fit``), a key count that does not match ``n_members``, an
-        ``initial_state`` whose member axis is not ``M``, ``chunk`` not a positive int.
-      NonFiniteLossError: with ``on_nonfinite="raise"``, for the first member whose loss or gradient
-        became NaN/Inf (its index is in the message; ``.state`` is that member's state).
+        ``initial_state`` whose member axis is not ``M``.
+      NonFiniteError: with ``on_nonfinite="raise"``, for the first member whose loss, gradient or
+        parameters became NaN/Inf (``.member``; ``.state`` is that member's state before the step).
     """
+    options, checkpoint, devices = inputs.resolve_options(options, checkpoint, devices, deprecated,
+                                                          front="fit_ensemble")
     keys = member_keys(n_members=n_members, keys=keys, key=key)
     m = keys.shape[0]
-    if _statistics_callbacks(callbacks):
-        raise ValueError("callbacks with in-step statistics (statistics_every > 0, e.g. TrainingMonitor) are "
-                         "not supported by fit_ensemble; monitor one member with fnnet.fit")
-    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
-        raise ValueError(f"chunk must be a positive int or None, got {chunk!r}")
-    mesh = distributed.resolve_mesh(mesh, devices)
-    if mesh is not None:
-        distributed.check_divisible("the number of members", m, mesh)
-        if chunk is not None:
-            distributed.check_divisible("chunk", chunk, mesh)
-    x, y, validation = _prepare_fit_inputs(
-        model, loss, train_data, validation_data, epochs=epochs, batch_size=batch_size, drop_remainder=drop_remainder,
-        max_steps=max_steps, steps_per_epoch=steps_per_epoch, epoch_mode=epoch_mode, on_nonfinite=on_nonfinite,
-    )
-    if initial_state is not None:
-        steps = np.shape(initial_state.step)
-        if steps != (m,):
-            raise ValueError(f"initial_state must be a stacked TrainState with a leading member axis of {m} "
-                             f"(one per key), got step of shape {steps}")
-    tx = _resolve_optimizer(optimizer)
-    mode = _default_epoch_mode(model) if epoch_mode == "auto" else epoch_mode
-    trainer = _MemberTrainer(
-        model, loss, tx, x, y, validation, metrics=metrics, augment=augment, mode=mode, epochs=epochs,
-        plan=_EpochPlan(x.shape[0], batch_size, shuffle=shuffle, drop_remainder=drop_remainder,
-                        steps_per_epoch=steps_per_epoch),
-        max_steps=max_steps, on_nonfinite=on_nonfinite, eval_batch_size=eval_batch_size, verbose=verbose,
-        mesh=mesh,
-    )
-    shuffle_keys = jax.vmap(jax.random.split)(keys)[:, 1]
-    size = m if chunk is None else chunk
-    states, members, member_callbacks = [], [], []
-    history = EnsembleHistory(members=members, callbacks=member_callbacks, epoch_mode=mode)
-    for start in range(0, m, size):
-        part = slice(start, min(start + size, m))
-        if initial_state is None:
-            state = init_members(model, tx, keys[part], x[:1])
-        else:
-            state = _copy_tree(member(initial_state, part))  # the programs donate their state buffers
-        order_keys = shuffle_keys[:1] if shared_order else shuffle_keys[part]
-        chunk_callbacks = [[copy.deepcopy(cb) for cb in callbacks] for _ in range(part.stop - part.start)]
-        state, chunk_history = trainer.run(state, order_keys, chunk_callbacks, shared_order=shared_order,
-                                           first_member=start)
-        states.append(state)
-        members.extend(chunk_history.members)
-        member_callbacks.extend(chunk_callbacks)
-        history.compile_time += chunk_history.compile_time
-        history.epoch_times = [a + b for a, b in _zip_longest_zero(history.epoch_times, chunk_history.epoch_times)]
-    state = states[0] if len(states) == 1 else jax.tree.map(lambda *parts: jnp.concatenate(parts), *states)
-    return state, history
-
-
-def _zip_longest_zero(a: list, b: list):
-    n = max(len(a), len(b))
-    return zip(a + [0.0] * (n - len(a)), b + [0.0] * (n - len(b)))
-
-
-def guarded_member_step(step, *, shared_order: bool = False):
-    """``member_step(states, x, y) -> (states, logs)``: the unguarded ``step`` (``make_train_step(...,
-    guard=False)``) vmapped over stacked members, x/y ``(M, batch, ...)`` (or ``(batch, ...)`` shared by
-    all with ``shared_order``), and a member whose loss or gradient is not finite keeps its params,
-    optimizer and model state (the step counter advances, as in ``fit``).
-
-    One ``lax.cond`` on "every member finite" for the whole ensemble: vmapping ``fit``'s per-step
-    ``lax.cond`` would turn it into a select over every parameter and optimizer leaf of every member on
-    every step (one more pass over params and both Adam moments, ~0.9x on the MNIST MLP:
-    ``benchmarks/cpu_paths.py --only mlp``); here that select only runs on steps where some member failed.
-    """
-    data_axis = None if shared_order else 0
-    batched = jax.vmap(step, in_axes=(0, data_axis, data_axis))
-
-    def member_step(states: TrainState, x, y):
-        new, logs = batched(states, x, y)
-        finite = logs["finite"]  # (M,)
-        fresh = (new.params, new.opt_state, new.model_state)
-
-        def keep_failed_members(_):
-            def pick(new_leaf, old_leaf):
-                return jnp.where(finite.reshape(finite.shape + (1,) * (jnp.ndim(new_leaf) - 1)), new_leaf, old_leaf)
-
-            return jax.tree_util.tree_map(pick, fresh, (states.params, states.opt_state, states.model_state))
-
-        params, opt_state, model_state = jax.lax.cond(jnp.all(finite), lambda _: fresh, keep_failed_members, None)
-        return new.replace(params=params, opt_state=opt_state, model_state=model_state), logs
-
-    return member_step
-
-
-class _MemberTrainer:
-    """Runs ``fit``'s epoch loop for a stacked group of members (one chunk)."""
-
-    def __init__(self, model, loss, tx, x, y, validation, *, metrics, augment, mode, epochs, plan, max_steps,
-                 on_nonfinite, eval_batch_size, verbose, mesh=None):
-        if mesh is not None:  # every device holds the whole data set and its own members
-            x, y, validation = distributed.replicate((x, y, validation), mesh)
-        self.model, self.x, self.y, self.validation, self.mesh = model, x, y, validation, mesh
-        self.mode, self.epochs, self.plan, self.max_steps = mode, epochs, plan, max_steps
-        self.on_nonfinite, self.eval_batch_size, self.verbose = on_nonfinite, eval_batch_size, verbose
-        self.loss_fn, self.metric_fns = _resolve_loss(loss), _resolve_metrics(metrics)
-        self.step = make_train_step(model, loss, tx, metrics=metrics, augment=augment, guard=False)
-
-    def _indices(self, order_keys, epoch: int, budget, shared_order: bool):
-        """``(idx, rest)`` for one epoch: ``(steps, M, batch)``/``(1, M, rest)`` with per-member orders,
-        or ``(steps, batch)``/``(1, rest)`` when all members share ``order_keys[0]``'s order."""
-        if shared_order:
-            return self.plan.indices(jax.random.fold_in(order_keys[0], epoch), budget)
-        idx, rest = jax.vmap(lambda k: self.plan.indices(jax.random.fold_in(k, epoch), budget))(order_keys)
-        return jnp.swapaxes(idx, 0, 1), (None if rest is None else jnp.swapaxes(rest, 0, 1))
-
-    def _evaluate(self, state) -> dict:
-        """Validation logs of every member: ``{"val_loss": (M,), "val_<metric>": (M,)}`` as numpy."""
-        x_val, y_val = self.validation
-        model, loss_fn, metric_fns = self.model, self.loss_fn, self.metric_fns
-        outputs = jax.vmap(lambda p, s: _predict_arrays(model, p, s, x_val, self.eval_batch_size))(
-            state.params, state.model_state)
-
-        def logs(out, params):
-            values = {"loss": loss_fn(out, y_val) + model.penalty(params)}
-            values.update({name: fn(out, y_val) for name, fn in metric_fns.items()})
-            return values
-
-        return {f"val_{k}": np.asarray(v, np.float64) for k, v in jax.vmap(logs)(outputs, state.params).items()}
-
-    def run(self, state: TrainState, order_keys, member_callbacks: list, *, shared_order: bool, first_member: int):
-        """Trains the stacked ``state`` of ``len(member_callbacks)`` members; returns the final stacked
-        state and an :class:`EnsembleHistory` of these members."""
-        m = len(member_callbacks)
-        member_step = guarded_member_step(self.step, shared_order=shared_order)
-        idx_sharding = None
-        if self.mesh is not None:
-            member_step = distributed.member_parallel_step(member_step, self.mesh, per_member_batches=not shared_order)
-            state = distributed.shard_leading_axis(state, self.mesh)
-            idx_sharding = distributed.replicated(self.mesh)
-        programs = _EpochPrograms(member_step, compiler_options=_compiler_options(self.model))
-        histories = [History(epoch_mode=self.mode) for _ in range(m)]
-        result = EnsembleHistory(members=histories, callbacks=member_callbacks, epoch_mode=self.mode)
-        plan = self.plan
-        if plan.full_batches:
-            idx_shape = (plan.full_batches, plan.batch_size) if shared_order else (plan.full_batches, m, plan.batch_size)
-            result.compile_time = programs.precompile(self.mode, state, self.x, self.y, idx_shape, idx_sharding)
-        has_callbacks = any(member_callbacks)
-        for i, cbs in enumerate(member_callbacks):
-            for cb in cbs:
-                cb.on_train_begin(member(state, i), histories[i])
-        first_steps = np.asarray(state.step)
-        active = np.ones(m, bool)
-        frozen: dict[int, TrainState] = {}
-        steps_done = 0
-        names = ["loss", *self.metric_fns]
-        for epoch in range(self.epochs):
-            t_epoch = time.perf_counter()
-            budget = None if self.max_steps is None else self.max_steps - steps_done
-            idx, rest = self._indices(order_keys, epoch, budget, shared_order)
-            if self.mesh is not None:
-                idx, rest = distributed.replicate((idx, rest), self.mesh)
-            state, step_logs = _run_epoch(programs, self.mode, state, self.x, self.y, idx, rest)
-            host = jax.device_get([logs for logs, _ in step_logs])
-            weights = [w for _, w in step_logs]
-            epoch_steps = sum(len(h["finite"]) for h in host)
-            reduced = [_reduce_step_logs([(jax.tree.map(lambda a: a[:, i], h), w) for h, w in zip(host, weights)],
-                                         names) for i in range(m)]
-            for i in np.flatnonzero(active):
-                bad = reduced[i][1]
-                if bad and self.on_nonfinite == "raise":
-                    global_step = int(first_steps[i]) + steps_done + bad[0]
-                    raise NonFiniteLossError(
-                        f"member {first_member + i}: non-finite loss or gradient at step {global_step} (epoch "
-                        f"{epoch + 1}, batch {bad[0] + 1} of {epoch_steps}); lower the learning rate, clip "
-                        "gradients (clip_norm=...) or check the data. That step's update was not applied; the "
-                        "member's state is available as this exception's .state",
-                        step=global_step, epoch=epoch, batch=bad[0], state=member(state, i),
-                    )
-            steps_done += epoch_steps
-            val_logs = self._evaluate(state) if self.validation is not None else {}
-            seconds = time.perf_counter() - t_epoch
-            result.epoch_times.append(seconds)
-            for i in np.flatnonzero(active):
-                epoch_logs, bad = reduced[i]
-                epoch_logs.update({k: float(v[i]) for k, v in val_logs.items()})
-                histories[i].steps += epoch_steps
-                histories[i].skipped_steps += len(bad)
-                histories[i].append(epoch, epoch_logs, seconds)
-            if self.verbose:
-                print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - members {first_member}-{first_member + m - 1}"
-                      f" ({int(active.sum())} training) - "
-                      + _format_member_logs([histories[i] for i in np.flatnonzero(active)]), flush=True)
-            if has_callbacks:
-                for i in np.flatnonzero(active):
-                    state_i = member(state, i)
-                    stop = False
-                    for cb in member_callbacks[i]:
-                        stop = bool(cb.on_epoch_end(epoch, histories[i].last(), state_i)) or stop
-                    if stop:
-                        active[i] = False
-                        frozen[i] = state_i
-                        histories[i].stopped_early = True
-                if not active.any():
-                    break
-            if self.max_steps is not None and steps_done >= self.max_steps:
-                break
-        return self._finish(state, frozen, member_callbacks), result
-
-    @staticmethod
-    def _finish(state, frozen: dict, member_callbacks: list) -> TrainState:
-        """Puts back the members frozen when they stopped and the states their callbacks hand back."""
-        finals = {}
-        for i, cbs in enumerate(member_callbacks):
-            current = frozen.get(i)
-            for cb in cbs:
-                replacement = cb.on_train_end(current if current is not None else member(state, i))
-                if replacement is not None:
-                    current = replacement
-            if current is not None:
-                finals[i] = current
-        if not finals:
-            return state
-        return stack([finals[i] if i in finals else member(state, i) for i in range(len(member_callbacks))])
-
-
-def _format_member_logs(histories: list) -> str:
-    parts = []
-    for name in histories[0].history:
-        values = np.array([h.history[name][-1] for h in histories])
-        parts.append(f"{name}: {values.mean():.4f} [{values.min():.4f}, {values.max():.4f}]")
-    return " - ".join(parts)
+    inputs.check_positive_int("epochs", epochs)
+    inputs.check_positive_int("batch_size", batch_size)
+    objective = make_objective(model, loss, metrics)
+    tx = resolve_optimizer(optimizer)
+    callbacks = inputs.check_callbacks(callbacks)
+    x, y, validation = inputs.prepare_training_data(objective, train_data, validation_data, validation_split)
+    mesh = inputs.resolve_mesh(devices)
+    if initial_state is None:
+        state = init_members(model, tx, keys, x[:1])
+    else:
+        state = inputs.copy_state(inputs.check_state("initial_state", initial_state, stacked=m))
+    order_keys = jax.vmap(jax.random.split)(keys)[:, 1]
+    if shared_order:
+        order_keys = order_keys[:1]
+    layout = engine.choose_layout(options.member_layout, model=model, params=state.params, batch_size=batch_size,
+                                  members=m, mesh=mesh)
+    population = engine.Population(state, order_keys, layout=layout)
+    run = engine.train(objective, tx, population, x, y, epochs=epochs, batch_size=batch_size, options=options,
+                       validation=validation, callbacks=inputs.member_callbacks(callbacks, m), augment=augment,
+                       verbose=verbose, checkpoint=checkpoint, mesh=mesh)
+    callbacks_hook = next(h for h in run.hooks if isinstance(h, engine.hooks_lib.Callbacks))
+    history = PopulationHistory(members=run.histories, callbacks=callbacks_hook.per_member,
+                                epoch_times=[float(t) for t in run.histories[0].epoch_times] if run.histories else [],
+                                compile_time=run.compile_seconds, epoch_mode=run.mode, member_layout=layout)
+    return run.state, history
 
 
 # ----------------------------------------------------------------------------------------------
@@ -505,12 +210,10 @@ def predict_members(model: Model, state_or_params, x, *, batch_size: int = 1000,
     :func:`stack` of several runs' params, :meth:`Snapshots.stacked`); stacked ``model_state`` for
     models with BatchNorm."""
     params, state = _stacked_params_and_state(state_or_params, model_state)
-    x = _checks.as_array("x", x)
-    _checks.check_finite("x", x)
-    if np.ndim(x) < 1 or np.shape(x)[0] == 0:
-        raise ValueError(f"x must be a non-empty batch, got shape {np.shape(x)}")
-    in_axes = (0, 0 if jax.tree.leaves(state) else None)
-    return jax.vmap(lambda p, s: _predict_arrays(model, p, s, x, batch_size), in_axes=in_axes)(params, state)
+    x = inputs.as_examples("x", x)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return programs_lib.forward_program(model, batch_size, "vmap")(params, state, jnp.asarray(x))
 
 
 def class_probabilities(outputs) -> jax.Array:
@@ -656,7 +359,7 @@ class Snapshots(Callback):
             if not isinstance(best, int) or not 1 <= best <= len(chosen):
                 raise ValueError(f"best must be an int in [1, {len(chosen)}], got {best!r}")
             order = np.argsort(self.values)
-            if _resolve_mode(self.monitor, mode) == "max":
+            if resolve_mode(self.monitor, mode) == "max":
                 order = order[::-1]
             chosen = sorted(int(i) for i in order[:best])
         return stack([self._params[i] for i in chosen]), stack([self._model_states[i] for i in chosen])

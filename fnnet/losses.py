@@ -40,6 +40,7 @@ from fnnet import tree
 from fnnet._checks import (
     align_targets,
     as_array,
+    check_binary_targets,
     check_choice,
     check_ndim,
     check_positive,
@@ -89,7 +90,7 @@ def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> jax.Array:
     logits = _float_array("logits", logits)
     check_ndim("logits", logits, (1, 2))
     labels = align_targets("logits", logits, "labels", jnp.asarray(as_array("labels", labels)))
-    check_range("labels", labels, 0.0, 1.0)
+    check_binary_targets("labels", labels)
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels))
 
 
@@ -122,7 +123,7 @@ def binary_crossentropy(outputs: Any, labels: Any, from_logits: bool = True) -> 
     check_ndim("outputs", probabilities, (1, 2))
     check_range("outputs", probabilities, 0.0, 1.0)
     labels = align_targets("outputs", probabilities, "labels", jnp.asarray(as_array("labels", labels)))
-    check_range("labels", labels, 0.0, 1.0)
+    check_binary_targets("labels", labels)
     log_p, log_not_p = _clipped_log(probabilities), _clipped_log(1.0 - probabilities)
     return jnp.mean(-(labels * log_p + (1.0 - labels) * log_not_p))
 
@@ -214,11 +215,13 @@ def cross_entropy(p: Any, q: Any, base: float = 2.0) -> jax.Array:
 def kl_divergence(p: Any, q: Any, base: float = 2.0) -> jax.Array:
     """``D_KL(p || q) = sum_i p_i log(p_i / q_i) = H(p, q) - H(p)`` (bits by default); mean over rows.
 
-    Note optax's argument order: ``optax.kl_divergence(log_predictions, targets)`` computes
-    ``D_KL(targets || predictions)``, so this calls it as ``optax.kl_divergence(log q, p)``.
+    Terms with ``p_i = 0`` are 0 whatever ``q_i`` is (``0 log 0 = 0``, as in :func:`entropy`), so one-hot
+    rows work; a term with ``p_i > 0 = q_i`` is ``inf``. The terms are ``jax.scipy.special.rel_entr``
+    (scipy's), whose gradient is also finite at ``p_i = q_i = 0``; ``optax.kl_divergence(log q, p)``
+    would give ``0 * (-inf) = NaN`` there.
     """
     p, q = _distribution_pair(p, q)
-    return jnp.mean(optax.kl_divergence(jnp.log(q), p)) / _log_base(base)
+    return jnp.mean(jnp.sum(jax.scipy.special.rel_entr(p, q), axis=-1)) / _log_base(base)
 
 
 # ----------------------------------------------------------------------------------------------

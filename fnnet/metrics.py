@@ -5,6 +5,7 @@ Accuracies are float32 fractions in [0, 1]; ``confusion_matrix`` counts are int3
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -50,7 +51,7 @@ def binary_accuracy(outputs: Any, labels: Any, threshold: float = 0.0) -> jax.Ar
     check_ndim("outputs", outputs, (1, 2))
     labels = align_targets("outputs", outputs, "labels", jnp.asarray(as_array("labels", labels)))
     check_range("labels", labels, 0.0, 1.0)
-    return jnp.mean((outputs > threshold) == (labels > 0.5), dtype=jnp.float32)
+    return _nan_unless_finite(outputs, jnp.mean((outputs > threshold) == (labels > 0.5), dtype=jnp.float32))
 
 
 def accuracy(outputs: Any, labels: Any) -> jax.Array:
@@ -63,14 +64,26 @@ def accuracy(outputs: Any, labels: Any) -> jax.Array:
         return binary_accuracy(outputs, labels)
     outputs = jnp.asarray(as_array("outputs", outputs))
     labels = _class_indices(outputs, labels)
-    return jnp.mean(jnp.argmax(outputs, axis=-1) == labels, dtype=jnp.float32)
+    return _nan_unless_finite(outputs, jnp.mean(jnp.argmax(outputs, axis=-1) == labels, dtype=jnp.float32))
+
+
+def _nan_unless_finite(outputs: jax.Array, value: jax.Array) -> jax.Array:
+    """``value``, or NaN when any output is NaN/Inf: an argmax of NaN logits is no prediction (it would
+    otherwise count as class 0 and could report a perfect accuracy)."""
+    return jnp.where(jnp.all(jnp.isfinite(outputs)), value, jnp.nan)
 
 
 def top_k_accuracy(k: int) -> Callable[[Any, Any], jax.Array]:
     """A metric: the fraction of examples whose true class is among the ``k`` highest of ``(N, C)``
-    outputs (labels int ``(N,)`` or one-hot). Its ``__name__`` is ``top_{k}_accuracy``."""
-    if not isinstance(k, (int, np.integer)) or k < 1:
+    outputs (labels int ``(N,)`` or one-hot). Its ``__name__`` is ``top_{k}_accuracy``; the same ``k``
+    gives the same function object (so a compiled training program with it is reused)."""
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
+    return _top_k_metric(int(k))
+
+
+@functools.cache
+def _top_k_metric(k: int) -> Callable[[Any, Any], jax.Array]:
 
     def metric(outputs: Any, labels: Any) -> jax.Array:
         outputs = jnp.asarray(as_array("outputs", outputs))
@@ -78,7 +91,7 @@ def top_k_accuracy(k: int) -> Callable[[Any, Any], jax.Array]:
         if k > outputs.shape[1]:
             raise ValueError(f"k must be at most the number of classes {outputs.shape[1]}, got {k}")
         _, top_classes = jax.lax.top_k(outputs, k)
-        return jnp.mean(jnp.any(top_classes == labels[:, None], axis=1), dtype=jnp.float32)
+        return _nan_unless_finite(outputs, jnp.mean(jnp.any(top_classes == labels[:, None], axis=1), dtype=jnp.float32))
 
     metric.__name__ = metric.__qualname__ = f"top_{k}_accuracy"
     return metric

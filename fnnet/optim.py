@@ -18,7 +18,13 @@ through the adaptive scaling (Adam/RMSprop divide it by the gradient RMS) and is
 gradient. ``weight_decay`` is added *after* the adaptive scaling and only multiplied by the learning rate:
 ``w <- w - lr * (adam_direction + weight_decay * w)``, the decoupled decay of AdamW/SGDW (Loshchilov &
 Hutter); for plain SGD the two coincide. Both use ``decay_mask``, by default every layer's ``kernel``
-(``fnnet.tree.param_mask``): biases and BatchNorm scale/shift are not decayed, as in Keras.
+(``fnnet.tree.param_mask``): biases and BatchNorm scale/shift are not decayed. This is fnnet's choice,
+not Keras': Keras 3's ``AdamW`` (and every Keras 3 optimizer's ``weight_decay``) and PyTorch's ``AdamW``
+decay *every* variable, biases included, unless told otherwise (Keras ``exclude_from_weight_decay``,
+PyTorch parameter groups); ``decay_mask=lambda params: jax.tree.map(lambda _: True, params)`` does the
+same here. Their step is the same decoupled one, ``w <- w - lr * weight_decay * w``; the defaults differ
+(``"adamw"`` here 1e-4 as ``optax.adamw``, Keras 3 0.004, PyTorch 0.01). See DESIGN.md, "Conventions
+that differ from Keras 3 and PyTorch".
 
 **How optax's rules compare with the seeds' from-scratch formulas** (tests/test_optim.py runs each side
 by side in float64):
@@ -31,10 +37,13 @@ by side in float64):
   (also Keras ``SGD(nesterov=True)``) equals ``-lr*(dw + mu*t)`` with ``t = mu*t + dw``:
   ``optax.trace(mu, nesterov=True)``, identical.
 * RMSprop, seed 000: ``G = a*G + (1-a)*dw**2; w = w - eta*dw/np.sqrt(G + eps)`` (a=0.9, eps=1e-8) is
-  ``optax.scale_by_rms`` with its default ``eps_in_sqrt=True``: identical. The jhui seed (and Keras) put
-  eps *outside* the root, ``dw / (np.sqrt(cache) + 1e-7)``: ``eps=1e-7, eps_in_sqrt=False``.
+  ``optax.scale_by_rms`` with its default ``eps_in_sqrt=True``: identical. Keras 3's ``RMSprop`` also puts
+  eps *inside* the root, ``lr * g / sqrt(v + eps)`` with eps 1e-7 (rho 0.9): ``optimizer("rmsprop", lr,
+  eps=1e-7)`` is Keras 3's rule exactly (tests/test_keras_conventions.py). The jhui seed, Keras 2 (2.x and
+  tf.keras' optimizer_v2 RMSprop) and PyTorch's ``RMSprop`` (alpha 0.99, eps 1e-8) put eps *outside* the
+  root, ``dw / (np.sqrt(cache) + eps)``: ``eps_in_sqrt=False``.
 * Adagrad, jhui: ``cache += dw**2; w += -lr*dw/(np.sqrt(cache) + 1e-7)``. ``optax.scale_by_rss`` differs
-  twice: (1) its accumulator starts at ``initial_accumulator_value`` (default 0.1, as Keras/TF), the
+  twice: (1) its accumulator starts at ``initial_accumulator_value`` (default 0.1, as Keras 3 and TF), the
   seed's at 0 — pass ``initial_accumulator_value=0.0`` to reproduce the seed; (2) its eps is *inside* the
   root, ``dw / np.sqrt(cache + eps)`` (and 0 where ``cache == 0``). To first order the steps differ by
   the relative amount ``|eps / (2 * cache) - eps / sqrt(cache)|``, 4e-6 at ``cache = 1e-2`` with
@@ -44,7 +53,11 @@ by side in float64):
   actually runs) applies: ``m_hat = m/(1-b1**t)``, ``v_hat = v/(1-b2**t)``, step
   ``-lr*m_hat/(sqrt(v_hat) + eps)``. The uncorrected seed steps are ``(1-b1**t)/sqrt(1-b2**t)`` times
   the corrected ones (3.16x at t=1 with the default betas), tending to 1x as t grows. optax's default eps
-  is 1e-8 (Keras 1e-7), outside the root in both.
+  is 1e-8 (Keras 3 1e-7, PyTorch 1e-8), outside the root in all three, but Keras 3 adds it to the
+  *uncorrected* ``sqrt(v)`` (the paper's "epsilon hat" form, ``lr_t = lr*sqrt(1-b2**t)/(1-b1**t)``, step
+  ``-lr_t*m/(sqrt(v) + eps)``), which equals optax's rule with ``eps / sqrt(1-b2**t)``: larger early on
+  (31.6x at t=1), the same once ``b2**t`` is small. Keras 3's Adagrad (0.1 start, eps 1e-7 inside the
+  root) is ``optimizer("adagrad", lr)`` exactly.
 
 **Paths on a surface.** ``trajectory(fn, params, optimizer, steps)`` runs an optimizer on a plain
 function of the parameters (e.g. a 2-D loss surface) and returns every point it visits, for plots that
@@ -61,6 +74,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -222,7 +236,7 @@ def optimizer(
     weight_decay: float | None = None,
     decay_mask: Any = None,
     clip_norm: float | None = None,
-    inject: bool = False,
+    inject: bool = True,
 ) -> optax.GradientTransformation:
     """An optax optimizer by name (see the module docstring for the chain and the seed formulas).
 
@@ -238,13 +252,16 @@ def optimizer(
       b1, b2, eps: Adam's (defaults 0.9, 0.999, 1e-8). ``eps`` also for RMSprop (1e-8), Adagrad (1e-7).
       decay: RMSprop's average decay, in [0, 1) (default 0.9).
       initial_accumulator_value: Adagrad's starting sum of squares (default 0.1; the seed's is 0.0).
-      eps_in_sqrt: RMSprop: eps inside the root (default, seed 000) or outside (jhui, Keras).
+      eps_in_sqrt: RMSprop: eps inside the root (default: seed 000, Keras 3) or outside (jhui, Keras 2,
+        PyTorch).
       l2: coupled L2 coefficient (>= 0): ``g += l2 * w`` before the optimizer.
       weight_decay: decoupled decay coefficient (>= 0); default 1e-4 for ``"adamw"``, none otherwise.
       decay_mask: which leaves ``l2``/``weight_decay`` act on: a pytree of bools or a callable
         ``params -> mask``; default ``fnnet.tree.param_mask`` (every layer's ``kernel``).
       clip_norm: clip the gradient to this global L2 norm (> 0) before the optimizer.
-      inject: keep the numeric hyperparameters in the state (``optax.inject_hyperparams``) for sweeps.
+      inject: keep the numeric hyperparameters in the state (``optax.inject_hyperparams``, the default):
+        sweeps can give every member its own value, and optimizers that differ only in these numbers share
+        one compiled training program (see :class:`Optimizer`). ``inject=False`` gives the plain chain.
 
     Raises:
       ValueError: unknown name, a setting out of range (naming it), or a setting that the optimizer
@@ -255,7 +272,7 @@ def optimizer(
     if isinstance(name, optax.GradientTransformation):
         options = {**numeric, "learning_rate": learning_rate, "eps_in_sqrt": eps_in_sqrt,
                    "weight_decay": weight_decay, "decay_mask": decay_mask, "clip_norm": clip_norm,
-                   "nesterov": nesterov or None, "inject": inject or None,
+                   "nesterov": nesterov or None,
                    "l2": None if _is_off(l2) else l2}
         given = sorted(k for k, v in options.items() if v is not None)
         if given:
@@ -292,9 +309,58 @@ def optimizer(
     )
     kwargs = {**hyper, "learning_rate": learning_rate, "clip_norm": clip_norm,
               "l2": None if _is_off(l2) else l2, "weight_decay": None if _is_off(weight_decay) else weight_decay}
-    if inject:
-        return optax.inject_hyperparams(functools.partial(_chain, static=static), static_args=("static",))(**kwargs)
-    return _chain(**kwargs, static=static)
+    if callable(learning_rate):
+        check_schedule("learning_rate", learning_rate)
+    if not inject:
+        return _chain(**kwargs, static=static)
+    tx = optax.inject_hyperparams(functools.partial(_chain, static=static), static_args=("static",))(**kwargs)
+    return Optimizer(tx.init, tx.update, key=_program_key(static, kwargs),
+                     hyperparams={k: v for k, v in kwargs.items() if v is not None and not callable(v)})
+
+
+class Optimizer(optax.GradientTransformationExtraArgs):
+    """An optax transformation built by :func:`optimizer` with ``inject=True`` (the default).
+
+    Its numeric settings live in the state (``opt_state.hyperparams``), so two optimizers that differ only
+    in those numbers run the same compiled program: ``program_key`` names what does change the program
+    (the optimizer, its stages and non-numeric settings, schedules), ``hyperparams`` the numbers.
+    """
+
+    def __new__(cls, init, update, *, key, hyperparams):
+        tx = super().__new__(cls, init, update)
+        tx.program_key, tx.hyperparams = key, dict(hyperparams)
+        return tx
+
+    def __getnewargs_ex__(self):  # copy/deepcopy/pickle: the keyword-only fields come back too
+        return (self.init, self.update), {"key": self.program_key, "hyperparams": self.hyperparams}
+
+
+def _program_key(static: _Static, kwargs: dict):
+    """What of an injected chain determines its compiled program: the static settings, which stages are on,
+    and schedule objects (numbers are state). None when a setting cannot be part of a key (an unhashable
+    decay mask or schedule): such an optimizer is identified by the object itself."""
+    kinds = tuple(sorted((k, None if v is None else (v if callable(v) else "number")) for k, v in kwargs.items()))
+    key = ("fnnet.optim", static, kinds)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def check_schedule(name: str, schedule: Callable, counts=(0, 1, 2, 3)) -> None:
+    """Raises ``ValueError`` unless the schedule's first values are finite and positive: a NaN or negative
+    rate would otherwise train silently into NaN or uphill. (Later values are not known to be used: an
+    LR range test's schedule grows without bound past its last step.)"""
+    try:
+        values = [float(schedule(jnp.asarray(c, jnp.int32))) for c in counts]
+    except Exception as err:
+        raise ValueError(f"{name} is a schedule that failed when evaluated at step 0: "
+                         f"{type(err).__name__}: {err}") from None
+    bad = [(c, v) for c, v in zip(counts, values) if not (v > 0 and math.isfinite(v))]
+    if bad:
+        raise ValueError(f"{name} schedule must give finite rates > 0, got {bad[0][1]!r} at step {bad[0][0]} "
+                         f"(values at steps {list(counts)}: {[f'{v:.3g}' for v in values]})")
 
 
 def check_hyperparameter(name: str, value: Any) -> None:
@@ -302,6 +368,8 @@ def check_hyperparameter(name: str, value: Any) -> None:
     allowed for the numeric optimizer setting ``name``: ``learning_rate`` and ``clip_norm`` > 0,
     ``momentum``/``b1``/``b2``/``decay`` in [0, 1), ``eps``/``l2``/``weight_decay``/
     ``initial_accumulator_value`` >= 0. Traced values are not checked."""
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     if name in ("learning_rate", "clip_norm"):
         check_positive(name, value)
     elif name in _RANGES:

@@ -1,7 +1,6 @@
-"""Result tables as text and markdown, and the markdown report of recipe runs (``RESULTS.md``).
+"""The markdown report of recipe runs (``RESULTS.md``); its tables come from :mod:`fnnet.text`.
 
-A *row* is a dict of printable cells (``{"experiment": ..., "seed": ..., "fnnet": ...}`` for the recipes);
-a table's columns are the union of its rows' keys in order of first appearance.
+A *row* is a dict of printable cells (``{"experiment": ..., "seed": ..., "fnnet": ...}`` for the recipes).
 
 A report is built from *entries*, one per recipe run (see :func:`make_entry`): the recipe's rows and
 tables, the data it used, its settings, the exact command, the wall time and the machine. Each section of
@@ -20,43 +19,10 @@ import re
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from fnnet.text import markdown_table, table_columns, text_table  # noqa: F401  (re-exported)
+
 _ENTRY_MARK = "fnnet-report-entry"
 _ENTRY_RE = re.compile(r"<!-- " + _ENTRY_MARK + r" (.*?) -->", re.DOTALL)
-
-
-def table_columns(rows: Sequence[dict]) -> list[str]:
-    """The union of the rows' keys, in order of first appearance."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    return columns
-
-
-def text_table(rows: Sequence[dict]) -> str:
-    """A fixed-width plain-text table (header, rule, one line per row); empty string for no rows."""
-    if not rows:
-        return ""
-    columns = table_columns(rows)
-    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in cells]
-    return "\n".join(lines)
-
-
-def _cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(rows: Sequence[dict], columns: Optional[Sequence[str]] = None) -> str:
-    """A GitHub-markdown table of ``rows`` (``|`` in cells escaped); ``columns`` defaults to all keys."""
-    if not rows:
-        return ""
-    columns = list(columns) if columns is not None else table_columns(rows)
-    lines = ["| " + " | ".join(_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def machine() -> dict:

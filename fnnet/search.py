@@ -39,11 +39,13 @@ import numpy as np
 import optax
 
 from fnnet import _checks, optim
-from fnnet.callbacks import _resolve_mode
-from fnnet.ensemble import EnsembleHistory, fit_ensemble, init_members
+from fnnet.callbacks import resolve_mode
+from fnnet.engine import inputs
+from fnnet.engine.options import Checkpointing, TrainOptions
+from fnnet.ensemble import fit_ensemble, init_members
 from fnnet.models.core import Model
 from fnnet.models.layers import Dropout
-from fnnet.train import TrainState, History
+from fnnet.state import History, PopulationHistory, TrainState
 
 DROPOUT = "dropout"
 
@@ -162,25 +164,36 @@ def fit_sweep(
     *,
     hyperparams: Mapping[str, Sequence[float]],
     key: jax.Array,
+    epochs: int,
+    batch_size: int = 32,
     same_init: bool = True,
     optimizer_options: Optional[Mapping] = None,
-    **fit_options,
-) -> tuple[TrainState, EnsembleHistory]:
-    """Trains one model per setting, all ``K`` in one vmapped program.
+    validation_data: Optional[tuple] = None,
+    validation_split: Optional[float] = None,
+    metrics: Sequence = (),
+    callbacks: Sequence = (),
+    augment=None,
+    verbose: int = 1,
+    checkpoint: Optional[Checkpointing] = None,
+    devices=None,
+    options: Optional[TrainOptions] = None,
+    **deprecated,
+) -> tuple[TrainState, PopulationHistory]:
+    """Trains one model per setting, all ``K`` in one compiled program (a population of the training engine).
 
     Args:
       hyperparams: ``{name: K values}``, e.g. ``{"learning_rate": [1e-3, 1e-2], "l2": [0.0, 1e-4]}`` is
         two settings; all lists have the same length ``K``.
-      optimizer: a name (built with ``inject=True`` and ``optimizer_options``, e.g.
-        ``{"momentum": 0.9}``) or an optax transformation built with ``inject=True``.
+      optimizer: a name (built with ``optimizer_options``, e.g. ``{"momentum": 0.9}``) or an optax
+        transformation built by :func:`fnnet.optim.optimizer` (whose numbers live in its state).
       same_init: every setting starts from the same initial weights and sees the same data order and
         dropout masks (``key``), so the settings alone differ; otherwise each gets its own key.
-      fit_options: :func:`fnnet.ensemble.fit_ensemble`'s arguments (``epochs``, ``batch_size``,
-        ``validation_data``, ``metrics``, ``chunk``...).
+      the others: as :func:`fnnet.ensemble.fit_ensemble` (validation, callbacks, checkpoints, options...).
 
     Returns:
-      ``(stacked state, EnsembleHistory)`` with member ``k`` trained at setting ``k``. Member ``k``
-      equals ``fit`` with that setting's optimizer/dropout and the same ``key`` (``same_init``).
+      ``(stacked state, PopulationHistory)`` with member ``k`` trained at setting ``k``. Member ``k`` equals
+      ``fit`` with that setting's optimizer/dropout and the same ``key`` (``same_init``) up to float rounding
+      of batched products (bitwise with ``options=TrainOptions(member_layout="map")``).
     """
     if not hyperparams:
         raise ValueError("hyperparams must name at least one hyper-parameter with its values")
@@ -189,13 +202,16 @@ def fit_sweep(
     if any(len(s) != 1 or s[0] == 0 for s in lengths.values()) or len({s[0] for s in lengths.values()}) != 1:
         raise ValueError(f"hyperparams values must be non-empty 1-D lists of one common length, got shapes {lengths}")
     k = next(iter(lengths.values()))[0]
+    _checks.check_key("key", key)
     tx = _sweep_optimizer(optimizer, optimizer_options, arrays, model)
     keys = jnp.stack([key] * k) if same_init else jax.random.split(key, k)
-    x = train_data[0] if isinstance(train_data, (tuple, list)) and len(train_data) == 2 else None
-    if x is None:
+    if not isinstance(train_data, (tuple, list)) or len(train_data) != 2:
         raise ValueError("train_data must be a tuple (x, y) of arrays")
-    state = set_hyperparams(init_members(model, tx, keys, np.asarray(x[:1])), model, **arrays)
-    return fit_ensemble(model, loss, tx, train_data, keys=keys, initial_state=state, **fit_options)
+    state = set_hyperparams(init_members(model, tx, keys, np.asarray(train_data[0][:1])), model, **arrays)
+    return fit_ensemble(model, loss, tx, train_data, keys=keys, initial_state=state, shared_order=same_init and k > 1,
+                        epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                        validation_split=validation_split, metrics=metrics, callbacks=callbacks, augment=augment,
+                        verbose=verbose, checkpoint=checkpoint, devices=devices, options=options, **deprecated)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -451,7 +467,7 @@ class _Runner:
     monitor: str
     fit_options: dict
 
-    def train(self, static_values: tuple, points: list, key, epochs: int) -> EnsembleHistory:
+    def train(self, static_values: tuple, points: list, key, epochs: int) -> PopulationHistory:
         built = _build(self.model, dict(zip(self.static, static_values)))
         hyperparams = {n: [values[n] for _, values in points] for n in points[0][1] if n not in self.static}
         if self.fit_options.get("verbose"):
@@ -462,6 +478,8 @@ class _Runner:
                              optimizer_options=self.optimizer_options, epochs=epochs, **self.fit_options)[1]
         # Only shape settings vary: a single setting per program.
         fit_options = {k: v for k, v in self.fit_options.items() if k != "same_init"}
+        if fit_options.get("options") is not None:
+            fit_options["options"] = fit_options["options"].replace(member_layout="auto")
         tx = _sweep_optimizer(self.optimizer, self.optimizer_options, {}, built)
         return fit_ensemble(built, self.loss, tx, self.train_data, keys=key[None], epochs=epochs, **fit_options)[1]
 
@@ -501,9 +519,9 @@ def grid_search(
     zoom: float = 3.0,
     optimizer_options: Optional[Mapping] = None,
     same_init: bool = True,
-    chunk: Optional[int] = None,
     verbose: int = 0,
-    **fit_options,
+    options: Optional[TrainOptions] = None,
+    **deprecated,
 ) -> SearchResult:
     """Grid search over ``space``, every mesh trained as few programs as the shapes allow.
 
@@ -524,8 +542,8 @@ def grid_search(
       monitor, mode: the score of a setting is ``monitor`` at its last epoch; ``mode`` max/min/auto
         (auto: max for accuracies).
       same_init: every setting starts from the same weights (see :func:`fit_sweep`).
-      chunk: at most this many settings per program (memory).
-      fit_options: more :func:`fnnet.ensemble.fit_ensemble` arguments (``steps_per_epoch``, ``shuffle``...).
+      options: :class:`~fnnet.TrainOptions` of every training (``chunk``: at most this many settings per
+        program; ``steps_per_epoch``, ``shuffle``...).
 
     Returns:
       a :class:`SearchResult` (trials sorted best first, ``table()``, ``plot(path)``).
@@ -534,6 +552,7 @@ def grid_search(
       ValueError (before any training): an empty space or axis, an unknown name, a value out of range
         (e.g. a learning rate <= 0), ``zoom`` <= 1, ``jitter`` outside [0, 1].
     """
+    options, _, _ = inputs.resolve_options(options, None, None, deprecated, front="grid_search")
     if not space:
         raise ValueError("space is empty: give at least one hyper-parameter axis")
     axes = {name: _as_axis(name, entry) for name, entry in space.items()}
@@ -542,7 +561,7 @@ def grid_search(
         raise ValueError(f"zoom must be > 1 (the fine mesh is finer), got {zoom!r}")
     if fine_epochs is not None and (not isinstance(fine_epochs, int) or fine_epochs < 1):
         raise ValueError(f"fine_epochs must be a positive int or None, got {fine_epochs!r}")
-    mode = _resolve_mode(monitor, mode)
+    mode = resolve_mode(monitor, mode)
     accepted = _builder_arguments(model)
     static = tuple(n for n in axes if accepted is None or n in accepted)
     for static_values in itertools.product(*(_axis_values(axes[n]) for n in static)):
@@ -552,7 +571,7 @@ def grid_search(
                 _check_traced(name, np.asarray(_axis_values(axes[name]), np.float64), built)
     runner = _Runner(model, loss, optimizer, optimizer_options, train_data, static, monitor,
                      dict(validation_data=validation_data, batch_size=batch_size, metrics=metrics,
-                          same_init=same_init, chunk=chunk, verbose=verbose, **fit_options))
+                          same_init=same_init, verbose=verbose, options=options))
     coarse_key, fine_key = jax.random.split(key)
     trials = runner.run_round(axes, jitter, coarse_key, epochs, 0)
     rounds = [axes]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 LayerSelector = None | str | Sequence[str] | Callable[[str], bool]
@@ -100,3 +101,28 @@ def count_params(tree: Any) -> int:
     """Total number of scalar entries in all leaves of ``tree`` (a Python int)."""
     # Works on arrays and on abstract jax.ShapeDtypeStruct leaves (model summaries use those).
     return int(sum(math.prod(np.shape(leaf)) for leaf in jax.tree_util.tree_leaves(tree)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Stacked trees: a population's members along a leading axis
+
+
+def stack(trees: Sequence[Any]) -> Any:
+    """Stacks trees of identical structure along a new leading member axis: ``M`` trees -> one tree."""
+    trees = list(trees)
+    if not trees:
+        raise ValueError("stack needs at least one tree")
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def member(tree: Any, i: Any) -> Any:
+    """Member ``i`` (an int, a slice or an index array) of a stacked tree: every leaf indexed along axis 0."""
+    return jax.tree.map(lambda leaf: leaf[i], tree)
+
+
+def num_members(tree: Any) -> int:
+    """The length of the leading member axis of a stacked tree."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves or np.ndim(leaves[0]) == 0:
+        raise ValueError("expected a stacked tree (leaves with a leading member axis)")
+    return int(np.shape(leaves[0])[0])

@@ -3,8 +3,10 @@
 Each recipe is a module ``recipes.<name>`` with
 
 * ``DESCRIPTION``: one line for ``fnnet list``;
-* ``Config``: a frozen dataclass of the experiment's settings (the seed's values by default) and
-  ``QUICK``: the overrides that make it finish in seconds (tests, ``--quick``);
+* ``Config``: a frozen dataclass of the experiment's settings (the seed's values by default),
+  ``SETTINGS``: the type and allowed values of each of them (:mod:`recipes._settings`; optionally
+  ``RELATIONS`` between them), checked before the recipe runs, and ``QUICK``: the overrides that make it
+  finish in seconds (tests, ``--quick``);
 * ``run(config=None, *, key, data_dir=None, out_dir=None, verbose=True) -> dict`` returning the
   measured numbers (``results["rows"]``: the seed's number next to fnnet's), a line naming the data the
   numbers come from (``results["data"]``), the PNG files it wrote (``results["plots"]``), the same plots
@@ -21,9 +23,11 @@ import importlib
 import pkgutil
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Optional
+from typing import Optional
 
 import jax
+
+from recipes import _settings
 
 
 def names() -> list[str]:
@@ -40,33 +44,29 @@ def load(name: str) -> ModuleType:
 
 
 def make_config(module: ModuleType, *, quick: bool = False, overrides: Optional[dict] = None):
-    """``module.Config`` with ``module.QUICK`` applied when ``quick`` and then ``overrides``
-    (values given as strings, e.g. from the command line, are converted to the field's type)."""
+    """``module.Config`` with ``module.QUICK`` applied when ``quick`` and then ``overrides`` (values given
+    as strings, e.g. from the command line, are parsed by the setting's rule), checked against the
+    recipe's ``SETTINGS``/``RELATIONS`` (:func:`recipes._settings.check`): a bad setting is a ValueError
+    naming it, what it accepts and what it got, before anything runs."""
     config = module.Config()
     if quick:
         config = dataclasses.replace(config, **getattr(module, "QUICK", {}))
-    fields = {f.name: f for f in dataclasses.fields(config)}
+    fields = {f.name for f in dataclasses.fields(config)}
     converted = {}
     for key, value in (overrides or {}).items():
         if key not in fields:
             raise ValueError(f"recipe config has no setting {key!r}; settings: {', '.join(sorted(fields))}")
-        current = getattr(config, key)
-        converted[key] = _convert(key, value, current) if isinstance(value, str) else value
-    return dataclasses.replace(config, **converted)
+        converted[key] = _settings.parse(module, key, value) if isinstance(value, str) else value
+    config = dataclasses.replace(config, **converted)
+    _settings.check(module, config)
+    return config
 
 
-def _convert(key: str, text: str, current: Any):
-    if isinstance(current, bool):
-        if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
-            raise ValueError(f"setting {key} expects true/false, got {text!r}")
-        return text.lower() in ("1", "true", "yes")
-    if isinstance(current, tuple):
-        item = type(current[0]) if current else str
-        return tuple(item(v) for v in text.split(",") if v)
-    try:
-        return type(current)(text) if current is not None else text
-    except ValueError as err:
-        raise ValueError(f"setting {key} expects a {type(current).__name__}, got {text!r}") from err
+def settings_table(name: str) -> list[_settings.SettingRow]:
+    """The settings of recipe ``name``: one row per ``Config`` field with its default, its ``--quick``
+    value and what it accepts (e.g. ``"an int >= 1"``); the recipe's relations between settings are
+    ``recipes.load(name).RELATIONS``."""
+    return _settings.table(load(name))
 
 
 def run(

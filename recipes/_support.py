@@ -18,6 +18,7 @@ import numpy as np
 import fnnet
 from fnnet import viz
 from fnnet.data import Dataset, DatasetNotFoundError, data_root, load, template_images
+from recipes import _settings as V
 
 LOSS = "softmax_cross_entropy"
 
@@ -50,6 +51,15 @@ class StandInData:
     synthetic: bool = False  # True: the labelled synthetic stand-in instead of the dataset
     synthetic_train: int = 512
     synthetic_test: int = 128
+
+
+#: The rules of :class:`StandInData`'s settings (recipes add them to their ``SETTINGS``).
+STAND_IN_SETTINGS = {
+    "dataset": V.choice("cifar10"),
+    "synthetic": V.flag(),
+    "synthetic_train": V.integer(1),
+    "synthetic_test": V.integer(1),
+}
 
 
 def load_or_stand_in(config: StandInData, data_dir, *, key, shape: tuple) -> Dataset:

@@ -22,6 +22,7 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, Whitener, scale_pixels
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "dense autoencoder 784-128-32-128-784 on MNIST: reconstructions and the code space (seed 002 outline)"
@@ -42,6 +43,19 @@ class Config:
 
 
 QUICK = dict(dataset="mnist_small", epochs=8, batch_size=50)  # whole batches only
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "dataset": V.choice(*V.MNIST_LIKE),
+    "hidden": V.items(V.integer(1)),
+    "code": V.integer(1),
+    "epochs": V.integer(1),
+    "batch_size": V.integer(1),
+    "learning_rate": V.positive(),
+    "train_limit": V.integer(0, note="0: all"),
+    "n_shown": V.integer(1),
+}
+RELATIONS = [V.batch_fits_data()]
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:

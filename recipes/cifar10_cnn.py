@@ -24,6 +24,7 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "workshop CIFAR-10 CNN (conv 50/75/125, dropout), Adam, batch 128 (seed 001; needs CIFAR-10)"
@@ -41,6 +42,16 @@ class Config(S.StandInData):
 
 
 QUICK = dict(epochs=1, train_limit=1_024, synthetic_train=256, synthetic_test=64)  # whole batches only
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    **S.STAND_IN_SETTINGS,
+    "epochs": V.integer(1),
+    "batch_size": V.integer(1),
+    "learning_rate": V.positive(),
+    "train_limit": V.integer(0, note="0: all"),
+}
+RELATIONS = [V.batch_fits_data(synthetic="synthetic_train")]
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:

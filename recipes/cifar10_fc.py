@@ -31,6 +31,7 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, Standardizer
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "jhui FullyConnectedNet (100, 50, 25) on CIFAR-10, Adam, batch 200, 10 epochs (seed 003; needs CIFAR-10)"
@@ -54,6 +55,20 @@ class Config(S.StandInData):
 
 
 QUICK = dict(epochs=2, train_limit=2_000, num_validation=200, synthetic_train=400, synthetic_test=100)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    **S.STAND_IN_SETTINGS,
+    "hidden": V.items(V.integer(1)),
+    "weight_scale": V.positive(),
+    "reg": V.number(0),
+    "learning_rate": V.positive(),
+    "batch_size": V.integer(1),
+    "epochs": V.integer(1),
+    "num_validation": V.integer(1),
+    "train_limit": V.integer(0, note="0: all"),
+}
+RELATIONS = [V.batch_fits_data(synthetic="synthetic_train")]
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:

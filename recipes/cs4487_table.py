@@ -64,6 +64,7 @@ from fnnet.data import Augment, DatasetNotFoundError, Standardizer, cs4487_split
 from fnnet.diagnostics import DoctorSetup, layer_snapshot
 from fnnet.report import text_table
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "CS4487 comparison table: LR, MLPs, CNNs, dropout, L2, augmentation, noise (seed 002; + Fashion-MNIST)"
@@ -132,6 +133,26 @@ class Config:
 
 QUICK = dict(dataset=("mnist_small",), rows=("lr", "mlp_50", "shallow_cnn", "deep_cnn_dropout_aug_noise"), every=5,
              max_epochs=3, noise_epochs=2, patience=1, repeats=1)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "dataset": V.subset(V.MNIST_LIKE),
+    "rows": V.subset(tuple(ROWS)),
+    "every": V.integer(1, note="keep every every-th training image"),
+    "val_size": V.number(0, 1, low_open=True, high_open=True, note="a fraction"),
+    "split_seed": V.integer(0),
+    "batch_size": V.integer(1),
+    "max_epochs": V.integer(1),
+    "noise_epochs": V.integer(1),
+    "min_delta": V.number(0),
+    "patience": V.integer(0),
+    "keras_2_0_early_stopping": V.flag(),
+    "repeats": V.integer(1),
+    "shear_degrees": V.number(-90, 90, low_open=True, high_open=True),
+    "interpolation_order": V.integer(0, 1, note="0 nearest, 1 bilinear"),
+    "highlight_digit": V.integer(0, 9),
+    "highlight_threshold": V.number(0, 1),
+}
 
 
 def _check(config: Config) -> None:

@@ -32,6 +32,7 @@ from fnnet.data import DatasetNotFoundError
 from fnnet.ensemble import Snapshots, accuracies, class_probabilities, evaluate_ensemble, fit_ensemble, predict_members
 
 from recipes import _jhui_mnist
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "MNIST MLP ensembles: vote vs weighted vote vs average vs best single; snapshot ensemble (seed 003)"
@@ -52,6 +53,21 @@ class Config:
 
 
 QUICK = dict(dataset="mnist_small", validation_size=500, n_members=4, epochs=4, hidden=(64, 32))
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "dataset": V.choice(*V.MNIST_LIKE),
+    "validation_size": V.integer(1),
+    "n_members": V.integer(1),
+    "hidden": V.items(V.integer(1)),
+    "learning_rate": V.positive(),
+    "l2": V.number(0),
+    "batch_size": V.integer(1),
+    "epochs": V.integer(1),
+    "snapshot_every": V.integer(1, note="epochs per cycle"),
+    "chunk": V.integer(0, note="0: all members at once"),
+}
+RELATIONS = [V.batch_fits_data(limit=None)]
 
 
 def _accuracy_bars(labels: list, values: list, title: str) -> viz.Figure:

@@ -27,6 +27,7 @@ from fnnet.data import DatasetNotFoundError
 from fnnet.search import grid_search, log_axis
 
 from recipes import _jhui_mnist
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "grid search of learning rate x L2 on the MNIST MLP: jittered log mesh, coarse then fine (seed 003)"
@@ -49,6 +50,22 @@ class Config:
 
 QUICK = dict(dataset="mnist_small", validation_size=500, hidden=(64, 32), learning_rates=(1e-4, 1e-1, 3),
              l2s=(1e-5, 1e-2, 3), coarse_epochs=1, fine_epochs=2)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "dataset": V.choice(*V.MNIST_LIKE),
+    "validation_size": V.integer(1),
+    "hidden": V.items(V.integer(1)),
+    "batch_size": V.integer(1),
+    "learning_rates": V.log_axis(),
+    "l2s": V.log_axis(),
+    "jitter": V.number(0, 1),
+    "coarse_epochs": V.integer(1),
+    "fine_epochs": V.integer(1),
+    "zoom": V.number(1, low_open=True),
+    "chunk": V.integer(0, note="0: a whole mesh at once"),
+}
+RELATIONS = [V.batch_fits_data(limit=None)]
 
 
 def _axis(name: str, spec: tuple):

@@ -38,7 +38,9 @@ import fnnet
 from fnnet import models as M
 from fnnet import optim, report, viz
 from fnnet.data import DatasetNotFoundError, Standardizer, load_california_housing
+from fnnet.data.formats import HOUSING_FEATURES
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "gradient descent vs closed form vs mini-batch SGD for y = m*x + b on California housing (seed 001)"
@@ -60,9 +62,34 @@ class Config:
     all_features: bool = True  # the extra table: all 8 standardized features, GD vs least squares
     all_features_learning_rate: float = 0.1
     all_features_iterations: int = 1000
+    allow_partial_data: bool = False  # True: load a copy with other than 20,640 rows (with a warning)
 
 
 QUICK = dict(gd_log_every=100, sgd_log_every=10, all_features_iterations=100)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "feature": V.choice(*HOUSING_FEATURES),
+    "gd_start": V.number(),
+    "gd_learning_rate": V.positive(),
+    "gd_iterations": V.integer(1),
+    "gd_log_every": V.integer(1),
+    "sgd_start": V.number(),
+    "sgd_learning_rate": V.positive(),
+    "sgd_iterations": V.integer(1),
+    "sgd_batch_size": V.integer(1),
+    "sgd_log_every": V.integer(1),
+    "float64": V.flag(),
+    "all_features": V.flag(),
+    "all_features_learning_rate": V.positive(),
+    "all_features_iterations": V.integer(1),
+    "allow_partial_data": V.flag(),
+}
+RELATIONS = [
+    V.multiple_of("gd_iterations", "gd_log_every"),
+    V.multiple_of("sgd_iterations", "sgd_log_every"),
+    V.batch_fits_data("sgd_batch_size", examples=20_640, limit=None),
+]
 
 SEED_GD = (0.41893244701097204, 0.44612945637258383)
 SEED_CLOSED_FORM = (0.41793849, 0.4508557670326776)
@@ -160,7 +187,8 @@ def matching_digits(ours: float, seed: float) -> int:
 
 def _all_features(config: Config, data_dir, key) -> tuple[str, list]:
     """The extra experiment (all 8 features, standardized): its title and rows, one per coefficient + MSE."""
-    data = load_california_housing(data_dir, features="all", drop_missing=True)
+    data = load_california_housing(data_dir, features="all", drop_missing=True,
+                                   allow_partial=config.allow_partial_data)
     x, y = Standardizer.fit(data.x_train)(data.x_train), data.y_train
     gd = gradient_descent(x, y, key=key, start=0.0, learning_rate=config.all_features_learning_rate,
                           iterations=config.all_features_iterations, log_every=config.all_features_iterations,
@@ -188,7 +216,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         (f"mini-batch SGD, {config.sgd_iterations} iterations of {config.sgd_batch_size}: (m, b)", str(SEED_SGD)),
     ]
     try:
-        data = load_california_housing(data_dir, features=config.feature)
+        data = load_california_housing(data_dir, features=config.feature, allow_partial=config.allow_partial_data)
     except DatasetNotFoundError as err:
         return S.not_available(err, data_dir, say, *experiments)
     x, y = data.x_train, data.y_train

@@ -3,8 +3,9 @@
 Reviews as multi-hot vectors over the 10,000 most frequent training words (``fnnet.data.load_imdb``, built
 from the aclImdb text: the columns differ slightly from Keras' pre-tokenized ``imdb.npz``, which is not
 available offline). Every model: 2 hidden relu layers -> 1 sigmoid output (the sigmoid is inside
-``binary_crossentropy``), RMSprop (Keras' lr 1e-3, eps 1e-7 outside the root), batch 512, 20 epochs, trained
-on the 25,000 training reviews and validated on the 25,000 test reviews, as the book does.
+``binary_crossentropy``), RMSprop as Keras 3 has it (lr 1e-3, rho 0.9, eps 1e-7 inside the root; Keras 2,
+which the book used, put eps outside), batch 512, 20 epochs, trained on the 25,000 training reviews and
+validated on the 25,000 test reviews, as the book does.
 
 * size: original 16-16-1 vs the seed's smaller 8-8-1 (the book's is 4-4-1) vs bigger 512-512-1;
 * L2: the original with ``l2(0.001)`` on both hidden kernels (Keras semantics, ``0.001 * Σ w²`` added to
@@ -31,6 +32,7 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, load_imdb
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "IMDB multi-hot: network size, L2 and dropout against overfitting, validation-loss curves (seed 001)"
@@ -51,9 +53,27 @@ class Config:
     batch_size: int = 512
     learning_rate: float = 1e-3
     train_limit: int = 0  # train on the first N reviews only (0: all)
+    allow_partial_data: bool = False  # True: load a copy with other than 12,500 reviews per folder (with a warning)
 
 
 QUICK = dict(num_words=100, bigger_units=64, epochs=3, batch_size=20, learning_rate=0.01)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "models": V.subset(("original", "smaller", "bigger", "l2", "dropout")),
+    "num_words": V.integer(1),
+    "original_units": V.integer(1),
+    "smaller_units": V.integer(1),
+    "bigger_units": V.integer(1),
+    "l2": V.number(0),
+    "dropout": V.number(0, 1, high_open=True),
+    "epochs": V.integer(1),
+    "batch_size": V.integer(1),
+    "learning_rate": V.positive(),
+    "train_limit": V.integer(0, note="0: all"),
+    "allow_partial_data": V.flag(),
+}
+RELATIONS = [V.batch_fits_data(examples=25_000)]
 
 
 def _models(config: Config) -> dict:
@@ -127,7 +147,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     out = Path(out_dir or "outputs/imdb_regularization")
     say = S.reporter(verbose)
     try:
-        data = load_imdb(data_dir, num_words=config.num_words)
+        data = load_imdb(data_dir, num_words=config.num_words, allow_partial=config.allow_partial_data)
     except DatasetNotFoundError as err:
         return S.not_available(err, data_dir, say, *((f"{catalogue[m][0]}: lowest validation loss (epoch)", "-")
                                                     for m in config.models))
@@ -138,7 +158,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
                  "words (uint8)")
     say(f"data: {data_note}")
 
-    tx = optim.optimizer("rmsprop", config.learning_rate, eps=1e-7, eps_in_sqrt=False)
+    tx = optim.optimizer("rmsprop", config.learning_rate, eps=1e-7)  # Keras 3's RMSprop: eps inside the root
     curves: dict[str, Curve] = {}
     for name in config.models:
         label, build = catalogue[name]

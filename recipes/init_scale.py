@@ -27,6 +27,7 @@ from fnnet import initializers, viz
 from fnnet import models as M
 from fnnet.report import text_table
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "weight scale: var(Wx) = 500 with N(0,1) weights vs 1 with He; activations through a deep net (seed 003)"
@@ -53,6 +54,17 @@ class Config:
 
 
 QUICK = dict(n_outputs=5_000, draws=2, depth=6, width=128, batch=256)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "n_inputs": V.integer(2),
+    "n_outputs": V.integer(2),
+    "draws": V.integer(1),
+    "depth": V.integer(1),
+    "width": V.integer(1),
+    "batch": V.integer(2),
+    "activations": V.subset(tuple(M.ACTIVATIONS)),
+}
 
 
 def unit_outputs(init, key, config: Config) -> np.ndarray:

@@ -32,6 +32,7 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "jhui TensorFlow MLP 784-256-100-10, truncated-normal He init, Adam + L2, 10k iterations (seed 003)"
@@ -51,6 +52,18 @@ class Config:
 
 
 QUICK = dict(dataset="mnist_small", validation_size=500, iterations=270)  # 6 whole passes of 45 steps
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "dataset": V.choice(*V.MNIST_LIKE),
+    "validation_size": V.integer(1),
+    "reg": V.number(0),
+    "learning_rate": V.positive(),
+    "batch_size": V.integer(1),
+    "iterations": V.integer(1),
+    "repeats": V.integer(1),
+}
+RELATIONS = [V.batch_fits_data(limit=None)]
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:

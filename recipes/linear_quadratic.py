@@ -37,6 +37,7 @@ from fnnet import optim, viz
 from fnnet.data import circles
 from fnnet.report import text_table
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "logistic regression on quadratic features: SGD vs momentum vs RMSprop, batch 4 (seed 000)"
@@ -69,6 +70,20 @@ class Config:
 
 
 QUICK = dict(repeats=1)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "n_points": V.integer(2),
+    "noise": V.number(0),
+    "learning_rate": V.positive(),
+    "batch_size": V.integer(1),
+    "iterations": V.integer(1),
+    "momentum": V.number(0, 1, high_open=True),
+    "rmsprop_decay": V.number(0, 1, high_open=True),
+    "rmsprop_eps": V.positive(),
+    "repeats": V.integer(1),
+}
+RELATIONS = [V.batch_fits_data(examples="n_points", limit=None)]
 
 
 def optimizers(config: Config) -> dict:

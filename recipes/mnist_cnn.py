@@ -20,6 +20,7 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "workshop MNIST dense (79,510 params) vs CNN (conv 25 3x3), Adam, batch 128, 10 epochs (seed 001)"
@@ -41,6 +42,17 @@ class Config:
 
 
 QUICK = dict(dataset="mnist_small", epochs=1, train_limit=2_000, batch_size=100)  # whole batches only
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "dataset": V.choice(*V.MNIST_LIKE),
+    "models": V.subset(tuple(MODELS)),
+    "epochs": V.integer(1),
+    "batch_size": V.integer(1),
+    "learning_rate": V.positive(),
+    "train_limit": V.integer(0, note="0: all"),
+}
+RELATIONS = [V.batch_fits_data()]
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:

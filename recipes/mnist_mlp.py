@@ -34,6 +34,7 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "Keras MLP 3x[128 relu, dropout .5] on MNIST, Adam, 13 epochs (seed 000)"
@@ -53,6 +54,19 @@ class Config:
 
 # Quick sizes divide evenly into batches: a partial last batch would compile one more program.
 QUICK = dict(dataset="mnist_small", val_size=1_000, epochs=2, batch_size=50)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "dataset": V.choice(*V.MNIST_LIKE),
+    "validation": V.choice("train_tail", "test"),
+    "val_size": V.integer(1),
+    "epochs": V.integer(1),
+    "batch_size": V.integer(1),
+    "learning_rate": V.positive(),
+    "train_limit": V.integer(0, note="0: all"),
+    "repeats": V.integer(1),
+}
+RELATIONS = [V.batch_fits_data()]
 
 SEED_VALIDATION = "> 97.5%"
 

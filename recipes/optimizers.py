@@ -34,6 +34,7 @@ from fnnet.data import DatasetNotFoundError, scale_pixels
 from fnnet.report import text_table
 
 from recipes import _jhui_mnist as J
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "SGD/momentum/Nesterov/Adagrad/RMSprop/Adam paths on 2-D surfaces and on MNIST (seed 003)"
@@ -90,6 +91,30 @@ class Config:
 # Quick: three optimizers (each MNIST run compiles its own program), one surface, a coarse rate grid.
 QUICK = dict(optimizers=("sgd", "momentum", "adam"), mnist_learning_rates=(0.1, 0.01, 0.001), surfaces=("valley",),
              lr_grid_points=4, epochs=1, train_limit=1_000)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "optimizers": V.subset(OPTIMIZERS),
+    "surfaces": V.subset(tuple(SURFACES)),
+    "lr_grid_low": V.positive(),
+    "lr_grid_high": V.positive(),
+    "lr_grid_points": V.integer(1),
+    "dataset": V.choice(*V.MNIST_LIKE),
+    "epochs": V.integer(1),
+    "batch_size": V.integer(1),
+    "mnist_learning_rates": V.items(V.positive()),
+    "train_limit": V.integer(0, note="0: all"),
+    "step_decay": V.flag(),
+    "decay_start": V.integer(0),
+    "decay_every": V.integer(1),
+    "decay_factor": V.number(0, 1, low_open=True),
+    "clip_norm": V.number(0, note="0: no clipping"),
+}
+RELATIONS = [
+    V.same_length("mnist_learning_rates", "optimizers"),
+    V.less_than("lr_grid_low", "lr_grid_high"),
+    V.batch_fits_data(),
+]
 
 
 def best_paths(surface: Surface, names, rates: np.ndarray) -> dict:

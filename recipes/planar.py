@@ -29,6 +29,7 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import flower
 from fnnet.diagnostics import DoctorSetup, TrainingMonitor
+from recipes import _settings as V
 
 DESCRIPTION = "planar flower: logistic regression vs one-hidden-layer tanh net, hidden-size sweep (seed 000)"
 
@@ -47,6 +48,20 @@ class Config:
 
 
 QUICK = dict(iterations=1_000, sweep_sizes=(1, 4), sweep_iterations=500, logreg_iterations=300)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "n_h": V.integer(1),
+    "learning_rate": V.positive(),
+    "iterations": V.integer(1),
+    "log_every": V.integer(1),
+    "sweep_sizes": V.items(V.integer(1)),
+    "sweep_iterations": V.integer(1),
+    "course_init": V.flag(),
+    "float64": V.flag(),
+    "logreg_iterations": V.integer(1),
+}
+RELATIONS = [V.multiple_of("iterations", "log_every")]
 
 SEED_COST_AT_9000 = 0.218607
 

@@ -34,6 +34,7 @@ from fnnet import optim, viz
 from fnnet.data import noisy_line
 from fnnet.report import text_table
 
+from recipes import _settings as V
 from recipes import _support as S
 
 DESCRIPTION = "polynomial orders 1-9 on noisy y=x data, without and with L2 (seed 003)"
@@ -56,6 +57,19 @@ class Config:
 
 
 QUICK = dict(orders=(1, 9), l2_sweep=(1e-3,), steps=2_000)
+
+#: What each setting accepts, checked before the recipe runs (see recipes._settings).
+SETTINGS = {
+    "n_train": V.integer(2),
+    "n_validation": V.integer(1),
+    "n_test": V.integer(1),
+    "noise": V.number(0),
+    "orders": V.items(V.integer(1), unique=True),
+    "seed_l2": V.positive(),
+    "l2_sweep": V.items(V.positive()),
+    "learning_rate": V.positive(),
+    "steps": V.integer(1),
+}
 
 
 @dataclasses.dataclass

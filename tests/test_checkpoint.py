@@ -20,7 +20,8 @@ from fnnet import checkpoint
 from fnnet import models as M
 from fnnet.callbacks import EarlyStopping
 from fnnet.checkpoint import CheckpointError
-from fnnet.train import _epoch_pieces, evaluate, fit
+from fnnet.engine.loop import epoch_pieces as _epoch_pieces
+from fnnet.train import evaluate, fit
 
 REPO = Path(__file__).resolve().parents[1]
 LOSS = "softmax_cross_entropy"
@@ -216,7 +217,7 @@ def test_a_different_model_or_optimizer_is_a_clear_error(tmp_path):
     missing = r"opt_state/0/mu/\S+ is in the checkpoint but not in this run"
     with pytest.raises(CheckpointError, match=r"different model or optimizer.*" + missing):
         _fit(2, optimizer=optax.sgd(0.1), checkpoint_dir=tmp_path, resume=True)
-    with pytest.raises(CheckpointError, match=r"different data or batching \(batch_size=32 there, 64 here\)"):
+    with pytest.raises(CheckpointError, match=r"differs from this one in the batching \(batch_size=32 there, 64 here\)"):
         _fit(2, batch_size=64, checkpoint_dir=tmp_path, resume=True)
 
 
@@ -226,7 +227,7 @@ def test_checkpoint_arguments_are_checked(tmp_path):
         _fit(2, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="keep_best, resume need checkpoint_dir"):
         _fit(1, keep_best="val_loss", resume=True)
-    with pytest.raises(ValueError, match="checkpoint_every must be 'epoch' or a positive number of steps"):
+    with pytest.raises(ValueError, match="every must be 'epoch' or a positive number of steps"):
         _fit(1, checkpoint_dir=tmp_path / "a", checkpoint_every=0)
     with pytest.raises(ValueError, match="keep must be a positive int"):
         _fit(1, checkpoint_dir=tmp_path / "b", keep=0)

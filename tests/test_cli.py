@@ -32,7 +32,7 @@ def test_unknown_recipe_and_bad_setting_exit_with_a_message(tmp_path, capsys):
     assert cli.main(["run", "no_such_recipe", "--out", str(tmp_path)]) == 2
     assert "unknown recipe 'no_such_recipe'" in capsys.readouterr().err
     assert cli.main(["run", "planar", "--quick", "--set", "n_h=four", "--out", str(tmp_path)]) == 2
-    assert "n_h expects a int" in capsys.readouterr().err
+    assert "n_h expects an int" in capsys.readouterr().err
     assert cli.main(["run", "planar", "--quick", "--set", "hidden=3", "--out", str(tmp_path)]) == 2
     assert "no setting 'hidden'" in capsys.readouterr().err
 

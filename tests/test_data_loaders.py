@@ -19,10 +19,15 @@ from fnnet.data import (
     load_imdb,
     load_mnist,
     load_mnist_small,
+    loaders,
+    sources,
     tokenize,
 )
 from fnnet.data import imdb as imdb_module
-from fnnet.data import loaders, sources
+
+# The files written here are tiny stand-ins in the real formats, loaded with allow_partial=True; the
+# count and checksum checks themselves are tested in test_data_integrity.py.
+pytestmark = pytest.mark.filterwarnings("ignore::fnnet.data.PartialDatasetWarning")
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +72,7 @@ def write_idx_set(folder, arrays, *, gz=True, overrides=None):
 def test_mnist_idx_gz_and_raw_in_subfolder_or_flat(tmp_path, gz, subdir):
     arrays = mnist_like_arrays()
     write_idx_set(tmp_path / subdir if subdir else tmp_path, arrays, gz=gz)
-    ds = load_mnist(tmp_path)
+    ds = load_mnist(tmp_path, allow_partial=True)
     chex.assert_shape(ds.x_train, (5, 28, 28, 1))
     chex.assert_shape(ds.x_test, (3, 28, 28, 1))
     assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.int32
@@ -82,7 +87,7 @@ def test_mnist_dotted_names_of_the_cs4487_seed(tmp_path):
     arrays = mnist_like_arrays()
     for stem, array in arrays.items():
         (tmp_path / stem.replace("-idx", ".idx")).write_bytes(idx_bytes(array))
-    np.testing.assert_array_equal(load_mnist(tmp_path).y_train, [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(load_mnist(tmp_path, allow_partial=True).y_train, [0, 1, 2, 3, 4])
 
 
 def test_data_dir_argument_env_variable_and_subfolder_precedence(tmp_path, monkeypatch):
@@ -91,10 +96,10 @@ def test_data_dir_argument_env_variable_and_subfolder_precedence(tmp_path, monke
     write_idx_set(arg_dir / "mnist", mnist_like_arrays(n_train=6))
     write_idx_set(arg_dir, mnist_like_arrays(n_train=2))  # flat copy: the subfolder wins
     monkeypatch.setenv("FNNET_DATA_DIR", str(env_dir))
-    assert len(load_mnist().x_train) == 4
-    assert len(load("mnist").x_train) == 4
-    assert len(load_mnist(arg_dir).x_train) == 6
-    assert len(load("MNIST", data_dir=arg_dir).x_train) == 6
+    assert len(load_mnist(allow_partial=True).x_train) == 4
+    assert len(load("mnist", allow_partial=True).x_train) == 4
+    assert len(load_mnist(arg_dir, allow_partial=True).x_train) == 6
+    assert len(load("MNIST", data_dir=arg_dir, allow_partial=True).x_train) == 6
 
 
 def test_default_data_dir_is_dot_fnnet_data_in_the_home_folder(tmp_path, monkeypatch):
@@ -102,9 +107,9 @@ def test_default_data_dir_is_dot_fnnet_data_in_the_home_folder(tmp_path, monkeyp
     monkeypatch.setenv("HOME", str(tmp_path))
     assert sources.data_root() == tmp_path / ".fnnet" / "data"
     with pytest.raises(DatasetNotFoundError, match=r"Searched:\n.*\.fnnet/data/mnist  \(does not exist\)"):
-        load_mnist()
+        load_mnist(allow_partial=True)
     write_idx_set(tmp_path / ".fnnet" / "data" / "mnist", mnist_like_arrays(n_train=3))
-    assert len(load_mnist().x_train) == 3
+    assert len(load_mnist(allow_partial=True).x_train) == 3
 
 
 def test_keras_mnist_npz(tmp_path):
@@ -113,12 +118,12 @@ def test_keras_mnist_npz(tmp_path):
     x_test = rng.randint(0, 256, (2, 28, 28)).astype(np.uint8)
     np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=np.array([1, 2, 3, 4], np.uint8), x_test=x_test,
              y_test=np.array([9, 0], np.uint8))
-    ds = load_mnist(tmp_path)
+    ds = load_mnist(tmp_path, allow_partial=True)
     np.testing.assert_array_equal(ds.x_train[..., 0], x_train)
     np.testing.assert_array_equal(ds.y_test, [9, 0])
     np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=np.array([1, 2, 3, 4], np.uint8))
     with pytest.raises(ValueError, match=r"mnist.npz: missing arrays \['x_test', 'y_test'\]"):
-        load_mnist(tmp_path)
+        load_mnist(tmp_path, allow_partial=True)
 
 
 def test_missing_files_error_says_which_files_to_put_where(tmp_path):
@@ -135,7 +140,7 @@ def test_partial_idx_set_names_the_missing_file(tmp_path):
     write_idx_set(tmp_path, mnist_like_arrays())
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(ValueError, match=r"incomplete dataset: .*not \['t10k-labels-idx1-ubyte.gz'\]"):
-        load_mnist(tmp_path)
+        load_mnist(tmp_path, allow_partial=True)
 
 
 def corrupt_cases():
@@ -172,7 +177,7 @@ def test_corrupt_idx_files_raise_value_error_naming_the_file(tmp_path, case):
     overrides, message = corrupt_cases()[case]
     write_idx_set(tmp_path, mnist_like_arrays(), overrides=overrides)
     with pytest.raises(ValueError, match=message) as info:
-        load_mnist(tmp_path)
+        load_mnist(tmp_path, allow_partial=True)
     assert str(tmp_path) in str(info.value)
 
 
@@ -181,18 +186,18 @@ def test_truncated_gzip_stream(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz: corrupt or truncated gzip data"):
-        load_mnist(tmp_path)
+        load_mnist(tmp_path, allow_partial=True)
 
 
 def test_fashion_mnist_folders_and_debian_location(tmp_path, monkeypatch):
     write_idx_set(tmp_path / "data" / "fashion-mnist", mnist_like_arrays(n_train=3))
-    ds = load_fashion_mnist(tmp_path / "data")
+    ds = load_fashion_mnist(tmp_path / "data", allow_partial=True)
     assert len(ds.x_train) == 3 and ds.class_names[0] == "T-shirt/top" and ds.name == "fashion_mnist"
     debian = tmp_path / "usr_share_datasets_fashion-mnist"
     write_idx_set(debian, mnist_like_arrays(n_train=7))
     monkeypatch.setattr(loaders, "DEBIAN_FASHION_MNIST_DIR", debian)
-    assert len(load_fashion_mnist(tmp_path / "empty").x_train) == 7  # after the data dir, before tfds
-    assert len(load("fashion-mnist", data_dir=tmp_path / "data").x_train) == 3  # the data dir wins
+    assert len(load_fashion_mnist(tmp_path / "empty", allow_partial=True).x_train) == 7  # after the data dir
+    assert len(load("fashion-mnist", data_dir=tmp_path / "data", allow_partial=True).x_train) == 3  # the data dir wins
 
 
 # --- tensorflow-datasets path (with a stand-in module: TensorFlow is not installed) ----------------
@@ -217,19 +222,19 @@ def test_tfds_is_used_after_files_with_whole_splits(tmp_path, monkeypatch):
     test = (np.ones((1, 28, 28, 1), np.uint8), np.array([5], np.int64))
     fake = FakeTfds({"train": train, "test": test})
     monkeypatch.setattr(sources, "import_tfds", lambda: fake)
-    ds = load_mnist(tmp_path)
+    ds = load_mnist(tmp_path, allow_partial=True)
     assert fake.calls == [("mnist", dict(split=["train", "test"], batch_size=-1, as_supervised=True))]
     assert ds.source == "tfds:mnist" and ds.y_train.dtype == np.int32
     np.testing.assert_array_equal(ds.y_test, [5])
     write_idx_set(tmp_path, mnist_like_arrays())
-    assert load_mnist(tmp_path).source == str(tmp_path)  # files come first
-    assert load_mnist(tmp_path, source="tfds").source == "tfds:mnist"
+    assert load_mnist(tmp_path, allow_partial=True).source == str(tmp_path)  # files come first
+    assert load_mnist(tmp_path, source="tfds", allow_partial=True).source == "tfds:mnist"
 
 
 def test_source_tfds_without_tfds_and_bad_source(tmp_path):
     write_idx_set(tmp_path, mnist_like_arrays())
     with pytest.raises(DatasetNotFoundError, match="source='tfds' .* tensorflow-datasets is not installed"):
-        load_mnist(tmp_path, source="tfds")
+        load_mnist(tmp_path, source="tfds", allow_partial=True)
     with pytest.raises(ValueError, match="source must be one of"):
         load_mnist(tmp_path, source="web")
 
@@ -274,19 +279,19 @@ def check_cifar(ds, batches, n=2):
 
 def test_cifar_folder_and_flat_batches(tmp_path):
     batches = write_cifar_folder(tmp_path / "cifar10" / "cifar-10-batches-py")
-    check_cifar(load_cifar10(tmp_path), batches)
+    check_cifar(load_cifar10(tmp_path, allow_partial=True), batches)
     flat_batches = write_cifar_folder(tmp_path / "flat")
-    check_cifar(load("cifar10", data_dir=tmp_path / "flat"), flat_batches)
+    check_cifar(load("cifar10", data_dir=tmp_path / "flat", allow_partial=True), flat_batches)
 
 
 def test_cifar_tarball(tmp_path):
     batches = write_cifar_folder(tmp_path / "src" / "cifar-10-batches-py")
     with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
         tar.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    check_cifar(load_cifar10(tmp_path), batches)
+    check_cifar(load_cifar10(tmp_path, allow_partial=True), batches)
     (tmp_path / "cifar-10-python.tar.gz").write_bytes((tmp_path / "cifar-10-python.tar.gz").read_bytes()[:300])
     with pytest.raises(ValueError, match="cifar-10-python.tar.gz: corrupt or truncated tar archive"):
-        load_cifar10(tmp_path)
+        load_cifar10(tmp_path, allow_partial=True)
 
 
 def test_cifar_bad_pickles(tmp_path):
@@ -294,23 +299,23 @@ def test_cifar_bad_pickles(tmp_path):
     write_cifar_folder(folder)
     (folder / "data_batch_3").write_bytes(b"not a pickle at all")
     with pytest.raises(ValueError, match="data_batch_3: not a valid CIFAR-10 batch pickle"):
-        load_cifar10(tmp_path)
+        load_cifar10(tmp_path, allow_partial=True)
     # A pickle that would run code is refused, not executed.
     (folder / "data_batch_3").write_bytes(pickle.dumps(_Exploit(), protocol=2))
     with pytest.raises(ValueError, match=r"refusing to load (posix|nt|os)\.system"):
-        load_cifar10(tmp_path)
+        load_cifar10(tmp_path, allow_partial=True)
     write_cifar_folder(folder)
     (folder / "data_batch_4").write_bytes(pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}))
     with pytest.raises(ValueError, match=r"data_batch_4: 'data' must be uint8 of shape \(N, 3072\)"):
-        load_cifar10(tmp_path)
+        load_cifar10(tmp_path, allow_partial=True)
     write_cifar_folder(folder)
     (folder / "data_batch_5").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}))
     with pytest.raises(ValueError, match="wrong counts"):
-        load_cifar10(tmp_path)
+        load_cifar10(tmp_path, allow_partial=True)
     write_cifar_folder(folder)
     (folder / "test_batch").unlink()
     with pytest.raises(ValueError, match=r"incomplete CIFAR-10: missing \['test_batch'\]"):
-        load_cifar10(tmp_path)
+        load_cifar10(tmp_path, allow_partial=True)
 
 
 class _Exploit:
@@ -336,21 +341,21 @@ def write_housing_csv(path, rows=HOUSING_ROWS, header=HOUSING_HEADER):
 
 def test_housing_csv_medinc_and_all_features(tmp_path):
     write_housing_csv(tmp_path / "california_housing" / "housing.csv")
-    ds = load_california_housing(tmp_path, features="MedInc")
+    ds = load_california_housing(tmp_path, features="MedInc", allow_partial=True)
     chex.assert_shape(ds.x_train, (3, 1))
     np.testing.assert_array_equal(ds.x_train[:, 0], [8.3252, 8.3014, 7.2574])
     np.testing.assert_allclose(ds.y_train, [4.526, 3.585, 3.521])
     assert ds.x_test is None and ds.feature_names == ("MedInc",) and ds.x_train.dtype == np.float64
 
     with pytest.raises(ValueError, match=r"housing.csv: 1 rows have missing values \(features \['AveBedrms'\]"):
-        load_california_housing(tmp_path)
-    ds = load("california_housing", data_dir=tmp_path, drop_missing=True)
+        load_california_housing(tmp_path, allow_partial=True)
+    ds = load("california_housing", data_dir=tmp_path, drop_missing=True, allow_partial=True)
     # sklearn's derived features for the first row, by hand: 880/126, 129/126, 322/126.
     np.testing.assert_allclose(
         ds.x_train, [[8.3252, 41, 880 / 126, 129 / 126, 322, 322 / 126, 37.88, -122.23],
                      [7.2574, 52, 1467 / 177, 190 / 177, 496, 496 / 177, 37.85, -122.24]]
     )
-    ds = load_california_housing(tmp_path, features=["Latitude", "HouseAge"])
+    ds = load_california_housing(tmp_path, features=["Latitude", "HouseAge"], allow_partial=True)
     np.testing.assert_array_equal(ds.x_train, [[37.88, 41], [37.86, 21], [37.85, 52]])
 
 
@@ -360,12 +365,12 @@ def test_housing_statlib_data_and_tarball(tmp_path):
     folder = tmp_path / "housing"
     folder.mkdir()
     (folder / "cal_housing.data").write_text("\n".join(lines) + "\n")
-    ds = load_california_housing(tmp_path)
+    ds = load_california_housing(tmp_path, allow_partial=True)
     np.testing.assert_allclose(ds.x_train[1, 3], 200.0 / 1138.0)
     (folder / "cal_housing.data").rename(tmp_path / "cal_housing.data")
     with tarfile.open(folder / "cal_housing.tgz", "w:gz") as tar:
         tar.add(tmp_path / "cal_housing.data", arcname="CaliforniaHousing/cal_housing.data")
-    ds_tar = load_california_housing(tmp_path)
+    ds_tar = load_california_housing(tmp_path, allow_partial=True)
     assert ds_tar.source.endswith("cal_housing.tgz:CaliforniaHousing/cal_housing.data")
     np.testing.assert_array_equal(ds_tar.x_train, ds.x_train)
 
@@ -383,7 +388,7 @@ def test_housing_statlib_data_and_tarball(tmp_path):
 def test_housing_bad_csv(tmp_path, header, rows, message):
     write_housing_csv(tmp_path / "housing.csv", rows, header)
     with pytest.raises(ValueError, match=message):
-        load_california_housing(tmp_path, features="MedInc")
+        load_california_housing(tmp_path, features="MedInc", allow_partial=True)
 
 
 def test_housing_bad_feature_name(tmp_path):
@@ -439,19 +444,19 @@ def check_imdb_unshuffled(ds, num_words):
 
 def test_imdb_text_folder_vocabulary_and_multi_hot(tmp_path):
     write_acl_imdb(tmp_path / "imdb")
-    ds = load_imdb(tmp_path, num_words=5, shuffle_seed=None)
+    ds = load_imdb(tmp_path, num_words=5, shuffle_seed=None, allow_partial=True)
     assert ds.feature_names == IMDB_VOCAB[:5] and ds.class_names == ("neg", "pos")
     assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.int32
     check_imdb_unshuffled(ds, 5)
-    wide = load("imdb", data_dir=tmp_path, num_words=12, shuffle_seed=None, dtype=np.float32)
+    wide = load("imdb", data_dir=tmp_path, num_words=12, shuffle_seed=None, dtype=np.float32, allow_partial=True)
     assert wide.x_train.dtype == np.float32 and wide.feature_names[-3:] == ("", "", "")
     check_imdb_unshuffled(wide.replace(x_train=wide.x_train.astype(np.uint8), x_test=wide.x_test.astype(np.uint8)), 12)
 
 
 def test_imdb_shuffle_is_keras_order(tmp_path):
     write_acl_imdb(tmp_path)
-    plain = load_imdb(tmp_path, num_words=9, shuffle_seed=None)
-    shuffled = load_imdb(tmp_path, num_words=9, shuffle_seed=113)
+    plain = load_imdb(tmp_path, num_words=9, shuffle_seed=None, allow_partial=True)
+    shuffled = load_imdb(tmp_path, num_words=9, shuffle_seed=113, allow_partial=True)
     rng = np.random.RandomState(113)  # Keras' load_data: shuffle train indices, then test, one generator
     order_train, order_test = np.arange(4), np.arange(2)
     rng.shuffle(order_train)
@@ -466,7 +471,7 @@ def test_imdb_tarball_and_cache(tmp_path, monkeypatch):
     with tarfile.open(tmp_path / "aclImdb_v1.tar.gz", "w:gz") as tar:
         tar.add(tmp_path / "src" / "aclImdb", arcname="aclImdb")
     cache = tmp_path / "my_cache"
-    first = load_imdb(tmp_path, num_words=5, shuffle_seed=None, cache_dir=cache)
+    first = load_imdb(tmp_path, num_words=5, shuffle_seed=None, cache_dir=cache, allow_partial=True)
     check_imdb_unshuffled(first, 5)
     assert len(list(cache.glob("imdb-*.npz"))) == 1
 
@@ -474,17 +479,18 @@ def test_imdb_tarball_and_cache(tmp_path, monkeypatch):
         raise AssertionError("the cache should have been used")
 
     monkeypatch.setattr(imdb_module, "_corpus_from_texts", no_tokenizing)
-    second = load_imdb(tmp_path, num_words=5, shuffle_seed=None, cache_dir=cache)
+    second = load_imdb(tmp_path, num_words=5, shuffle_seed=None, cache_dir=cache, allow_partial=True)
     check_imdb_unshuffled(second, 5)
     assert second.feature_names == first.feature_names
     with pytest.raises(AssertionError, match="cache should have been used"):
-        load_imdb(tmp_path, num_words=5, cache=False)
+        load_imdb(tmp_path, num_words=5, cache=False, allow_partial=True)
     # A damaged cache is ignored with a warning and rebuilt.
     monkeypatch.undo()
     monkeypatch.setattr(sources, "import_tfds", lambda: None)
     next(cache.glob("imdb-*.npz")).write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="ignoring the unreadable IMDB cache"):
-        check_imdb_unshuffled(load_imdb(tmp_path, num_words=5, shuffle_seed=None, cache_dir=cache), 5)
+        ds = load_imdb(tmp_path, num_words=5, shuffle_seed=None, cache_dir=cache, allow_partial=True)
+    check_imdb_unshuffled(ds, 5)
 
 
 def test_imdb_missing_folder_and_bad_review(tmp_path):
@@ -492,11 +498,11 @@ def test_imdb_missing_folder_and_bad_review(tmp_path):
     for path in (tmp_path / "aclImdb" / "test" / "pos").iterdir():
         path.unlink()
     with pytest.raises(ValueError, match=r"no reviews in \['aclImdb/test/pos/'\]"):
-        load_imdb(tmp_path, cache=False)
+        load_imdb(tmp_path, cache=False, allow_partial=True)
     write_acl_imdb(tmp_path)
     (tmp_path / "aclImdb" / "train" / "neg" / "0_1.txt").write_bytes(b"\xff\xfe bad bytes")
     with pytest.raises(ValueError, match="0_1.txt: review is not UTF-8 text"):
-        load_imdb(tmp_path, cache=False)
+        load_imdb(tmp_path, cache=False, allow_partial=True)
     with pytest.raises(ValueError, match="num_words must be"):
         load_imdb(tmp_path, num_words=0)
 
@@ -513,17 +519,17 @@ def write_keras_imdb_npz(path, y_train=(1, 0)):
 def test_keras_imdb_npz_with_word_index(tmp_path):
     write_keras_imdb_npz(tmp_path / "imdb.npz")
     (tmp_path / "imdb_word_index.json").write_text(json.dumps({"the": 1, "and": 2, "a": 3, "of": 4}))
-    ds = load_imdb(tmp_path, num_words=4, shuffle_seed=None)
+    ds = load_imdb(tmp_path, num_words=4, shuffle_seed=None, allow_partial=True)
     np.testing.assert_array_equal(ds.x_train, [[1, 1, 0, 1], [0, 0, 1, 0]])
     np.testing.assert_array_equal(ds.x_test, [[0, 1, 0, 0]])  # rank 9 is beyond num_words
     np.testing.assert_array_equal(ds.y_train, [1, 0])
     assert ds.feature_names == ("the", "and", "a", "of")
     write_keras_imdb_npz(tmp_path / "imdb.npz", y_train=(1,))
     with pytest.raises(ValueError, match="wrong counts in .*imdb.npz: x_train has 2 reviews, y_train 1"):
-        load_imdb(tmp_path)
+        load_imdb(tmp_path, allow_partial=True)
     (tmp_path / "imdb.npz").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ValueError, match="imdb.npz: not a readable .npz archive"):
-        load_imdb(tmp_path)
+        load_imdb(tmp_path, allow_partial=True)
 
 
 # --- the embedded subset -------------------------------------------------------------------------

@@ -126,16 +126,24 @@ def test_in_step_statistics_leave_training_bitwise_unchanged(epoch_mode):
     assert set(monitor.history["dead"]) == {"dense_0", "dense_1"}  # ReLU layers only
 
 
-def test_statistics_every_is_checked_and_fit_ensemble_refuses_monitors():
+def test_statistics_every_is_checked_and_ensemble_members_get_their_own_monitor():
     bad = _ParamNorm()
     bad.statistics_every = -1
     with pytest.raises(ValueError, match="statistics_every must be an int >= 0"):
         fit(M.mlp([3], flatten=False), LOSS, "sgd", (X, Y), epochs=1, key=jax.random.key(0), callbacks=[bad])
     with pytest.raises(ValueError, match="every must be a positive int"):
         D.TrainingMonitor(every=0)
-    with pytest.raises(ValueError, match="not supported by fit_ensemble"):
-        fit_ensemble(M.mlp([3], flatten=False), LOSS, "sgd", (X, Y), epochs=1, n_members=2, key=jax.random.key(0),
-                     callbacks=[D.TrainingMonitor()])
+    model = M.mlp([3], flatten=False)
+    _, history = fit_ensemble(model, LOSS, "sgd", (X, Y), epochs=1, n_members=2, key=jax.random.key(0),
+                              callbacks=[D.TrainingMonitor(every=2)], verbose=0)
+    single = D.TrainingMonitor(every=2)
+    fit(model, LOSS, "sgd", (X, Y), epochs=1, key=jax.random.split(jax.random.key(0), 2)[1], callbacks=[single],
+        verbose=0)
+    monitors = [cbs[0] for cbs in history.callbacks]
+    assert monitors[0].history["step"] == monitors[1].history["step"] == single.history["step"] != []
+    np.testing.assert_allclose(monitors[1].history["grad_norm"]["dense_0"], single.history["grad_norm"]["dense_0"],
+                               rtol=1e-5)  # member 1's own statistics, as fit with its key
+    assert monitors[0].history["grad_norm"]["dense_0"] != monitors[1].history["grad_norm"]["dense_0"]
 
 
 def _monitored(model, optimizer, **kw):

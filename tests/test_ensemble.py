@@ -18,13 +18,14 @@ from fnnet.ensemble import (
     ensemble_predict,
     evaluate_ensemble,
     fit_ensemble,
-    guarded_member_step,
     init_members,
     member,
     member_keys,
     predict_members,
     stack,
 )
+from fnnet.engine import programs
+from fnnet.objective import make_objective
 from fnnet.train import NonFiniteLossError, create_train_state, fit, make_train_step
 
 from blobs import blobs
@@ -117,23 +118,28 @@ def test_non_finite_member_raises_naming_it_or_is_skipped():
 
 
 @pytest.mark.parametrize("shared_order", [False, True])
-def test_guarded_member_step_keeps_only_the_failed_members_state(shared_order):
-    step = make_train_step(MODEL, LOSS, TX, guard=False)
-    single = make_train_step(MODEL, LOSS, TX)  # fit's step: lax.cond per step
+def test_population_step_keeps_only_the_failed_or_stopped_members_state(shared_order):
+    spec = programs.StepSpec.make(make_objective(MODEL, LOSS), TX, skip_nonfinite=True)
+    step = programs.member_step(spec, guard=False)
+    single = make_train_step(MODEL, LOSS, TX)  # the guarded step of fit(options=TrainOptions(on_nonfinite="skip"))
     start = init_members(MODEL, TX, KEYS, X[:1])
     kernel = start.params["dense_0"]["kernel"].at[1].set(jnp.nan)
     bad = start.replace(params={**start.params, "dense_0": {**start.params["dense_0"], "kernel": kernel}})
     x = X[:32] if shared_order else jnp.stack([X[:32], X[32:64], X[64:96]])
     y = Y[:32] if shared_order else jnp.stack([Y[:32], Y[32:64], Y[64:96]])
-    member_step = jax.jit(guarded_member_step(step, shared_order=shared_order))
+    member_step = jax.jit(programs.population_step(step, shared_order=shared_order, skip_nonfinite=True))
+    everyone = jnp.ones(3, bool)
     for state, failed in ((start, []), (bad, [1])):
-        new, logs = member_step(state, x, y)
+        new, logs = member_step(state, x, y, jnp.int32(0), (), everyone)
         np.testing.assert_array_equal(logs["finite"], [i not in failed for i in range(3)])
         np.testing.assert_array_equal(new.step, state.step + 1)
         for i in range(3):
             xi, yi = (x, y) if shared_order else (x[i], y[i])
             expected, _ = single(member(state, i), xi, yi)  # a failed member: its old state, step + 1
             chex.assert_trees_all_close(_comparable(member(new, i)), _comparable(expected), rtol=1e-6, atol=1e-7)
+    # A member that stopped (its callbacks asked to) keeps its whole state, step count included.
+    new, _ = member_step(start, x, y, jnp.int32(0), (), jnp.array([True, False, True]))
+    chex.assert_trees_all_equal(_comparable(member(new, 1)), _comparable(member(start, 1)))
 
 
 # ----------------------------------------------------------------------------------------------

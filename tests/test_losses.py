@@ -150,6 +150,18 @@ def test_zero_probabilities_count_as_zero_in_entropy():
     assert float(losses.kl_divergence(np.array([0.0, 1.0]), np.array([0.5, 0.5]))) == pytest.approx(1.0)
 
 
+def test_kl_divergence_of_one_hot_rows_is_finite_where_p_and_q_are_zero():
+    one_hot = np.eye(3)
+    assert float(losses.kl_divergence(one_hot, one_hot)) == 0.0  # was NaN: 0 * log(0 / 0)
+    q = np.array([[0.5, 0.5, 0.0], [0.0, 0.25, 0.75], [0.1, 0.0, 0.9]])
+    p = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    expected = np.mean([np.log2(1 / 0.5), np.log2(1 / 0.25), np.log2(1 / 0.9)])  # only p_i = 1 terms count
+    assert float(losses.kl_divergence(p, q)) == pytest.approx(expected, rel=1e-6)
+    grad_p, grad_q = jax.grad(lambda p, q: losses.kl_divergence(p, q), (0, 1))(one_hot, one_hot)
+    assert np.isfinite(grad_p).all() and np.isfinite(grad_q).all()
+    assert float(losses.kl_divergence(np.array([0.5, 0.5]), np.array([1.0, 0.0]))) == np.inf  # p > 0 = q
+
+
 # ----------------------------------------------------------------------------------------------
 # Gradients: finite differences in float64
 
@@ -284,7 +296,7 @@ def test_get_by_name_and_pass_through():
         (lambda: losses.softmax_cross_entropy(LOGITS, -ONE_HOT), r"labels must lie in \[0.0, 1.0\]"),
         (lambda: losses.multiclass_hinge(LOGITS, LABELS, margin=-1.0), "margin must be"),
         (lambda: losses.sigmoid_binary_cross_entropy(BINARY_LOGITS, BINARY_LABELS[:4]), "labels must have the shape"),
-        (lambda: losses.sigmoid_binary_cross_entropy(BINARY_LOGITS, BINARY_LABELS * 2), r"labels must lie in"),
+        (lambda: losses.sigmoid_binary_cross_entropy(BINARY_LOGITS, BINARY_LABELS * 2), r"labels must be binary labels 0/1"),
         (lambda: losses.binary_crossentropy(BINARY_LOGITS, BINARY_LABELS, from_logits=False), r"outputs must lie in"),
         (lambda: losses.mse(np.ones((4, 2)), np.ones((4, 3))), r"targets must have the shape of predictions \(4, 2\)"),
         (lambda: losses.entropy(np.array([0.5, 0.6])), "the row sums of p must lie in"),

@@ -235,6 +235,56 @@ def test_batchnorm_train_normalizes_and_updates_running_stats():
     chex.assert_trees_all_equal(unchanged, state)
 
 
+def test_batchnorm_is_stable_for_features_with_a_large_mean():
+    # N(1e4, 1) features: E[x^2] - E[x]^2 in float32 (flax's default) is off by ~100 here.
+    x = (1e4 + np.random.RandomState(4).randn(64, 3)).astype(np.float32)
+    _, _, y, new_state = _init_apply(M.BatchNorm(momentum=0.9, epsilon=1e-3), x, train=True)
+    x64 = x.astype(np.float64)  # the float64 reference on the same (float32) inputs
+    np.testing.assert_allclose(y, (x64 - x64.mean(0)) / np.sqrt(x64.var(0) + 1e-3), atol=1e-3)
+    stats = new_state["batchnorm_0"]["batch_stats"]
+    np.testing.assert_allclose(stats["mean"], 0.1 * x64.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * x64.var(0), rtol=1e-4)
+
+
+def test_batchnorm_equals_flax_batchnorm_at_ordinary_scale():
+    # Same variables, outputs, running statistics and gradients as nn.BatchNorm (exact variance form).
+    import flax.linen as nn
+
+    x = jax.random.normal(jax.random.key(1), (16, 4, 4, 3)) * 2.0 + 0.5
+    model = M.Sequential([M.BatchNorm(momentum=0.8, epsilon=1e-3)])
+    params, state = model.init_with_state(KEY, x)
+    reference = nn.BatchNorm(use_running_average=False, momentum=0.8, epsilon=1e-3, use_fast_variance=False)
+    variables = reference.init(KEY, x)
+    chex.assert_trees_all_equal_shapes(variables, {"params": params["batchnorm_0"], **state["batchnorm_0"]})
+
+    def ours(scale, x):
+        p = {"batchnorm_0": {**params["batchnorm_0"], "scale": scale}}
+        return model.apply(p, x, train=True, state=state)
+
+    def theirs(scale, x):
+        return reference.apply({**variables, "params": {**variables["params"], "scale": scale}}, x,
+                               mutable=["batch_stats"])
+
+    scale = params["batchnorm_0"]["scale"] * 1.5
+    (y, new_state), (y_ref, ref_state) = ours(scale, x), theirs(scale, x)
+    chex.assert_trees_all_close(y, y_ref, atol=1e-5)
+    chex.assert_trees_all_close(new_state["batchnorm_0"], dict(ref_state), atol=1e-6)
+    loss = lambda f: lambda s, x: jnp.sum(jnp.sin(f(s, x)[0]))
+    chex.assert_trees_all_close(jax.grad(loss(ours), (0, 1))(scale, x), jax.grad(loss(theirs), (0, 1))(scale, x),
+                                rtol=1e-5, atol=1e-5)
+
+
+def test_batchnorm_batch_of_one_in_training_names_the_layer():
+    model = M.Sequential([M.Dense(4), M.BatchNorm()])
+    params, state = model.init_with_state(KEY, np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"layer 'batchnorm_0' \(BatchNorm\).*more than one value per feature"):
+        model.apply(params, np.ones((1, 3), np.float32), train=True, state=state)
+    model.apply(params, np.ones((1, 3), np.float32), train=False, state=state)  # evaluation: fine
+    conv = M.Sequential([M.BatchNorm()])  # one image still has a value per pixel
+    params, state = conv.init_with_state(KEY, np.zeros((1, 2, 2, 3), np.float32))
+    conv.apply(params, np.arange(12.0).reshape(1, 2, 2, 3), train=True, state=state)
+
+
 def test_maxout_takes_the_max_over_pieces():
     x = np.random.RandomState(3).randn(4, 3).astype(np.float32)
     params, _, y, _ = _init_apply(M.Maxout(2, pieces=3), x)

@@ -50,7 +50,7 @@ def test_mnist_mlp_quick_learns_and_labels_its_validation_set(tmp_path, no_data)
     assert row["experiment"].endswith("median of 2 runs") and row["fnnet runs"].count("%") == 2
     mean, sd = np.mean(vals), np.std(vals, ddof=1)
     assert row["fnnet mean ± sd"] == f"{100 * mean:.2f}% ± {100 * sd:.2f}% (2 runs)"
-    with pytest.raises(ValueError, match="repeats must be >= 1"):
+    with pytest.raises(ValueError, match="setting repeats expects an int >= 1, got 0"):
         run_quick("mnist_mlp", tmp_path, no_data, repeats=0)
 
 

@@ -14,6 +14,7 @@ import fnnet
 import recipes
 from fnnet import models as M
 from fnnet import optim, viz
+from fnnet.data import PartialDatasetWarning
 from recipes import housing_gd
 from test_data_loaders import write_housing_csv
 
@@ -52,7 +53,8 @@ def write_housing_line(folder, slope=0.4, intercept=0.45, n=400, noise=0.3):
 def test_housing_quick_gd_heads_for_the_least_squares_line(tmp_path, monkeypatch):
     monkeypatch.delenv("FNNET_DATA_DIR", raising=False)
     x, y = write_housing_line(tmp_path / "data" / "california_housing")
-    results = run_quick("housing_gd", tmp_path / "data", tmp_path / "out")
+    with pytest.warns(PartialDatasetWarning, match="400 data rows, expected 20,640"):
+        results = run_quick("housing_gd", tmp_path / "data", tmp_path / "out", allow_partial_data=True)
     assert_pngs(results)
     assert results["data"].startswith("California housing: 400 block groups")
     # The closed form is numpy's least squares on the file's values (independent of fnnet's training).
@@ -147,7 +149,8 @@ def test_imdb_quick_trains_every_model_and_plots_the_books_comparisons(tmp_path,
     monkeypatch.delenv("FNNET_DATA_DIR", raising=False)
     monkeypatch.setenv("FNNET_CACHE_DIR", str(tmp_path / "cache"))  # the tokenized corpus is cached here
     write_imdb_like(tmp_path / "data" / "imdb")
-    results = run_quick("imdb_regularization", tmp_path / "data", tmp_path / "out")
+    with pytest.warns(PartialDatasetWarning, match="40 reviews, expected 12,500"):
+        results = run_quick("imdb_regularization", tmp_path / "data", tmp_path / "out", allow_partial_data=True)
     assert_pngs(results)
     assert sorted(Path(p).name for p in results["plots"]) == ["dropout.png", "l2.png", "size.png"]
     assert "80 training reviews" in results["data"]

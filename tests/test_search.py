@@ -125,11 +125,14 @@ def test_set_hyperparams_rejects_bad_values(values, match):
 
 def test_set_hyperparams_needs_an_injected_optimizer_and_dropout_layers():
     model = M.mlp([4, 3], flatten=False)
-    state = create_train_state(model, optim.optimizer("sgd", 0.1), KEY, X[:1])
+    state = create_train_state(model, optim.optimizer("sgd", 0.1, inject=False), KEY, X[:1])
     with pytest.raises(ValueError, match="inject=True"):
         set_hyperparams(state, model, learning_rate=0.2)
+    injected = create_train_state(model, optim.optimizer("sgd", 0.1), KEY, X[:1])  # the default
+    assert float(set_hyperparams(injected, model, learning_rate=0.2).opt_state.hyperparams["learning_rate"]) == \
+        pytest.approx(0.2)
     with pytest.raises(ValueError, match="has no Dropout layer"):
-        set_hyperparams(state, model, dropout=0.2)
+        set_hyperparams(injected, model, dropout=0.2)
 
 
 def test_fit_sweep_rejects_bad_hyperparams():

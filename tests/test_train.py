@@ -1,6 +1,7 @@
 """fit / train_step / evaluate / predict: determinism, equivalence of the compiled paths, early
 stopping, non-finite handling and input validation. Small synthetic data only."""
 import chex
+import fnnet
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,9 +38,16 @@ XV, YV = _blobs(100, seed=1)
 MODEL = M.mlp([16, 3], dropout=0.2, flatten=False)
 
 
+_OPTION_NAMES = ("shuffle", "drop_remainder", "steps_per_epoch", "max_steps", "epoch_mode", "on_nonfinite",
+                 "eval_batch_size")
+
+
 def _fit(**kw):
     args = dict(epochs=2, batch_size=32, key=KEY, verbose=0, metrics=["accuracy"])
     args.update(kw)
+    options = {name: args.pop(name) for name in _OPTION_NAMES if name in args}
+    if options:
+        args["options"] = fnnet.TrainOptions(**options)
     return fit(args.pop("model", MODEL), args.pop("loss", LOSS), args.pop("optimizer", optax.adam(1e-2)),
                args.pop("train_data", (X, Y)), **args)
 
@@ -246,7 +254,7 @@ def test_weight_penalty_is_part_of_the_reported_loss():
     (dict(batch_size=0), "batch_size"),
     (dict(epoch_mode="fast"), "epoch_mode"),
     (dict(on_nonfinite="ignore"), "on_nonfinite"),
-    (dict(validation_data=(XV[:, :4], YV)), r"validation_data\[0\] has examples of shape \(4,\)"),
+    (dict(validation_data=(XV[:, :4], YV)), r"validation_data\[0\] \(x\) has examples of shape \(4,\)"),
     (dict(validation_data=(XV, YV[:10])), "mismatched batch sizes"),
     (dict(max_steps=0), "max_steps"),
 ])
@@ -269,7 +277,7 @@ def test_unknown_optimizer_name_in_fit():
 
 
 def test_progress_is_one_line_per_epoch_and_verbose_0_is_quiet(capsys):
-    _fit(epochs=2, validation_data=(XV, YV), verbose=1)
+    _fit(epochs=2, validation_data=(XV, YV), verbose=2)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     for epoch, line in enumerate(lines, 1):
@@ -291,7 +299,7 @@ def test_binary_loss_accepts_probability_targets_and_rejects_values_outside_unit
     model = M.mlp([6], flatten=False)
     _, history = _fit(model=model, loss="sigmoid_binary_cross_entropy", train_data=(x, x), metrics=[], batch_size=2)
     assert np.isfinite(history["loss"]).all()
-    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\].*got values in \[0.0, 1.5\]"):
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\].*got values in \[0, 1.5\]"):
         _fit(model=model, loss="sigmoid_binary_cross_entropy", train_data=(x, x * 1.5), metrics=[])
 
 
@@ -358,35 +366,36 @@ def test_train_step_applies_the_plain_optax_update_and_skips_non_finite_steps():
 
 
 def test_cpu_convolution_options_keep_fit_and_predict_results(monkeypatch):
-    from fnnet import train
+    from fnnet.engine import programs
 
     cnn = M.Sequential([M.Conv2D(16, 3, padding="same", activation="relu"),
                         M.Conv2D(32, 3, strides=2, padding="same", activation="relu"), M.Flatten(), M.Dense(3)])
     x = np.random.RandomState(0).rand(64, 8, 8, 3).astype(np.float32)
     y = np.arange(64) % 3
     on_cpu = jax.default_backend() == "cpu"
-    assert (train._compiler_options(cnn) is not None) == on_cpu
-    assert train._compiler_options(MODEL) is None  # no convolution: XLA's defaults
+    assert (programs.compiler_options(cnn) is not None) == on_cpu
+    assert programs.compiler_options(MODEL) is None  # no convolution: XLA's defaults
     fast_state, fast_hist = _fit(model=cnn, train_data=(x, y))
     fast_logits = predict(cnn, fast_state, x)
     if on_cpu:  # the option changes the compiled program: XLA's Eigen convolutions instead of YNNPACK's
         lowered = jax.jit(lambda params: cnn.apply(params, x)).lower(fast_state.params)
-        assert lowered.compile(compiler_options=train._CPU_CONV_OPTIONS).as_text() != lowered.compile().as_text()
-    monkeypatch.setattr(train, "_compiler_options", lambda model: None)
-    monkeypatch.setattr(train, "_FORWARD_CACHE", {})
+        assert lowered.compile(compiler_options=programs.CPU_CONV_OPTIONS).as_text() != lowered.compile().as_text()
+    monkeypatch.setattr(programs, "compiler_options", lambda model: None)
+    programs.clear_cache()  # the cached programs were compiled with the option
     plain_state, plain_hist = _fit(model=cnn, train_data=(x, y))
     chex.assert_trees_all_close(fast_state.params, plain_state.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fast_hist["loss"], plain_hist["loss"], rtol=1e-5)
     np.testing.assert_allclose(fast_logits, predict(cnn, plain_state, x), rtol=1e-4, atol=1e-5)
+    programs.clear_cache()  # later tests get programs with the real option again
 
 
 def test_unknown_compiler_option_falls_back_to_xla_defaults(monkeypatch):
-    from fnnet import train
+    from fnnet.engine import programs
 
     cnn = M.Sequential([M.Conv2D(4, 3), M.Flatten(), M.Dense(3)])
-    monkeypatch.setattr(train, "_CPU_CONV_OPTIONS", {"xla_cpu_no_such_option_in_this_jaxlib": True})
-    train._cpu_conv_options_supported.cache_clear()
+    monkeypatch.setattr(programs, "CPU_CONV_OPTIONS", {"xla_cpu_no_such_option_in_this_jaxlib": True})
+    programs.cpu_conv_options_supported.cache_clear()
     try:
-        assert train._compiler_options(cnn) is None
+        assert programs.compiler_options(cnn) is None
     finally:
-        train._cpu_conv_options_supported.cache_clear()  # the real option is probed again on next use
+        programs.cpu_conv_options_supported.cache_clear()  # the real option is probed again on next use

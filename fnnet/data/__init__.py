@@ -2,7 +2,9 @@
 
 * ``load(name, data_dir=None, ...)`` and ``load_<name>``: real datasets as :class:`Dataset` (numpy; images
   NHWC uint8, labels int32), found in ``data_dir`` / ``$FNNET_DATA_DIR`` / ``~/.fnnet/data``, then
-  tensorflow-datasets; ``load("mnist_small")`` is embedded in the package and works offline.
+  tensorflow-datasets; ``load("mnist_small")`` is embedded in the package and works offline. Counts (and
+  checksums of canonical files) are checked: a partial copy is an ``IncompleteDatasetError`` unless
+  ``allow_partial=True`` (then a ``PartialDatasetWarning``).
 * ``flower``, ``circles``, ``noisy_line``: the course's synthetic sets; ``template_images``: a tiny
   labelled stand-in image set for smoke runs (not a real dataset).
 * ``train_test_split`` (keyed, or scikit-learn-identical with ``seed=``), ``cs4487_split``.
@@ -15,6 +17,7 @@ from fnnet.data.augment import FILL_MODES, Augment, affine_transform, plot_augme
 from fnnet.data.batching import epoch_batches, epoch_order, iterate_batches, num_batches, remainder_indices
 from fnnet.data.dataset import Dataset
 from fnnet.data.imdb import load_imdb, tokenize
+from fnnet.data.integrity import IncompleteDatasetError, PartialDatasetWarning
 from fnnet.data.loaders import (
     CIFAR10_CLASSES,
     FASHION_MNIST_CLASSES,
@@ -36,11 +39,13 @@ __all__ = [
     "CIFAR10_CLASSES",
     "FASHION_MNIST_CLASSES",
     "FILL_MODES",
+    "IncompleteDatasetError",
     "LOADERS",
     "MNIST_CLASSES",
     "Augment",
     "Dataset",
     "DatasetNotFoundError",
+    "PartialDatasetWarning",
     "Standardizer",
     "Whitener",
     "affine_transform",

@@ -31,8 +31,9 @@ from typing import Iterable
 import numpy as np
 
 from fnnet._checks import check_positive
-from fnnet.data import formats
+from fnnet.data import formats, integrity
 from fnnet.data.dataset import Dataset
+from fnnet.data.integrity import Checks
 from fnnet.data.sources import FileForm, cache_root, first_existing, resolve, tfds_splits
 
 SPLITS = ("train", "test")
@@ -285,6 +286,21 @@ def _dataset(corpus: _Corpus, *, num_words: int, dtype, shuffle_seed: int | None
     )
 
 
+def _check_counts(corpus: _Corpus, where: str, *, text: bool, allow_partial: bool) -> None:
+    """12,500 reviews in each ``aclImdb/{train,test}/{pos,neg}/`` folder (``text``: a folder or tarball, so
+    a partial extraction names the folder), else 25,000 per split."""
+    checks, expected = Checks("IMDB", allow_partial=allow_partial), integrity.EXPECTED_COUNTS["IMDB"]
+    for split in SPLITS:
+        labels = getattr(corpus, split).labels
+        if text:
+            for label, polarity in enumerate(CLASS_NAMES):
+                checks.count(f"{where}: aclImdb/{split}/{polarity}/", "reviews", int(np.sum(labels == label)),
+                             expected["class"])
+        else:
+            checks.count(f"{where} {split}", "reviews", len(labels), expected[split])
+    checks.finish()
+
+
 def _locate_text_dir(folder: Path) -> Path | None:
     for root in (folder / "aclImdb", folder):
         if (root / "train").is_dir() and (root / "test").is_dir():
@@ -301,6 +317,7 @@ def load_imdb(
     cache: bool = True,
     cache_dir: str | os.PathLike | None = None,
     source: str = "auto",
+    allow_partial: bool = False,
 ) -> Dataset:
     """IMDB sentiment as multi-hot vectors over the ``num_words`` most frequent training words.
 
@@ -314,20 +331,25 @@ def load_imdb(
     (``aclImdb_v1.tar.gz`` or ``aclImdb_labeled.tar.gz``), or Keras' ``imdb.npz`` (+ optional
     ``imdb_word_index.json``). Then tensorflow-datasets (``imdb_reviews``). Text sources are tokenized once
     and cached (``cache``, ``cache_dir``: see the module docstring).
+
+    Other counts than 12,500 reviews per ``aclImdb/{train,test}/{pos,neg}/`` folder (25,000 per split in
+    ``imdb.npz`` or tfds), e.g. a partly extracted folder or a tarball cut short, raise
+    :class:`~fnnet.data.IncompleteDatasetError`; ``allow_partial=True`` loads them with a warning.
     """
     check_positive("num_words", num_words)
     if int(num_words) != num_words:
         raise ValueError(f"num_words must be a positive integer, got {num_words!r}")
     num_words = int(num_words)
 
-    def build(corpus: _Corpus, where: str) -> Dataset:
+    def build(corpus: _Corpus, where: str, *, text: bool = True) -> Dataset:
+        _check_counts(corpus, where, text=text, allow_partial=allow_partial)
         return _dataset(corpus, num_words=num_words, dtype=dtype, shuffle_seed=shuffle_seed, source=where)
 
     def from_tfds(tfds) -> Dataset:
         texts = {}
         for split, (text, label) in zip(SPLITS, tfds_splits(tfds, "imdb_reviews"), strict=True):
             texts[split] = [(int(lab), t.decode("utf-8")) for t, lab in zip(text, label, strict=True)]
-        return build(_corpus_from_texts(texts), "tfds:imdb_reviews")
+        return build(_corpus_from_texts(texts), "tfds:imdb_reviews", text=False)
 
     forms = [
         FileForm(
@@ -343,7 +365,7 @@ def load_imdb(
         FileForm(
             "Keras' imdb.npz (+ imdb_word_index.json for the words)",
             lambda folder: first_existing(folder, ["imdb.npz"]),
-            lambda path: build(_corpus_from_keras_npz(path), str(path)),
+            lambda path: build(_corpus_from_keras_npz(path), str(path), text=False),
         ),
     ]
     return resolve("IMDB", data_dir=data_dir, subdirs=["imdb"], forms=forms, from_tfds=from_tfds, source=source)

@@ -6,7 +6,6 @@ the accepted file forms of each dataset are listed in its docstring.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tarfile
 from importlib import resources
@@ -16,9 +15,10 @@ from typing import Callable
 import numpy as np
 
 from fnnet._checks import check_finite
-from fnnet.data import formats
+from fnnet.data import formats, integrity
 from fnnet.data.dataset import Dataset
 from fnnet.data.imdb import load_imdb
+from fnnet.data.integrity import Checks, sha256
 from fnnet.data.sources import FileForm, first_existing, locate_parts, resolve, tfds_splits
 
 PathLike = str | os.PathLike
@@ -50,31 +50,36 @@ _IDX_DESCRIPTION = (
     "t10k-labels-idx1-ubyte.gz (gzipped or raw)"
 )
 
-# md5 of the canonical (decompressed) training-label IDX files. MNIST and Fashion-MNIST use the same
-# file names, so a folder holding one could be read as the other; the labels file tells them apart.
-_TRAIN_LABELS_MD5 = {
-    "MNIST": "a25bea736e30d166cdddb491f175f624",
-    "Fashion-MNIST": "9018921c3c673c538a1fc5bad174d6f9",
-}
+_IDX_UNITS = {"train_images": "images", "train_labels": "labels", "test_images": "images", "test_labels": "labels"}
 
 
-def _idx_label_md5(labels: np.ndarray) -> str:
-    """md5 of the IDX encoding of a uint8 label vector (equals the raw file's md5 for canonical files)."""
-    header = bytes([0, 0, 0x08, 1]) + len(labels).to_bytes(4, "big")
-    return hashlib.md5(header + labels.astype(np.uint8).tobytes()).hexdigest()
+def _idx_sha256(array: np.ndarray) -> str:
+    """SHA-256 of the IDX encoding of a uint8 array: the decompressed file's digest, since
+    :func:`formats.read_idx` accepts only files that are exactly header + data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return sha256(header, np.ascontiguousarray(array, np.uint8))
 
 
-def _read_idx_dataset(paths: dict[str, Path], *, title: str, name: str, class_names: tuple[str, ...]) -> Dataset:
+def _read_idx_dataset(
+    paths: dict[str, Path], *, title: str, name: str, class_names: tuple[str, ...], allow_partial: bool
+) -> Dataset:
     arrays = {part: formats.read_idx(path) for part, path in paths.items()}
     for split in ("train", "test"):
         formats.check_image_label_pair(
             arrays[f"{split}_images"], arrays[f"{split}_labels"], image_shape=(28, 28), num_classes=10,
             images_name=str(paths[f"{split}_images"]), labels_name=str(paths[f"{split}_labels"]),
         )
-    digest = _idx_label_md5(arrays["train_labels"])
-    for other, known in _TRAIN_LABELS_MD5.items():
-        if other != title and digest == known:
+    digests = {part: _idx_sha256(array) for part, array in arrays.items()}
+    # MNIST and Fashion-MNIST use the same file names, so a folder holding one could be read as the other.
+    for other, known in integrity.IDX_SHA256.items():
+        if other != title and digests["train_labels"] == known["train_labels"]:
             raise ValueError(f"{paths['train_labels']}: these are the {other} files, not {title}")
+    checks, expected = Checks(title, allow_partial=allow_partial), integrity.EXPECTED_COUNTS[title]
+    for part, array in arrays.items():
+        split = part.split("_")[0]
+        checks.count(str(paths[part]), _IDX_UNITS[part], len(array), expected[split])
+        checks.digest(str(paths[part]), digests[part], integrity.IDX_SHA256[title][part])
+    checks.finish()
     return Dataset(
         x_train=arrays["train_images"][..., None],
         y_train=arrays["train_labels"].astype(np.int32),
@@ -86,7 +91,16 @@ def _read_idx_dataset(paths: dict[str, Path], *, title: str, name: str, class_na
     )
 
 
-def _read_keras_mnist_npz(path: Path) -> Dataset:
+def _check_split_counts(title: str, counts: dict[str, tuple[str, int]], unit: str, allow_partial: bool) -> None:
+    """The count check of a form without canonical checksums: ``counts`` maps the name of an array (for
+    messages) to ``(split, examples)``."""
+    checks = Checks(title, allow_partial=allow_partial)
+    for where, (split, got) in counts.items():
+        checks.count(where, unit, got, integrity.EXPECTED_COUNTS[title][split])
+    checks.finish()
+
+
+def _read_keras_mnist_npz(path: Path, allow_partial: bool) -> Dataset:
     with np.load(path, allow_pickle=False) as archive:
         formats.require_keys(archive, ("x_train", "y_train", "x_test", "y_test"), str(path))
         arrays = {k: archive[k] for k in ("x_train", "y_train", "x_test", "y_test")}
@@ -95,6 +109,8 @@ def _read_keras_mnist_npz(path: Path) -> Dataset:
             arrays[f"x_{split}"], arrays[f"y_{split}"], image_shape=(28, 28), num_classes=10,
             images_name=f"{path} x_{split}", labels_name=f"{path} y_{split}",
         )
+    counts = {f"{path} x_{split}": (split, len(arrays[f"x_{split}"])) for split in ("train", "test")}
+    _check_split_counts("MNIST", counts, "images", allow_partial)
     return Dataset(
         x_train=arrays["x_train"][..., None], y_train=arrays["y_train"].astype(np.int32),
         x_test=arrays["x_test"][..., None], y_test=arrays["y_test"].astype(np.int32),
@@ -102,9 +118,13 @@ def _read_keras_mnist_npz(path: Path) -> Dataset:
     )
 
 
-def _from_tfds_images(tfds_name: str, name: str, class_names: tuple[str, ...]) -> Callable:
+def _from_tfds_images(
+    tfds_name: str, name: str, class_names: tuple[str, ...], *, title: str, allow_partial: bool
+) -> Callable:
     def build(tfds) -> Dataset:
         (x_train, y_train), (x_test, y_test) = tfds_splits(tfds, tfds_name)
+        counts = {f"tfds:{tfds_name} train": ("train", len(x_train)), f"tfds:{tfds_name} test": ("test", len(x_test))}
+        _check_split_counts(title, counts, "images", allow_partial)
         return Dataset(
             x_train=np.asarray(x_train, np.uint8), y_train=np.asarray(y_train, np.int32),
             x_test=np.asarray(x_test, np.uint8), y_test=np.asarray(y_test, np.int32),
@@ -114,29 +134,36 @@ def _from_tfds_images(tfds_name: str, name: str, class_names: tuple[str, ...]) -
     return build
 
 
-def load_mnist(data_dir: PathLike | None = None, *, source: str = "auto") -> Dataset:
+def load_mnist(data_dir: PathLike | None = None, *, source: str = "auto", allow_partial: bool = False) -> Dataset:
     """MNIST: ``x_train (60000, 28, 28, 1)`` uint8, ``y_train (60000,)`` int32, ``x_test (10000, 28, 28, 1)``,
     ``y_test (10000,)``; pixels 0..255 (background 0), labels 0..9.
 
     Files, in ``<data_dir>/mnist/`` or ``<data_dir>/``: the 4 IDX files (``train-images-idx3-ubyte.gz`` ...,
     gzipped or raw, also LeCun's ``train-images.idx3-ubyte`` spelling), or Keras' ``mnist.npz``. Then
     tensorflow-datasets (``mnist``). ``source``: ``"auto"``, ``"files"`` or ``"tfds"``.
+
+    Files with other counts than 60,000/10,000, or IDX files whose content is not the canonical one, raise
+    :class:`~fnnet.data.IncompleteDatasetError` naming each file; ``allow_partial=True`` loads them with a
+    :class:`~fnnet.data.PartialDatasetWarning` instead (see :mod:`fnnet.data.integrity`).
     """
     forms = [
         FileForm(
             _IDX_DESCRIPTION,
             lambda folder: locate_parts(folder, _IDX_PARTS),
-            lambda paths: _read_idx_dataset(paths, title="MNIST", name="mnist", class_names=MNIST_CLASSES),
+            lambda paths: _read_idx_dataset(
+                paths, title="MNIST", name="mnist", class_names=MNIST_CLASSES, allow_partial=allow_partial
+            ),
         ),
         FileForm(
             "Keras' mnist.npz (x_train, y_train, x_test, y_test)",
             lambda folder: first_existing(folder, ["mnist.npz"]),
-            _read_keras_mnist_npz,
+            lambda path: _read_keras_mnist_npz(path, allow_partial),
         ),
     ]
     return resolve(
         "MNIST", data_dir=data_dir, subdirs=["mnist"], forms=forms,
-        from_tfds=_from_tfds_images("mnist", "mnist", MNIST_CLASSES), source=source,
+        from_tfds=_from_tfds_images("mnist", "mnist", MNIST_CLASSES, title="MNIST", allow_partial=allow_partial),
+        source=source,
     )
 
 
@@ -144,27 +171,33 @@ def load_mnist(data_dir: PathLike | None = None, *, source: str = "auto") -> Dat
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-def load_fashion_mnist(data_dir: PathLike | None = None, *, source: str = "auto") -> Dataset:
+def load_fashion_mnist(
+    data_dir: PathLike | None = None, *, source: str = "auto", allow_partial: bool = False
+) -> Dataset:
     """Fashion-MNIST: same shapes, dtypes and file format as :func:`load_mnist` (10 clothing classes,
     :data:`FASHION_MNIST_CLASSES`).
 
     Files: the 4 IDX files in ``<data_dir>/fashion_mnist/``, ``<data_dir>/fashion-mnist/`` or
     ``<data_dir>/``, then Debian's ``/usr/share/datasets/fashion-mnist/`` (``apt-get install
-    dataset-fashion-mnist``), then tensorflow-datasets (``fashion_mnist``).
+    dataset-fashion-mnist``), then tensorflow-datasets (``fashion_mnist``). Counts, checksums and
+    ``allow_partial``: as in :func:`load_mnist`.
     """
     forms = [
         FileForm(
             _IDX_DESCRIPTION,
             lambda folder: locate_parts(folder, _IDX_PARTS),
             lambda paths: _read_idx_dataset(
-                paths, title="Fashion-MNIST", name="fashion_mnist", class_names=FASHION_MNIST_CLASSES
+                paths, title="Fashion-MNIST", name="fashion_mnist", class_names=FASHION_MNIST_CLASSES,
+                allow_partial=allow_partial,
             ),
         )
     ]
     return resolve(
         "Fashion-MNIST", data_dir=data_dir, subdirs=["fashion_mnist", "fashion-mnist"], forms=forms,
         extra_dirs=[DEBIAN_FASHION_MNIST_DIR],
-        from_tfds=_from_tfds_images("fashion_mnist", "fashion_mnist", FASHION_MNIST_CLASSES), source=source,
+        from_tfds=_from_tfds_images("fashion_mnist", "fashion_mnist", FASHION_MNIST_CLASSES, title="Fashion-MNIST",
+                                    allow_partial=allow_partial),
+        source=source,
     )
 
 
@@ -175,7 +208,9 @@ _CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 _CIFAR_TARBALLS = ("cifar-10-python.tar.gz", "cifar-10-python.tgz")
 
 
-def _cifar_from_streams(open_member: Callable[[str], object], names: set[str], where: str) -> Dataset:
+def _cifar_from_streams(
+    open_member: Callable[[str], object], names: set[str], where: str, allow_partial: bool
+) -> Dataset:
     """Builds CIFAR-10 from batch files; ``open_member(name)`` opens one of ``names`` (a binary stream)."""
     missing = [b for b in _CIFAR_BATCHES if b not in names]
     if missing:
@@ -185,6 +220,10 @@ def _cifar_from_streams(open_member: Callable[[str], object], names: set[str], w
         name = f"{where}/{batch}"
         with open_member(batch) as stream:
             parts[batch] = formats.cifar_batch_arrays(formats.read_pickle(stream, name), name)
+    checks, expected = Checks("CIFAR-10", allow_partial=allow_partial), integrity.EXPECTED_COUNTS["CIFAR-10"]["batch"]
+    for batch in _CIFAR_BATCHES:
+        checks.count(f"{where}/{batch}", "images", len(parts[batch][0]), expected)
+    checks.finish()
     class_names = CIFAR10_CLASSES
     if "batches.meta" in names:
         with open_member("batches.meta") as stream:
@@ -203,21 +242,23 @@ def _locate_cifar_folder(folder: Path) -> Path | None:
     return None
 
 
-def _read_cifar_folder(folder: Path) -> Dataset:
+def _read_cifar_folder(folder: Path, allow_partial: bool) -> Dataset:
     names = {p.name for p in folder.iterdir() if p.is_file()}
-    return _cifar_from_streams(lambda name: open(folder / name, "rb"), names, str(folder))
+    return _cifar_from_streams(lambda name: open(folder / name, "rb"), names, str(folder), allow_partial)
 
 
-def _read_cifar_tarball(path: Path) -> Dataset:
+def _read_cifar_tarball(path: Path, allow_partial: bool) -> Dataset:
     try:
         with tarfile.open(path, "r:*") as tar:
             members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile() and _CIFAR_DIR in m.name}
-            return _cifar_from_streams(lambda name: tar.extractfile(members[name]), set(members), str(path))
+            return _cifar_from_streams(
+                lambda name: tar.extractfile(members[name]), set(members), str(path), allow_partial
+            )
     except (tarfile.TarError, EOFError, OSError) as err:
         raise ValueError(f"{path}: corrupt or truncated tar archive ({err})") from err
 
 
-def load_cifar10(data_dir: PathLike | None = None, *, source: str = "auto") -> Dataset:
+def load_cifar10(data_dir: PathLike | None = None, *, source: str = "auto", allow_partial: bool = False) -> Dataset:
     """CIFAR-10: ``x_train (50000, 32, 32, 3)`` uint8 NHWC RGB, ``y_train (50000,)`` int32 in 0..9,
     ``x_test (10000, 32, 32, 3)``, ``y_test (10000,)``; classes :data:`CIFAR10_CLASSES` (or ``batches.meta``).
 
@@ -225,22 +266,27 @@ def load_cifar10(data_dir: PathLike | None = None, *, source: str = "auto") -> D
     (``data_batch_1`` ... ``data_batch_5``, ``test_batch``, optional ``batches.meta``) either in a
     ``cifar-10-batches-py/`` folder or directly, or the unextracted ``cifar-10-python.tar.gz``. Then
     tensorflow-datasets (``cifar10``). Pickles are read with an unpickler that only admits numpy arrays.
+
+    A batch file with other than 10,000 images (or tfds splits other than 50,000/10,000) raises
+    :class:`~fnnet.data.IncompleteDatasetError`; ``allow_partial=True`` loads it with a warning.
     """
     forms = [
         FileForm(
             f"the python batches {', '.join(_CIFAR_BATCHES)} (+ batches.meta), in a {_CIFAR_DIR}/ folder or directly",
             _locate_cifar_folder,
-            _read_cifar_folder,
+            lambda folder: _read_cifar_folder(folder, allow_partial),
         ),
         FileForm(
             "the tarball cifar-10-python.tar.gz (not extracted)",
             lambda folder: first_existing(folder, _CIFAR_TARBALLS),
-            _read_cifar_tarball,
+            lambda path: _read_cifar_tarball(path, allow_partial),
         ),
     ]
     return resolve(
         "CIFAR-10", data_dir=data_dir, subdirs=["cifar10", "cifar-10"], forms=forms,
-        from_tfds=_from_tfds_images("cifar10", "cifar10", CIFAR10_CLASSES), source=source,
+        from_tfds=_from_tfds_images("cifar10", "cifar10", CIFAR10_CLASSES, title="CIFAR-10",
+                                    allow_partial=allow_partial),
+        source=source,
     )
 
 
@@ -249,8 +295,8 @@ def load_cifar10(data_dir: PathLike | None = None, *, source: str = "auto") -> D
 _HOUSING_TAR_MEMBERS = {"housing.tgz": "housing.csv", "cal_housing.tgz": "CaliforniaHousing/cal_housing.data"}
 
 
-def _read_housing_raw(path: Path) -> tuple[np.ndarray, str]:
-    """``(raw (N, 9) float64 table, name for messages)`` from any accepted housing file."""
+def _read_housing_raw(path: Path) -> tuple[np.ndarray, str, bytes]:
+    """``(raw (N, 9) float64 table, name for messages, the CSV's bytes)`` from any accepted housing file."""
     if path.name in _HOUSING_TAR_MEMBERS:
         member = _HOUSING_TAR_MEMBERS[path.name]
         try:
@@ -262,7 +308,7 @@ def _read_housing_raw(path: Path) -> tuple[np.ndarray, str]:
     else:
         data, name = formats.read_bytes(path), str(path)
     header = not name.endswith(".data")  # StatLib's cal_housing.data has no header row
-    return formats.read_housing_table(formats.text_lines(data), name, header=header), name
+    return formats.read_housing_table(formats.text_lines(data), name, header=header), name, data
 
 
 def load_california_housing(
@@ -270,6 +316,7 @@ def load_california_housing(
     *,
     features: str | tuple[str, ...] | list[str] = "all",
     drop_missing: bool = False,
+    allow_partial: bool = False,
 ) -> Dataset:
     """California housing (1990 census block groups, 20,640 rows) with scikit-learn's features and target.
 
@@ -284,6 +331,9 @@ def load_california_housing(
         sequence of names.
       drop_missing: ``housing.csv`` leaves total_bedrooms empty in 207 rows, so AveBedrms is NaN there. When
         a chosen feature has NaNs, ``False`` raises ValueError and ``True`` drops those rows.
+      allow_partial: a file with other than 20,640 data rows, or a ``housing.csv`` (or the one in
+        ``housing.tgz``) whose bytes are not the canonical file's, raises
+        :class:`~fnnet.data.IncompleteDatasetError`; ``True`` loads it with a warning.
 
     Files, in ``<data_dir>/california_housing/``, ``<data_dir>/housing/`` or ``<data_dir>/``:
     ``housing.csv`` (Hands-On ML, with header), ``housing.tgz``, StatLib's ``cal_housing.tgz`` (what sklearn
@@ -298,7 +348,12 @@ def load_california_housing(
         raise ValueError(f"features must be 'all' or names from {list(formats.HOUSING_FEATURES)}, got {features!r}")
 
     def read(path: Path) -> Dataset:
-        raw, name = _read_housing_raw(path)
+        raw, name, content = _read_housing_raw(path)
+        checks = Checks("California housing", allow_partial=allow_partial)
+        checks.count(name, "data rows", len(raw), integrity.EXPECTED_COUNTS["California housing"]["rows"])
+        if name.endswith("housing.csv"):  # the Hands-On ML file; StatLib's cal_housing.data has no known digest
+            checks.digest(name, sha256(content), integrity.HOUSING_CSV_SHA256)
+        checks.finish()
         all_features, target = formats.housing_features(raw)
         x = all_features[:, [formats.HOUSING_FEATURES.index(f) for f in chosen]]
         bad_rows = np.isnan(x).any(axis=1) | np.isnan(target)

@@ -15,13 +15,17 @@ returns ``(outputs, new_state)``. A Model is itself a layer, so models nest (an 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet.models.layers import Layer
+from fnnet._checks import caller_stacklevel
+from fnnet.models.layers import Conv2D, Layer, MaxPool2D
 from fnnet.tree import count_params
 
 Array = jax.Array
@@ -34,6 +38,53 @@ def _as_input(x) -> Array:
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.float32)
     return x
+
+
+def _shapes_of_init(layer: Layer, shape: tuple, dtype) -> tuple[PyTree, PyTree]:
+    """``(params, state)`` of ``layer.layer_init`` for inputs of ``shape``/``dtype``, as nested dicts of shape
+    tuples, found abstractly (``jax.eval_shape``: nothing is computed)."""
+    params, state = jax.eval_shape(lambda x: layer.layer_init(jax.random.key(0), x), jax.ShapeDtypeStruct(shape, dtype))
+    as_shapes = lambda tree: jax.tree_util.tree_map(lambda leaf: tuple(leaf.shape), tree)
+    return as_shapes(params), as_shapes(state)
+
+
+_cached_shapes_of_init = functools.lru_cache(maxsize=512)(_shapes_of_init)
+
+
+def expected_variable_shapes(layer: Layer, x) -> tuple[PyTree, PyTree]:
+    """The ``(params, state)`` shapes ``layer`` has for inputs shaped like ``x`` (cached per layer and input
+    shape, so eager ``apply`` calls trace each layer's init once)."""
+    args = (layer, tuple(x.shape), jnp.dtype(x.dtype))
+    try:
+        hash(layer)
+    except TypeError:  # a layer holding an unhashable setting: not cached
+        return _shapes_of_init(*args)
+    return _cached_shapes_of_init(*args)
+
+
+def _tree_misfit(path: str, expected: PyTree, given: PyTree) -> Optional[str]:
+    """Where ``given`` (arrays) differs from ``expected`` (nested dicts of shape tuples), or None."""
+    if isinstance(expected, dict):
+        if not isinstance(given, Mapping):
+            return f"{path} must be a dict with entries {sorted(expected)}, got {type(given).__name__}"
+        if set(given) != set(expected):
+            return f"{path} has entries {sorted(given)}, expected {sorted(expected)}"
+        problems = (_tree_misfit(f"{path}['{k}']", expected[k], given[k]) for k in sorted(expected))
+        return next((p for p in problems if p is not None), None)
+    shape = tuple(np.shape(given))
+    return None if shape == expected else f"{path} has shape {shape}, expected {expected}"
+
+
+def _has_image_layers(model: "Model") -> bool:
+    return any(isinstance(layer, (Conv2D, MaxPool2D)) or (isinstance(layer, Model) and _has_image_layers(layer))
+               for layer in model.layers)
+
+
+def looks_channels_first(shape: tuple) -> bool:
+    """True for a 4-D shape that reads as NCHW images: 1 or 3 on axis 1 and image-sized axes 2 and 3
+    (``(N, 1, 28, 28)``, ``(N, 3, 32, 32)``); as NHWC that would be a 1- or 3-pixel-high image with many
+    channels."""
+    return len(shape) == 4 and shape[1] in (1, 3) and shape[2] >= 8 and shape[3] >= 8
 
 
 def _auto_names(layers: Sequence[Layer]) -> tuple[str, ...]:
@@ -72,6 +123,16 @@ class Model(Layer):
         x = _as_input(x_sample)
         if x.ndim < 1:
             raise ValueError(f"x_sample must be a batch with a leading batch axis, got shape {tuple(x.shape)}")
+        if looks_channels_first(tuple(x.shape)) and _has_image_layers(self):
+            n, c, h, w = x.shape
+            warnings.warn(
+                f"x_sample has shape {tuple(x.shape)}, which looks like channels-first (NCHW) images, but fnnet's "
+                f"image layers take NHWC (batch, height, width, channels): as given, these are {h}-pixel-wide, "
+                f"{c}-pixel-high images with {w} channels. Transpose the images with x.transpose(0, 2, 3, 1) "
+                f"(shape ({n}, {h}, {w}, {c})).",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
         return self.layer_init(key, x)
 
     def apply(self, params: PyTree, x, *, key: Optional[Array] = None, train: bool = False, state=None):
@@ -139,17 +200,63 @@ class Model(Layer):
     def _run(self, params, state, x, *, key, train):
         if train and key is None and self.needs_rng:
             raise ValueError(f"model '{self.name}' uses dropout: apply(..., train=True) needs key=...")
+        self._check_layer_names(params, state)
         activations = {}
         new_state = dict(state)
         for i, (layer, name) in enumerate(zip(self.layers, self.names)):
             layer_params = params.get(name, {})
+            # The model's input is the caller's x: a misfit there is x's fault, so check it first. Deeper
+            # inputs were made by the layers before, so a misfit there means this layer's params are wrong.
+            if i == 0:
+                self._raise_if_unfit(layer, name, layer.check_input(layer_params, x))
+            self._check_variables(layer, name, params, state, x)
             self._raise_if_unfit(layer, name, layer.check_input(layer_params, x))
+            if train:
+                self._raise_if_unfit(layer, name, layer.check_training_input(x))
             layer_key = None if key is None else jax.random.fold_in(key, i)
             x, layer_state = layer.layer_apply(layer_params, state.get(name, {}), x, key=layer_key, train=train)
             if layer_state:
                 new_state[name] = layer_state
             activations[name] = x
         return x, new_state, activations
+
+    def _check_layer_names(self, params, state) -> None:
+        for what, tree in (("params", params), ("state", state)):
+            if not isinstance(tree, Mapping):
+                raise ValueError(
+                    f"{what} must be a dict with one entry per layer of model '{self.name}' (as init_with_state "
+                    f"returns), got {type(tree).__name__}"
+                )
+            unknown = sorted(set(tree) - set(self.names))
+            if unknown:
+                raise ValueError(
+                    f"{what} has entries {unknown} that are not layers of model '{self.name}' (layers: "
+                    f"{list(self.names)}): {what} of another model?"
+                )
+
+    def _check_variables(self, layer: Layer, name: str, params, state, x) -> None:
+        """Raises when ``params[name]``/``state[name]`` do not have the entries and shapes ``layer.layer_init``
+        makes for inputs shaped like ``x`` (naming the layer, the expected and the received shapes)."""
+        if isinstance(layer, Model):
+            return  # a nested model checks its own layers
+        expected_params, expected_state = expected_variable_shapes(layer, x)
+        checks = [("params", params, expected_params, "the params returned by init (or fit's state.params)")]
+        if expected_state:  # layers without init state may still carry overrides (Dropout's rate)
+            checks.append(("state", state, expected_state, "the state returned by init_with_state (or fit's "
+                                                          "state.model_state)"))
+        for what, tree, wanted, remedy in checks:
+            if not wanted and name not in tree:
+                continue
+            if name not in tree:
+                problem = f"{what}['{name}'] is missing, expected {wanted}; pass {remedy}"
+            else:
+                problem = _tree_misfit(f"{what}['{name}']", wanted, tree[name])
+                if problem is not None:
+                    problem += f" for inputs of shape {tuple(x.shape)} ({what} of another model?)"
+            if problem is not None:
+                verb = "do" if what == "params" else "does"
+                raise ValueError(f"{what} {verb} not fit layer '{name}' ({layer.describe()}) of model '{self.name}': "
+                                 f"{problem}")
 
     def _raise_if_unfit(self, layer: Layer, name: str, problem: Optional[str]) -> None:
         if problem is not None:

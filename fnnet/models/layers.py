@@ -13,11 +13,13 @@ parameter-free layers. Shapes follow Keras: Dense maps ``(..., in) -> (..., unit
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any, Callable, ClassVar, Optional, Sequence, Union
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnnet import initializers
 
@@ -58,7 +60,7 @@ def get_activation(activation: Union[None, str, Callable]) -> Callable[[Array], 
     return ACTIVATIONS[activation]
 
 
-def _activation_name(activation) -> str:
+def activation_name(activation) -> str:
     if activation is None:
         return "linear"
     return activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
@@ -88,6 +90,11 @@ class Layer:
         """Like :meth:`check_input` for the sample batch at ``init`` time, before any params exist:
         the facts that need no params (the input's rank). Flax would otherwise fail deep inside its
         own shape code (e.g. a Conv2D given flat ``(N, 784)`` inputs)."""
+        return None
+
+    def check_training_input(self, x: Array) -> str | None:
+        """Like :meth:`check_input`, for ``apply(train=True)`` only: what makes ``x`` unusable in training
+        (BatchNorm: a single value per feature). Shapes only, so it works under ``jit``."""
         return None
 
     def penalty(self, params: PyTree) -> Array:
@@ -212,8 +219,7 @@ class Dense(_KernelLayer):
     kind: ClassVar[str] = "dense"
 
     def __post_init__(self):
-        if not isinstance(self.units, int) or self.units <= 0:
-            raise ValueError(f"Dense units must be a positive int, got {self.units!r}")
+        _check_positive_int("Dense", "units", self.units)
         get_activation(self.activation)
 
     @property
@@ -237,18 +243,52 @@ class Dense(_KernelLayer):
         return None
 
     def describe(self):
-        return f"Dense({self.units}, {_activation_name(self.activation)})"
+        return f"Dense({self.units}, {activation_name(self.activation)})"
 
 
 def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_positive_int(layer: str, arg: str, value) -> None:
+    if not _is_int(value) or value <= 0:
+        raise ValueError(f"{layer} {arg} must be a positive int, got {value!r}")
+
+
+def _check_window(layer: str, arg: str, value) -> None:
+    """``value`` must be a positive int or a pair of them (a 2-D window: kernel, pool or stride size)."""
+    pair = (value, value) if _is_int(value) else value
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(_is_int(v) and v > 0 for v in pair):
+        raise ValueError(f"{layer} {arg} must be a positive int or a pair of positive ints (height, width), got {value!r}")
+
+
 def _padding(padding: str) -> str:
-    p = padding.upper()
+    p = padding.upper() if isinstance(padding, str) else None
     if p not in ("SAME", "VALID"):
         raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
     return p
+
+
+def _window_misfit(arg: str, window: tuple[int, int], padding: str, x) -> str | None:
+    """Why a ``window`` (kernel or pool size) cannot slide over NHWC ``x`` with ``padding``, or None: with
+    ``'valid'`` (no padding) the window must fit inside the image, else the output would be empty."""
+    if x.ndim != 4 or _padding(padding) != "VALID":
+        return None
+    height, width = x.shape[1:3]
+    if window[0] > height or window[1] > width:
+        return (
+            f"{arg} {window} is larger than the input's (height, width) {(height, width)} with padding='valid' "
+            f"(the output would be empty); use a smaller {arg} or padding='same'"
+        )
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,8 +312,9 @@ class Conv2D(_KernelLayer):
     kind: ClassVar[str] = "conv2d"
 
     def __post_init__(self):
-        if not isinstance(self.filters, int) or self.filters <= 0:
-            raise ValueError(f"Conv2D filters must be a positive int, got {self.filters!r}")
+        _check_positive_int("Conv2D", "filters", self.filters)
+        _check_window("Conv2D", "kernel_size", self.kernel_size)
+        _check_window("Conv2D", "strides", self.strides)
         _padding(self.padding)
         get_activation(self.activation)
 
@@ -293,15 +334,17 @@ class Conv2D(_KernelLayer):
         channels = params["kernel"].shape[2]
         if x.ndim != 4 or x.shape[-1] != channels:
             return f"expects NHWC images of shape (batch, height, width, {channels}), got {tuple(x.shape)}"
-        return None
+        return _window_misfit("kernel_size", _pair(self.kernel_size), self.padding, x)
 
     def check_sample(self, x):
-        return None if x.ndim == 4 else f"expects NHWC images (batch, height, width, channels), got {tuple(x.shape)}"
+        if x.ndim != 4:
+            return f"expects NHWC images (batch, height, width, channels), got {tuple(x.shape)}"
+        return _window_misfit("kernel_size", _pair(self.kernel_size), self.padding, x)
 
     def describe(self):
         k = "x".join(map(str, _pair(self.kernel_size)))
         s = _pair(self.strides)[0]
-        return f"Conv2D({self.filters}, {k}, s{s}, {self.padding}, {_activation_name(self.activation)})"
+        return f"Conv2D({self.filters}, {k}, s{s}, {self.padding}, {activation_name(self.activation)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,6 +356,10 @@ class Maxout(Layer):
     pieces: int = 2
     kernel_init: Union[str, Callable] = "glorot_uniform"
     kind: ClassVar[str] = "maxout"
+
+    def __post_init__(self):
+        _check_positive_int("Maxout", "units", self.units)
+        _check_positive_int("Maxout", "pieces", self.pieces)
 
     @property
     def _module(self) -> nn.Dense:
@@ -335,23 +382,81 @@ class Maxout(Layer):
         return f"Maxout({self.units}x{self.pieces})"
 
 
+def stable_moments(x: Array) -> tuple[Array, Array]:
+    """Per-feature ``(mean, biased variance)`` of ``x (..., features)`` over all but the last axis, in at least
+    float32, numerically stable for features whose mean is large compared with their spread.
+
+    The variance is the mean of squared deviations (flax's ``use_fast_variance=True`` form
+    ``E[x^2] - E[x]^2`` cancels catastrophically: at mean 1e4, std 1 it is off by ~100%). The mean gets one
+    correction step, ``m = m1 + mean(x - m1)``: the float32 rounding of the first pass alone still moves the
+    normalized outputs by ~2e-3 at mean 1e4; corrected, they are within float32's own resolution there
+    (ulp(1e4) / 2 / std, about 5e-4) of a float64 computation.
+    """
+    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    axes = tuple(range(x.ndim - 1))
+    first = x.mean(axes)
+    mean = first + (x - first).mean(axes)
+    return mean, jnp.square(x - mean).mean(axes)
+
+
+class _StableBatchNorm(nn.Module):
+    """``nn.BatchNorm`` over the last axis with :func:`stable_moments`; the same variables as flax's
+    (params ``scale``/``bias``, ``batch_stats`` ``mean``/``var``) and the same running-average update."""
+
+    momentum: float
+    epsilon: float
+
+    @nn.compact
+    def __call__(self, x, *, use_running_average: bool):
+        features = x.shape[-1]
+        running_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros(features, jnp.float32))
+        running_var = self.variable("batch_stats", "var", lambda: jnp.ones(features, jnp.float32))
+        scale = self.param("scale", nn.initializers.ones, (features,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+        if use_running_average:
+            mean, var = running_mean.value, running_var.value
+        else:
+            mean, var = stable_moments(x)
+            if not self.is_initializing():
+                running_mean.value = self.momentum * running_mean.value + (1.0 - self.momentum) * mean
+                running_var.value = self.momentum * running_var.value + (1.0 - self.momentum) * var
+        dtype = jnp.result_type(x, scale)
+        y = (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+        return y.astype(dtype)
+
+
 @dataclasses.dataclass(frozen=True)
 class BatchNorm(Layer):
     """Batch normalization over the last (feature/channel) axis.
 
-    Training: normalize with the batch mean/variance and update the running averages
-    ``running = momentum * running + (1 - momentum) * batch``; evaluation: use the running averages.
-    Defaults follow Keras (momentum 0.99, epsilon 1e-3). State: ``{"batch_stats": {"mean", "var"}}``.
+    Training: ``y = (x - mean) / sqrt(var + epsilon) * scale + bias`` with the batch's per-feature mean and
+    biased variance (over every axis but the last: batch, height, width), computed stably
+    (:func:`stable_moments`), and the running averages updated as
+    ``running = momentum * running + (1 - momentum) * batch`` (Keras' convention; PyTorch's ``momentum`` is
+    ``1 -`` this one). The running variance is the *biased* batch variance, as in Keras; PyTorch stores the
+    unbiased one (``n / (n - 1)`` larger). Evaluation: the running averages. Defaults follow Keras
+    (momentum 0.99, epsilon 1e-3). State: ``{"batch_stats": {"mean", "var"}}``.
+
+    Raises ValueError at construction for ``momentum`` outside ``[0, 1)`` or ``epsilon <= 0``, and at
+    ``apply(train=True)`` when there is only one value per feature (a batch of one example of flat
+    features), which would normalize every output to exactly 0 (PyTorch raises there too). A batch of one
+    *image* is fine: the statistics are over its pixels.
     """
 
     momentum: float = 0.99
     epsilon: float = 1e-3
     kind: ClassVar[str] = "batchnorm"
 
+    def __post_init__(self):
+        if not _is_real(self.momentum) or not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"BatchNorm momentum must be a number in [0, 1), got {self.momentum!r}")
+        if not _is_real(self.epsilon) or not (0.0 < self.epsilon < float("inf")):
+            raise ValueError(f"BatchNorm epsilon must be a finite number > 0, got {self.epsilon!r}")
+
     @property
     def _adapter(self) -> FlaxLayer:
         return FlaxLayer(
-            nn.BatchNorm(momentum=self.momentum, epsilon=self.epsilon),
+            _StableBatchNorm(momentum=float(self.momentum), epsilon=float(self.epsilon)),
             train_arg="use_running_average",
             train_value_when_training=False,
             has_state=True,
@@ -368,9 +473,19 @@ class BatchNorm(Layer):
         return True
 
     def check_input(self, params, x):
+        if "scale" not in params:
+            return f"expects params {{'scale', 'bias'}}, got {sorted(params)}"
         features = params["scale"].shape[0]
         if x.shape[-1] != features:
             return f"expects {features} features on the last axis, got shape {tuple(x.shape)}"
+        return None
+
+    def check_training_input(self, x):
+        if x.ndim >= 1 and x.size == x.shape[-1]:
+            return (
+                f"in training, batch statistics need more than one value per feature, got shape {tuple(x.shape)} "
+                "(a batch of one example would normalize every output to 0); use batches of 2 or more examples"
+            )
         return None
 
     def describe(self):
@@ -395,7 +510,7 @@ class Activation(Layer):
         return get_activation(self.activation)(x), state
 
     def describe(self):
-        return f"Activation({_activation_name(self.activation)})"
+        return f"Activation({activation_name(self.activation)})"
 
 
 class _RateDropout(nn.Module):
@@ -423,8 +538,8 @@ class Dropout(Layer):
     kind: ClassVar[str] = "dropout"
 
     def __post_init__(self):
-        if not 0.0 <= self.rate < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {self.rate!r}")
+        if not _is_real(self.rate) or not 0.0 <= self.rate < 1.0:
+            raise ValueError(f"Dropout rate must be a number in [0, 1), got {self.rate!r}")
 
     def layer_apply(self, params, state, x, *, key, train):
         overridden = "rate" in state
@@ -453,6 +568,12 @@ class MaxPool2D(Layer):
     padding: str = "valid"
     kind: ClassVar[str] = "maxpool2d"
 
+    def __post_init__(self):
+        _check_window("MaxPool2D", "pool_size", self.pool_size)
+        if self.strides is not None:
+            _check_window("MaxPool2D", "strides", self.strides)
+        _padding(self.padding)
+
     def layer_apply(self, params, state, x, *, key, train):
         window = _pair(self.pool_size)
         strides = _pair(self.strides) if self.strides is not None else window
@@ -462,7 +583,9 @@ class MaxPool2D(Layer):
         return self.check_sample(x)
 
     def check_sample(self, x):
-        return None if x.ndim == 4 else f"expects NHWC images (4 dimensions), got shape {tuple(x.shape)}"
+        if x.ndim != 4:
+            return f"expects NHWC images (4 dimensions), got shape {tuple(x.shape)}"
+        return _window_misfit("pool_size", _pair(self.pool_size), self.padding, x)
 
     def describe(self):
         return f"MaxPool2D({'x'.join(map(str, _pair(self.pool_size)))})"
@@ -484,6 +607,16 @@ class Reshape(Layer):
 
     target_shape: tuple
     kind: ClassVar[str] = "reshape"
+
+    def check_input(self, params, x):
+        return self.check_sample(x)
+
+    def check_sample(self, x):
+        target = tuple(self.target_shape)
+        size = int(np.prod(x.shape[1:]))
+        if -1 not in target and int(np.prod(target)) != size:
+            return f"cannot reshape each example of shape {tuple(x.shape[1:])} ({size} values) into target_shape {target}"
+        return None
 
     def layer_apply(self, params, state, x, *, key, train):
         return x.reshape((x.shape[0],) + tuple(self.target_shape)), state
