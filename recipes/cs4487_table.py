@@ -151,7 +151,7 @@ SETTINGS = {
     "shear_degrees": V.number(-90, 90, low_open=True, high_open=True),
     "interpolation_order": V.integer(0, 1, note="0 nearest, 1 bilinear"),
     "highlight_digit": V.integer(0, 9),
-    "highlight_threshold": V.number(0, 1),
+    "highlight_fraction": V.number(0, 1, low_open=True, note="of the largest |weight|"),
 }
 
 
