@@ -354,7 +354,8 @@ def summary(model: Model, x_sample, *, print_fn=print) -> ModelSummary:
     Shapes are found abstractly with ``jax.eval_shape``: nothing is computed, so it is instant even for
     large models. Non-trainable params are the model state (BatchNorm moving mean/variance).
     """
-    x = jax.ShapeDtypeStruct(np.shape(x_sample), _as_input(np.zeros((), np.asarray(x_sample).dtype)).dtype)
+    dtype = x_sample.dtype if hasattr(x_sample, "dtype") else np.asarray(x_sample).dtype  # or a ShapeDtypeStruct
+    x = jax.ShapeDtypeStruct(np.shape(x_sample), _as_input(np.zeros((), dtype)).dtype)
 
     def shapes(x):
         params, state = model.init_with_state(jax.random.key(0), x)
