@@ -116,9 +116,42 @@ def _run_one(name: str, module, args, overrides: dict, out: Path, *, command: st
     return saved
 
 
+def _setting_text(value) -> str:
+    """A setting's value as ``--set NAME=VALUE`` takes it: tuples comma-separated, flags true/false."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(_setting_text, value))
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def settings_help(name: str) -> str:
+    """``fnnet run NAME --help``'s part about the recipe: its description, every setting with its default,
+    its ``--quick`` value and what it accepts, and the relations between settings."""
+    import recipes
+
+    module = recipes.load(name)
+    rows = [{"setting": r.name, "default": _setting_text(r.default),
+             "--quick": _setting_text(r.quick) if r.quick != r.default else "(same)", "accepts": r.allowed}
+            for r in recipes.settings_table(name)]
+    lines = [f"recipe {name}: {module.DESCRIPTION}", "", "settings (--set NAME=VALUE):", report.text_table(rows)]
+    relations = getattr(module, "RELATIONS", ())
+    if relations:
+        lines += ["", "and:"] + [f"  {relation.text}" for relation in relations]
+    return "\n".join(lines)
+
+
 def cmd_run(args) -> int:
     import recipes
 
+    if args.help:
+        names = _recipe_names(args.names) if args.names else []
+        print(args.parser.format_help())
+        for name in names:
+            print(settings_help(name) + "\n")
+        return 0
+    if not args.names:
+        args.parser.error("give the recipe(s) to run: fnnet run NAME [NAME ...] (see `fnnet list`), or `all`")
     names = _recipe_names(args.names)
     several = len(names) > 1
     overrides = _parse_settings(args.set)
@@ -203,8 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser("list", help="list the recipes")
     p_list.set_defaults(func=cmd_list)
 
-    p_run = sub.add_parser("run", help="run a recipe")
-    p_run.add_argument("names", nargs="+", metavar="NAME", help="recipe name(s) (see `fnnet list`), or `all`")
+    # `fnnet run NAME --help` also lists the recipe's settings: -h is handled by cmd_run, after the names.
+    p_run = sub.add_parser("run", help="run a recipe", add_help=False)
+    p_run.add_argument("-h", "--help", action="store_true",
+                       help="show this help; with recipe names, also their settings, defaults and --quick values")
+    p_run.add_argument("names", nargs="*", metavar="NAME", help="recipe name(s) (see `fnnet list`), or `all`")
     p_run.add_argument("--quick", action="store_true", help="the seconds-long settings used by the tests")
     p_run.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p_run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a config setting")
@@ -215,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--report", default=None, metavar="PATH",
                        help="write a markdown report (e.g. RESULTS.md): `all` rewrites it, named recipes update their sections")
     p_run.add_argument("--quiet", action="store_true", help="no per-epoch progress")
-    p_run.set_defaults(func=cmd_run)
+    p_run.set_defaults(func=cmd_run, parser=p_run)
 
     p_report = sub.add_parser("report", help="add saved runs (results.json of `fnnet run`) to a markdown report")
     p_report.add_argument("path", metavar="PATH", help="the report (e.g. RESULTS.md): these recipes' sections are replaced")

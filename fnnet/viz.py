@@ -95,19 +95,28 @@ def figure_grid(n_panels: int, *, ncols: int = 4, panel_size: tuple = (4.0, 3.5)
 def _history_logs(history) -> dict:
     logs = getattr(history, "history", history)
     if not hasattr(logs, "keys") or not len(logs):
-        raise ValueError(f"history must be a History, an EnsembleHistory or a dict of per-epoch values, got "
+        raise ValueError(f"history must be a History, a PopulationHistory or a dict of per-epoch values, got "
                          f"{type(history).__name__}")
     return logs
+
+
+def _first_epoch(history) -> int:
+    """The 1-based number of ``history``'s first epoch: 1, or later for a run continued from a state."""
+    runs = getattr(history, "members", None) or [history]
+    starts = [run.epochs[0] for run in runs if getattr(run, "epochs", None)]
+    return int(min(starts)) + 1 if starts else 1
 
 
 def plot_history(history, path=None, *, metrics: Optional[Sequence[str]] = None, title: str = "") -> Figure:
     """Training vs validation curves, one panel per quantity (``loss``, ``accuracy``...); training in
     blue, validation in orange, integer epochs on the x axis.
 
-    ``history`` is a :class:`fnnet.train.History`, a dict of per-epoch lists, or an ensemble's history
-    (:class:`fnnet.ensemble.EnsembleHistory`, whose entries are ``(epochs, M)`` arrays): then every member
-    is drawn faintly and the members' mean boldly."""
+    ``history`` is a :class:`fnnet.History`, a dict of per-epoch lists, or a population's history
+    (:class:`fnnet.state.PopulationHistory` of ``fit_ensemble``/``fit_sweep``, whose entries are
+    ``(epochs, M)`` arrays): then every member is drawn faintly and the members' mean (over the members
+    still training at that epoch) boldly. A run continued from a state numbers its epochs on."""
     logs = _history_logs(history)
+    first = _first_epoch(history)
     names = list(metrics) if metrics else [k for k in logs if not k.startswith("val_")]
     missing = [n for n in names if n not in logs and f"val_{n}" not in logs]
     if missing or not names:
@@ -118,11 +127,13 @@ def plot_history(history, path=None, *, metrics: Optional[Sequence[str]] = None,
             if key not in logs:
                 continue
             values = np.asarray(logs[key], np.float64)
-            epochs = np.arange(1, len(values) + 1)
-            if values.ndim == 2:  # an ensemble: one column per member
+            epochs = np.arange(first, first + len(values))
+            if values.ndim == 2:  # a population: one column per member, NaN after a member stopped
                 members = ax.plot(epochs, values, color=color, alpha=0.3, linewidth=0.8)
                 members[0].set_label(f"{label}: each of {values.shape[1]} members")
-                ax.plot(epochs, np.nanmean(values, axis=1), color=color, linewidth=2.4, label=f"{label}: mean")
+                counts = np.isfinite(values).sum(axis=1)
+                mean = np.where(counts > 0, np.nansum(values, axis=1) / np.maximum(counts, 1), np.nan)
+                ax.plot(epochs, mean, color=color, linewidth=2.4, label=f"{label}: mean")
             else:
                 ax.plot(epochs, values, color=color, marker="o" if len(values) <= 12 else None, markersize=3,
                         label=f"{label} {name}")
