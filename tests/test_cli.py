@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-import recipes
 from fnnet import cli
+
+import recipes
 
 
 def test_list_shows_every_recipe(capsys):
