@@ -14,16 +14,33 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import shlex
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import jax
 
 from fnnet import report
+
+
+def load_recipes() -> ModuleType:
+    """The recipes package: the checkout's ``recipes/`` folder when fnnet runs from a source checkout
+    (``PYTHONPATH`` or an editable install, so a worktree runs its own recipes), else ``fnnet_recipes``, the
+    name a wheel installs that folder under (a top-level ``recipes`` could be any other package)."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "recipes" / "__init__.py").is_file():
+        try:
+            import recipes
+        except ImportError:  # an editable install maps only fnnet and fnnet_recipes
+            recipes = None
+        if recipes is not None and Path(recipes.__file__).resolve().parent == root / "recipes":
+            return recipes
+    return importlib.import_module("fnnet_recipes")
 
 
 def _parse_settings(pairs: list[str]) -> dict:
@@ -44,7 +61,7 @@ def _json_default(obj):
 
 
 def cmd_list(args) -> int:
-    import recipes
+    recipes = load_recipes()
 
     for name in recipes.names():
         print(f"{name:22s} {recipes.load(name).DESCRIPTION}")
@@ -52,7 +69,7 @@ def cmd_list(args) -> int:
 
 
 def _recipe_names(requested: list[str]) -> list[str]:
-    import recipes
+    recipes = load_recipes()
 
     if "all" in requested:
         if len(requested) > 1:
@@ -96,7 +113,7 @@ def _saved_run(name: str, module, results: dict, *, args, command: str, machine_
 
 def _run_one(name: str, module, args, overrides: dict, out: Path, *, command: str) -> dict:
     """Runs one recipe, prints its table and writes ``out/results.json``; returns the saved run."""
-    import recipes
+    recipes = load_recipes()
 
     machine_info = report.machine()
     t0 = time.perf_counter()
@@ -128,7 +145,7 @@ def _setting_text(value) -> str:
 def settings_help(name: str) -> str:
     """``fnnet run NAME --help``'s part about the recipe: its description, every setting with its default,
     its ``--quick`` value and what it accepts, and the relations between settings."""
-    import recipes
+    recipes = load_recipes()
 
     module = recipes.load(name)
     rows = [{"setting": r.name, "default": _setting_text(r.default),
@@ -142,7 +159,7 @@ def settings_help(name: str) -> str:
 
 
 def cmd_run(args) -> int:
-    import recipes
+    recipes = load_recipes()
 
     if args.help:
         names = _recipe_names(args.names) if args.names else []
@@ -172,7 +189,7 @@ def cmd_run(args) -> int:
         t0 = time.perf_counter()
         try:
             saved = _run_one(name, module, args, _settings_for(module, overrides, several), out, command=command)
-        except Exception as err:  # noqa: BLE001 - with several recipes one failure must not lose the others
+        except Exception as err:  # with several recipes one failure must not lose the others
             if not several:
                 raise
             failed.append(name)
@@ -193,7 +210,7 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     """Adds saved runs (``results.json`` files of ``fnnet run``) to the markdown report at ``args.path``."""
-    import recipes
+    recipes = load_recipes()
 
     entries = []
     for file in args.files:
@@ -209,7 +226,7 @@ def cmd_report(args) -> int:
 
 def cmd_doctor(args) -> int:
     """Runs :func:`fnnet.diagnostics.diagnose` on a recipe's ``diagnose_setup`` and prints the report."""
-    import recipes
+    recipes = load_recipes()
     from fnnet import diagnostics
 
     module = recipes.load(args.name)
@@ -249,17 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--out", default=None,
                        help="folder for plots and results.json (default outputs/NAME; with several recipes OUT/NAME)")
     p_run.add_argument("--report", default=None, metavar="PATH",
-                       help="write a markdown report (e.g. RESULTS.md): `all` rewrites it, named recipes update their sections")
+                       help="write a markdown report (e.g. RESULTS.md): `all` rewrites it, named recipes update "
+                            "their sections")
     p_run.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     p_run.set_defaults(func=cmd_run, parser=p_run)
 
     p_report = sub.add_parser("report", help="add saved runs (results.json of `fnnet run`) to a markdown report")
-    p_report.add_argument("path", metavar="PATH", help="the report (e.g. RESULTS.md): these recipes' sections are replaced")
+    p_report.add_argument("path", metavar="PATH",
+                          help="the report (e.g. RESULTS.md): these recipes' sections are replaced")
     p_report.add_argument("files", nargs="+", metavar="RESULTS_JSON", help="results.json files written by `fnnet run`")
     p_report.set_defaults(func=cmd_report)
 
     p_doctor = sub.add_parser("doctor", help="train a recipe's model briefly with all monitors on and report what "
-                                             "looks unhealthy (gradient check, overfit test, LR range test, per-layer statistics)")
+                                             "looks unhealthy (gradient check, overfit test, LR range test, "
+                                             "per-layer statistics)")
     p_doctor.add_argument("name", metavar="NAME", help="a recipe with diagnose_setup (e.g. planar, cs4487_table)")
     p_doctor.add_argument("--quick", action="store_true", help="the recipe's quick settings and fewer steps")
     p_doctor.add_argument("--steps", type=int, default=None, help="monitored training steps (default 300, quick 100)")

@@ -27,7 +27,7 @@ from typing import Optional
 
 import jax
 
-from recipes import _settings
+from . import _settings
 
 
 def names() -> list[str]:

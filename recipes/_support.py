@@ -18,7 +18,8 @@ import numpy as np
 import fnnet
 from fnnet import viz
 from fnnet.data import Dataset, DatasetNotFoundError, data_root, load, template_images
-from recipes import _settings as V
+
+from . import _settings as V
 
 LOSS = "softmax_cross_entropy"
 

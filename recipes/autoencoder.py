@@ -22,8 +22,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, Whitener, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "dense autoencoder 784-128-32-128-784 on MNIST: reconstructions and the code space (seed 002 outline)"
 

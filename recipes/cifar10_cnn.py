@@ -24,8 +24,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "workshop CIFAR-10 CNN (conv 50/75/125, dropout), Adam, batch 128 (seed 001; needs CIFAR-10)"
 

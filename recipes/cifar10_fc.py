@@ -31,8 +31,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, Standardizer
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "jhui FullyConnectedNet (100, 50, 25) on CIFAR-10, Adam, batch 200, 10 epochs (seed 003; needs CIFAR-10)"
 

@@ -64,8 +64,8 @@ from fnnet.data import Augment, DatasetNotFoundError, Standardizer, cs4487_split
 from fnnet.diagnostics import DoctorSetup, layer_snapshot
 from fnnet.report import text_table
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "CS4487 comparison table: LR, MLPs, CNNs, dropout, L2, augmentation, noise (seed 002; + Fashion-MNIST)"
 

@@ -31,9 +31,9 @@ from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError
 from fnnet.ensemble import Snapshots, accuracies, class_probabilities, evaluate_ensemble, fit_ensemble, predict_members
 
-from recipes import _jhui_mnist
-from recipes import _settings as V
-from recipes import _support as S
+from . import _jhui_mnist
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "MNIST MLP ensembles: vote vs weighted vote vs average vs best single; snapshot ensemble (seed 003)"
 

@@ -26,9 +26,9 @@ from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError
 from fnnet.search import grid_search, log_axis
 
-from recipes import _jhui_mnist
-from recipes import _settings as V
-from recipes import _support as S
+from . import _jhui_mnist
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "grid search of learning rate x L2 on the MNIST MLP: jittered log mesh, coarse then fine (seed 003)"
 

@@ -40,8 +40,8 @@ from fnnet import optim, report, viz
 from fnnet.data import DatasetNotFoundError, Standardizer, load_california_housing
 from fnnet.data.formats import HOUSING_FEATURES
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "gradient descent vs closed form vs mini-batch SGD for y = m*x + b on California housing (seed 001)"
 

@@ -32,8 +32,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, load_imdb
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "IMDB multi-hot: network size, L2 and dropout against overfitting, validation-loss curves (seed 001)"
 

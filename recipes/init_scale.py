@@ -27,8 +27,8 @@ from fnnet import initializers, viz
 from fnnet import models as M
 from fnnet.report import text_table
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "weight scale: var(Wx) = 500 with N(0,1) weights vs 1 with He; activations through a deep net (seed 003)"
 

@@ -32,8 +32,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "jhui TensorFlow MLP 784-256-100-10, truncated-normal He init, Adam + L2, 10k iterations (seed 003)"
 

@@ -37,8 +37,8 @@ from fnnet import optim, viz
 from fnnet.data import circles
 from fnnet.report import text_table
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "logistic regression on quadratic features: SGD vs momentum vs RMSprop, batch 4 (seed 000)"
 

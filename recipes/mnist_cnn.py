@@ -20,8 +20,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "workshop MNIST dense (79,510 params) vs CNN (conv 25 3x3), Adam, batch 128, 10 epochs (seed 001)"
 

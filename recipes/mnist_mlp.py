@@ -34,8 +34,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "Keras MLP 3x[128 relu, dropout .5] on MNIST, Adam, 13 epochs (seed 000)"
 

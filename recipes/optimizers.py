@@ -33,9 +33,9 @@ from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 from fnnet.report import text_table
 
-from recipes import _jhui_mnist as J
-from recipes import _settings as V
-from recipes import _support as S
+from . import _jhui_mnist as J
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "SGD/momentum/Nesterov/Adagrad/RMSprop/Adam paths on 2-D surfaces and on MNIST (seed 003)"
 

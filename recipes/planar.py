@@ -29,7 +29,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import flower
 from fnnet.diagnostics import DoctorSetup, TrainingMonitor
-from recipes import _settings as V
+
+from . import _settings as V
 
 DESCRIPTION = "planar flower: logistic regression vs one-hidden-layer tanh net, hidden-size sweep (seed 000)"
 

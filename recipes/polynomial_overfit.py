@@ -34,8 +34,8 @@ from fnnet import optim, viz
 from fnnet.data import noisy_line
 from fnnet.report import text_table
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "polynomial orders 1-9 on noisy y=x data, without and with L2 (seed 003)"
 
