@@ -242,8 +242,8 @@ def optimizer(
 
     Args:
       name: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
-        ``"adamw"``, in any case (``"Adam"``); or an existing ``optax.GradientTransformation``, returned unchanged (then no other
-        argument may be given).
+        ``"adamw"``, in any case (``"Adam"``); or an existing ``optax.GradientTransformation``, returned
+        unchanged (then no other argument may be given).
       learning_rate: a positive float or an optax schedule (``constant``, ``exponential_decay``,
         ``step_decay``...); ``None`` = Keras's default (0.01 for the SGD family, 0.001 otherwise).
       momentum: SGD family (``"momentum"``/``"nesterov"`` default 0.9; ``"sgd"`` default none) and

@@ -9,14 +9,15 @@ import chex
 import jax
 import numpy as np
 import pytest
+from test_data_loaders import write_housing_csv
 
 import fnnet
-import recipes
 from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import PartialDatasetWarning
+
+import recipes
 from recipes import housing_gd
-from test_data_loaders import write_housing_csv
 
 SHARED = Path(os.environ.get("FNNET_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 PNG = b"\x89PNG\r\n\x1a\n"
