@@ -4,7 +4,7 @@ Every plot function returns its :class:`Figure` and saves it as a PNG only when 
 folders are created)::
 
     viz.plot_history(history)                          # a notebook cell: the figure shows inline
-    viz.plot_history(history, "outputs/history.png")   # a script: the PNG is written (and returned)
+    viz.plot_history(history, "outputs/history.png")   # a script: the PNG is written too
 
 Nothing here changes matplotlib's backend or uses ``pyplot``: the figures are plain
 ``matplotlib.figure.Figure`` objects, never registered with pyplot, so a notebook shows each one exactly
