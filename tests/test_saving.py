@@ -95,6 +95,9 @@ def test_a_callable_activation_counts_as_custom(tmp_path):
     assert "custom" in config["layers"][0] and "activation" in config["layers"][0]["custom"]
     with pytest.raises(CustomLayerError, match="dense_0"):
         model_from_config(config)
+    nested = model_config(M.Sequential([M.Dense(2), M.Sequential([M.Lambda(jnp.sin, "sin")], name="enc")]))
+    with pytest.raises(CustomLayerError, match=r"layer 'enc/lambda_0' .*Lambda\(sin\)"):
+        model_from_config(nested)
 
 
 def test_missing_and_damaged_files_give_clear_errors(tmp_path):

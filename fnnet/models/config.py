@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 from fnnet.models.core import Model, Sequential
 from fnnet.models.layers import (
@@ -98,11 +98,13 @@ def custom_layers(config: dict, prefix: str = "") -> list[str]:
     return found
 
 
-def _layer_from_config(entry: Any, where: str) -> Layer:
+def _layer_from_config(entry: Any, path: str) -> Layer:
+    """The layer of one config entry; ``path`` is its name inside the outer model (``"encoder/dense_0"``)."""
+    where = f"'{path}'"
     if not isinstance(entry, dict) or "class" not in entry:
         raise ValueError(f"layer config {where} must be a dict with a 'class' entry, got {entry!r}")
     if entry["class"] == MODEL_CLASS and "layers" in entry:
-        return model_from_config(entry, _where=where)
+        return model_from_config(entry, _prefix=f"{path}/")
     if "custom" in entry:
         raise CustomLayerError(
             f"layer {where} cannot be rebuilt from the saved config: {entry['custom']}; rebuild the model in "
@@ -119,16 +121,15 @@ def _layer_from_config(entry: Any, where: str) -> Layer:
             from None
 
 
-def model_from_config(config: dict, *, _where: Optional[str] = None) -> Model:
+def model_from_config(config: dict, *, _prefix: str = "") -> Model:
     """The :class:`Model` a :func:`model_config` describes. Raises :class:`CustomLayerError` (a ValueError)
     naming the first layer that holds code, ValueError for a config that is not a model's."""
-    where = _where or "model"
+    where = f"model '{_prefix[:-1]}'" if _prefix else "model"
     if not isinstance(config, dict) or config.get("class") != MODEL_CLASS or not isinstance(config.get("layers"), list):
         raise ValueError(f"{where} config must be a dict with class {MODEL_CLASS!r} and a 'layers' list, got "
                          f"{str(config)[:200]}")
     names = config.get("names") or [None] * len(config["layers"])
     if len(names) != len(config["layers"]):
         raise ValueError(f"{where} config has {len(names)} names for {len(config['layers'])} layers")
-    layers = [_layer_from_config(entry, f"'{name}'" if _where is None else f"{_where[:-1]}/{name}'")
-              for name, entry in zip(names, config["layers"])]
+    layers = [_layer_from_config(entry, f"{_prefix}{name}") for name, entry in zip(names, config["layers"])]
     return Sequential(layers, names=names, name=config.get("name", "sequential"))
