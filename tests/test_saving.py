@@ -3,6 +3,7 @@ import json
 import shutil
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -95,6 +96,8 @@ def test_a_callable_activation_counts_as_custom(tmp_path):
     assert "custom" in config["layers"][0] and "activation" in config["layers"][0]["custom"]
     with pytest.raises(CustomLayerError, match="dense_0"):
         model_from_config(config)
+    flax_layer = model_config(M.Sequential([M.FlaxLayer(nn.Dense(2))]))["layers"][0]
+    assert flax_layer["class"] == "FlaxLayer" and "holds code" in flax_layer["custom"]
     nested = model_config(M.Sequential([M.Dense(2), M.Sequential([M.Lambda(jnp.sin, "sin")], name="enc")]))
     with pytest.raises(CustomLayerError, match=r"layer 'enc/lambda_0' .*Lambda\(sin\)"):
         model_from_config(nested)
