@@ -31,4 +31,9 @@ from fnnet.train import (
 )
 from fnnet import diagnostics, train  # noqa: E402  (module access: fnnet.train.fit, fnnet.diagnostics...)
 
-__version__ = "0.1.0"
+import importlib.metadata as _metadata  # the version is pyproject's, read from the installed metadata
+
+try:
+    __version__ = _metadata.version("fnnet")
+except _metadata.PackageNotFoundError:  # a source tree on PYTHONPATH that was never installed
+    __version__ = "0+unknown"

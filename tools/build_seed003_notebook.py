@@ -62,7 +62,7 @@ QUICK = DATA_DIR is None  # the recipes' quick settings; with DATA_DIR, the arti
 OUT = Path(os.environ.get("FNNET_NOTEBOOK_OUT", "outputs/seed003_notebook"))
 KEY = jax.random.key(3)
 key = lambda i: jax.random.fold_in(KEY, i)  # one independent key per experiment
-show = lambda path: display(Image(filename=str(path)))
+show = lambda shown: display(shown if isinstance(shown, viz.Figure) else Image(filename=str(shown)))
 quick = lambda recipe: recipe.QUICK if QUICK else {}  # a recipe's quick settings, or none"""),
     ("md", """\
 ## 1. Overfitting and regularization
