@@ -448,3 +448,60 @@ class TensorBoard(Callback):
         view = copy.copy(self)
         view._writer = None
         return view
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model with :func:`fnnet.save_model` (architecture, params and model state, written
+    into a temporary folder and renamed, so a killed run never leaves a half-written model) at the end
+    of epochs, as Keras' ``ModelCheckpoint``: ``filepath`` may name the epoch and logs
+    (``"models/{epoch:02d}-{val_loss:.3f}"``, ``epoch`` from 1 as in Keras); with ``save_best_only`` only
+    when ``monitor`` improves (``mode`` as :class:`EarlyStopping`). In a population each member saves to
+    ``<path>/member_<i>``. ``saved``: the paths written. Load one with ``fnnet.load_model(path)``.
+
+    For resumable training (optimizer state, data position, bitwise continuation) use
+    ``fit(..., checkpoint=fnnet.Checkpointing(...))`` instead: this callback keeps models for inference.
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss", *, save_best_only: bool = False, mode: str = "auto",
+                 verbose: bool = False):
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise ValueError(f"ModelCheckpoint(filepath=...) must be a path, got {type(filepath).__name__}")
+        self.filepath, self.monitor, self.save_best_only = os.fspath(filepath), monitor, save_best_only
+        self.mode, self.verbose = resolve_mode(monitor, mode), verbose
+        self.member: Optional[int] = None
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.saved: list = []
+
+    def for_member(self, i: int) -> "ModelCheckpoint":
+        view = copy.deepcopy(self)
+        view.member = i
+        return view
+
+    def on_train_begin(self, state, history):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs, state):
+        from fnnet.saving import save_model  # orbax and the model config only when saving
+
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"ModelCheckpoint: '{self.monitor}' is not in the logs (have {sorted(logs)}); "
+                              "nothing saved", stacklevel=2)
+                return None
+            better = current < self.best if self.mode == "min" else current > self.best
+            if not better:
+                return None
+            self.best = float(current)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"ModelCheckpoint(filepath={self.filepath!r}) names {err} that is not 'epoch' or a log "
+                             f"of this run ({sorted(logs)})") from None
+        if self.member is not None:
+            path = os.path.join(path, f"member_{self.member}")
+        save_model(path, self.model, state)
+        self.saved.append(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved the model to {path}")
+        return None

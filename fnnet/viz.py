@@ -14,7 +14,6 @@ figure uses matplotlib's constrained layout, so labels, colour bars and titles d
 from __future__ import annotations
 
 import io
-import types
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -39,14 +38,6 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize: Optional[tuple] = None,
     (``kwargs`` go to :meth:`matplotlib.figure.Figure.subplots`: ``squeeze``, ``sharex``...)."""
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.subplots(nrows, ncols, **kwargs)
-
-
-def __getattr__(name: str):
-    # Transitional: fnnet.search's SearchResult.plot calls viz.plt.subplots; once it delegates to
-    # plot_search this goes.
-    if name == "plt":
-        return types.SimpleNamespace(subplots=subplots)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def save_figure(fig, path) -> Path:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fnnet import models as M
-from fnnet.callbacks import CSVLogger, ReduceLROnPlateau, TensorBoard
+from fnnet.callbacks import CSVLogger, ModelCheckpoint, ReduceLROnPlateau, TensorBoard
 from fnnet.engine import count_compiles
 from fnnet.ensemble import fit_ensemble
 
@@ -131,3 +131,19 @@ def test_tensorboard_writes_the_epoch_logs_as_scalars(tmp_path):
     fit_ensemble(MODEL, "softmax_cross_entropy", "sgd", (X, Y), epochs=1, batch_size=16, n_members=2, key=KEY,
                  verbose=0, callbacks=[TensorBoard(tmp_path / "pop")])
     assert [len(_scalars(tmp_path / "pop" / f"member_{i}")) for i in (0, 1)] == [1, 1]
+
+
+def test_model_checkpoint_saves_the_best_model_for_load_model(tmp_path):
+    callback = ModelCheckpoint(tmp_path / "best", monitor="val_loss", save_best_only=True)
+    state, history = _fit([callback], epochs=3, validation_data=(X, Y))
+    assert np.all(np.diff(history["val_loss"]) < 0) and len(callback.saved) == 3  # every epoch improved here
+    model, loaded = fnnet.load_model(tmp_path / "best")
+    np.testing.assert_array_equal(fnnet.predict(model, loaded, X), fnnet.predict(MODEL, state, X))
+    every = ModelCheckpoint(str(tmp_path / "epoch_{epoch:02d}"))
+    _fit([every], epochs=2)
+    assert [os.path.basename(p) for p in every.saved] == ["epoch_01", "epoch_02"]
+    with pytest.raises(ValueError, match="names 'val_acc'"):
+        _fit([ModelCheckpoint(str(tmp_path / "{val_acc}"))], epochs=1)
+    fit_ensemble(MODEL, "softmax_cross_entropy", "sgd", (X, Y), epochs=1, batch_size=16, n_members=2, key=KEY,
+                 verbose=0, callbacks=[ModelCheckpoint(tmp_path / "pop")])
+    assert sorted(os.listdir(tmp_path / "pop")) == ["member_0", "member_1"]
