@@ -161,7 +161,7 @@ compute_loss = Exercise(
 
 def _grad_numeric(case: Case) -> np.ndarray:
     X, y, w = case.args
-    return numeric_gradient(lambda w_: numpy_reference(_loss_jax)(X, y, w_), w, 1e-6)
+    return numeric_gradient(lambda w_: numpy_reference(jax.jit(_loss_jax))(X, y, w_), w, 1e-6)
 
 
 GRAD_MISTAKES = (
