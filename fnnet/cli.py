@@ -9,6 +9,8 @@
     fnnet report RESULTS.md outputs/*/results.json                   # the report from earlier runs' results
     fnnet doctor planar                         # train briefly with all monitors on, report what looks unhealthy
     fnnet doctor cs4487_table --quick --set rows=mlp_50 --out outputs/doctor
+    fnnet exercises --course hse                # the from-scratch exercises (fnnet/exercises/cli.py)
+    fnnet check hse.expand my_expand.py         # grade a learner's function (or a folder of .py files)
 """
 from __future__ import annotations
 
@@ -230,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_doctor.add_argument("--data-dir", default=None, help="folder with the real datasets (else FNNET_DATA_DIR)")
     p_doctor.add_argument("--out", default=None, help="also write the doctor's plots (PNG) to this folder")
     p_doctor.set_defaults(func=cmd_doctor)
+
+    # --- `fnnet exercises` / `fnnet check` live in fnnet/exercises/cli.py (issue 16) ---
+    from fnnet.exercises import cli as exercises_cli
+
+    exercises_cli.add_subcommands(sub)
     return parser
 
 

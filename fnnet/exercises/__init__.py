@@ -20,6 +20,7 @@ import textwrap
 from typing import Callable, Optional
 
 from fnnet.exercises.checking import CheckResult, run_check
+from fnnet.exercises.layers import NumpyLayer, numpy_layer
 from fnnet.exercises.spec import Case, Exercise, Mistake
 
 #: The course modules, in the order :func:`names` lists them; a missing optional one is skipped.
@@ -76,7 +77,7 @@ def get(name: str) -> Exercise:
         return found
     everything = list(catalogue())
     # "expand" alone finds "hse.expand": match the function part too
-    close = difflib.get_close_matches(name, everything, n=5, cutoff=0.5)
+    close = difflib.get_close_matches(name, everything, n=4, cutoff=0.6)
     close += [n for n in everything if n.split(".", 1)[1] == name and n not in close]
     listed = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
     raise ValueError(f"unknown exercise {name!r}{listed} (fnnet.exercises.names() lists all {len(everything)})")
@@ -108,12 +109,5 @@ def check(name: str, fn: Callable) -> CheckResult:
     return run_check(get(name), fn)
 
 
-def numpy_layer(forward, backward, *, init=None, name="numpy_layer"):
-    """A learner's numpy ``forward``/``backward`` pair as an fnnet layer (see :mod:`fnnet.exercises.layers`)."""
-    from fnnet.exercises.layers import numpy_layer as build
-
-    return build(forward, backward, init=init, name=name)
-
-
-__all__ = ["COURSES", "Case", "CheckResult", "Exercise", "Mistake", "catalogue", "check", "courses", "describe",
+__all__ = ["COURSES", "Case", "CheckResult", "Exercise", "Mistake", "NumpyLayer", "catalogue", "check", "courses", "describe",
            "get", "names", "numpy_layer", "template"]

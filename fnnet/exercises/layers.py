@@ -1,0 +1,171 @@
+"""A learner's numpy forward/backward pair as an fnnet layer: train it with ``fnnet.fit``, verify it with
+``fnnet.diagnostics.check_grads``.
+
+The pair follows cs231n's convention::
+
+    def affine_forward(x, w, b):            # the layer's parameters are forward's arguments after x
+        out = x.reshape(x.shape[0], -1) @ w + b
+        return out, (x, w, b)               # (out, cache)
+
+    def affine_backward(dout, cache):
+        x, w, b = cache
+        return dout @ w.T, x.T @ dout, dout.sum(axis=0)     # (dx, dw, db): one gradient per argument
+
+    layer = numpy_layer(affine_forward, affine_backward,
+                        init=lambda key, x: {"w": ..., "b": ...})      # params named as forward's arguments
+
+Inside a compiled program the forward pass is a ``jax.pure_callback`` to the learner's numpy forward;
+its gradient is a ``jax.custom_vjp`` whose backward rule calls the learner's numpy backward (on the cache
+of a fresh forward call: the cache is numpy data and never enters the program). So ``jax.grad`` of any
+loss through the layer uses the learner's backpropagation, and ``check_grads`` (finite differences of the
+learner's forward against it) tells whether the pair agrees.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from typing import Any, Callable, ClassVar, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnnet.models.layers import Layer
+
+
+def _forward_parameters(forward: Callable) -> tuple[str, ...]:
+    """The names of ``forward``'s parameters after the input: the layer's parameter names."""
+    try:
+        params = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"forward must be a Python function forward(x, *params), got {forward!r}") from err
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.default is p.empty]
+    if not positional:
+        raise TypeError("forward must take the layer's input first: forward(x, *params) -> (out, cache), "
+                        f"got forward{inspect.signature(forward)}")
+    return tuple(p.name for p in positional[1:])
+
+
+def _split_forward_output(out, where: str) -> tuple[np.ndarray, Any]:
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"{where} must return (out, cache) as in cs231n, got {type(out).__name__}")
+    return np.asarray(out[0]), out[1]
+
+
+def _host_forward(forward: Callable, dtype, x, *params):
+    out, _ = _split_forward_output(forward(np.array(x), *(np.array(p) for p in params)), "forward")
+    return out.astype(dtype)
+
+
+def _host_backward(forward: Callable, backward: Callable, dout, x, *params):
+    """``(dx, *dparams)`` from the learner's backward, on the cache of a fresh forward call."""
+    _, cache = _split_forward_output(forward(np.array(x), *(np.array(p) for p in params)), "forward")
+    grads = backward(np.array(dout), cache)
+    grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+    wanted = (x, *params)
+    if len(grads) != len(wanted):
+        raise ValueError(f"backward must return {len(wanted)} gradient(s) (dx and one per parameter), "
+                         f"got {len(grads)}")
+    out = []
+    for i, (g, w) in enumerate(zip(grads, wanted)):
+        g = np.asarray(g)
+        if g.shape != w.shape:
+            what = "dx" if i == 0 else f"the gradient of parameter {i}"
+            raise ValueError(f"backward's {what} has shape {g.shape}, expected {w.shape}")
+        out.append(g.astype(w.dtype))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _operation(forward: Callable, backward: Callable) -> Callable:
+    """``op(x, params_tuple) -> out``: the learner's forward with the learner's backward as its VJP."""
+
+    def out_spec(x, params):
+        # The output shape comes from one host call on zeros of the input shapes (numpy code has no
+        # abstract evaluation); shapes are static, so it runs once per trace.
+        zeros = [np.zeros(np.shape(a), np.dtype(a.dtype)) for a in (x, *params)]
+        out, _ = _split_forward_output(forward(*zeros), "forward")
+        return jax.ShapeDtypeStruct(out.shape, x.dtype)
+
+    @jax.custom_vjp
+    def op(x, params):
+        return jax.pure_callback(functools.partial(_host_forward, forward, np.dtype(x.dtype)), out_spec(x, params),
+                                 x, *params, vmap_method="sequential")
+
+    def op_fwd(x, params):
+        return op(x, params), (x, params)
+
+    def op_bwd(residuals, dout):
+        x, params = residuals
+        specs = tuple(jax.ShapeDtypeStruct(np.shape(a), a.dtype) for a in (x, *params))
+        grads = jax.pure_callback(functools.partial(_host_backward, forward, backward), specs, dout, x, *params,
+                                  vmap_method="sequential")
+        return grads[0], tuple(grads[1:])
+
+    op.defvjp(op_fwd, op_bwd)
+    return op
+
+
+@dataclasses.dataclass(frozen=True)
+class NumpyLayer(Layer):
+    """See :func:`numpy_layer`."""
+
+    forward: Callable
+    backward: Callable
+    init: Optional[Callable] = None
+    name_hint: str = "numpy_layer"
+    param_names: tuple = ()
+    kind: ClassVar[str] = "numpy"
+
+    def layer_init(self, key, x):
+        if not self.param_names:
+            return {}, {}
+        params = self.init(key, x)
+        if not isinstance(params, dict) or set(params) != set(self.param_names):
+            got = sorted(params) if isinstance(params, dict) else type(params).__name__
+            raise ValueError(f"init of layer {self.name_hint!r} must return a dict with the keys "
+                             f"{list(self.param_names)} (forward's parameters), got {got}")
+        return {k: jnp.asarray(params[k], x.dtype) for k in self.param_names}, {}
+
+    def layer_apply(self, params, state, x, *, key, train):
+        return _operation(self.forward, self.backward)(x, tuple(params[k] for k in self.param_names)), state
+
+    def describe(self):
+        return f"NumpyLayer({self.name_hint})"
+
+
+def numpy_layer(forward: Callable, backward: Callable, *, init: Optional[Callable] = None,
+                name: str = "numpy_layer") -> NumpyLayer:
+    """A layer computed by the learner's numpy ``forward`` and differentiated by the learner's ``backward``.
+
+    Args:
+      forward: ``forward(x, *params) -> (out, cache)`` (cs231n's ``affine_forward(x, w, b)``,
+        ``relu_forward(x)``...). The names of its arguments after ``x`` name the layer's parameters.
+      backward: ``backward(dout, cache) -> (dx, *dparams)``, one gradient per argument of ``forward``
+        (``dx`` alone for a layer without parameters), each shaped like its argument.
+      init: ``init(key, x_sample) -> {name: array}`` with one entry per parameter (a jax key; the arrays
+        may be numpy); required when ``forward`` has parameters.
+      name: shown in model summaries.
+
+    Returns:
+      An fnnet layer: use it in ``Sequential`` and ``fnnet.fit`` like any other; ``jax.grad`` through it
+      calls ``backward``, so ``fnnet.diagnostics.check_grads`` checks the learner's backpropagation.
+    """
+    if not callable(forward):
+        raise TypeError(f"forward must be a function forward(x, *params) -> (out, cache), got {type(forward).__name__}")
+    if not callable(backward):
+        raise TypeError(f"backward must be a function backward(dout, cache) -> (dx, *dparams), got "
+                        f"{type(backward).__name__}")
+    names = _forward_parameters(forward)
+    if names and init is None:
+        raise ValueError(f"forward has parameters {list(names)}: pass init=lambda key, x: {{...}} returning them")
+    if init is not None and not callable(init):
+        raise TypeError(f"init must be a function init(key, x_sample) -> dict, got {type(init).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    return NumpyLayer(forward, backward, init, name, names)
+
+
+__all__ = ["NumpyLayer", "numpy_layer"]
