@@ -17,7 +17,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import textwrap
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from fnnet.exercises.checking import CheckResult, run_check
 from fnnet.exercises.layers import NumpyLayer, numpy_layer
@@ -43,7 +44,7 @@ def _load_catalogue() -> dict[str, Exercise]:
     return catalogue
 
 
-_CATALOGUE: Optional[dict[str, Exercise]] = None
+_CATALOGUE: dict[str, Exercise] | None = None
 
 
 def catalogue() -> dict[str, Exercise]:
@@ -59,7 +60,7 @@ def courses() -> list[str]:
     return list(dict.fromkeys(exercise.course for exercise in catalogue().values()))
 
 
-def names(course: Optional[str] = None) -> list[str]:
+def names(course: str | None = None) -> list[str]:
     """Every exercise name, or those of one ``course`` (ValueError for an unknown course)."""
     if course is None:
         return list(catalogue())

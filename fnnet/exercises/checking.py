@@ -11,13 +11,11 @@ import copy
 import dataclasses
 import inspect
 import traceback
-from collections.abc import Mapping
-from typing import Any, Callable, Optional
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from fnnet.exercises.spec import Case, Exercise
-
 
 # ----------------------------------------------------------------------------------------------
 # Comparing outputs
@@ -28,7 +26,7 @@ def _kind(a: np.ndarray) -> str:
     return "i" if a.dtype.kind in "iu" else a.dtype.kind
 
 
-def first_difference(expected, got, *, rtol: float = 1e-5, atol: float = 1e-7) -> Optional[tuple]:
+def first_difference(expected, got, *, rtol: float = 1e-5, atol: float = 1e-7) -> tuple | None:
     """``(index, expected_value, got_value)`` of the first element (C order) where two arrays of the same
     shape differ beyond ``|got - expected| <= atol + rtol * |expected|`` (NaN differs from everything
     but NaN), or None where they agree."""
@@ -52,7 +50,7 @@ def _fmt(value) -> str:
     return repr(value.item()) if isinstance(value, np.generic) else repr(value)
 
 
-def compare_outputs(expected, got, *, rtol: float = 1e-5, atol: float = 1e-7, path: str = "output") -> Optional[str]:
+def compare_outputs(expected, got, *, rtol: float = 1e-5, atol: float = 1e-7, path: str = "output") -> str | None:
     """Why ``got`` is not ``expected``, in one sentence naming where (``output[1]['dW1']``), or None when it is.
 
     Dicts are compared key by key (a missing or extra key is named), tuples and lists element by element
@@ -88,7 +86,7 @@ def compare_outputs(expected, got, *, rtol: float = 1e-5, atol: float = 1e-7, pa
         return f"{path} is None"
     try:
         g = np.asarray(got)
-    except Exception:  # a ragged list or an odd object
+    except Exception:  # noqa: BLE001 - a ragged list or an odd object
         return f"{path} should be an array, got {type(got).__name__}"
     e = np.asarray(expected)
     if g.dtype == object:
@@ -142,10 +140,10 @@ def like(wrong: Callable, hint: str, *, project: Callable = lambda out: out, rto
     """A diagnose rule: ``hint`` when the learner's (projected) output equals what ``wrong`` (a typical
     wrong solution, same signature) returns on the same case. ``wrong`` failing on a case means "no"."""
 
-    def rule(case: Case, expected, got) -> Optional[str]:
+    def rule(case: Case, expected, got) -> str | None:
         try:
             out = project(wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs)))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a wrong solution that fails on this case does not match
             return None
         return hint if compare_outputs(out, got, rtol=rtol, atol=atol) is None else None
 
@@ -156,11 +154,11 @@ def first_hint(*rules: Callable) -> Callable:
     """``diagnose(case, expected, got)`` trying ``rules`` in order; the first hint wins. A rule that raises
     (it met an output of an unforeseen type) counts as no hint."""
 
-    def diagnose(case: Case, expected, got) -> Optional[str]:
+    def diagnose(case: Case, expected, got) -> str | None:
         for rule in rules:
             try:
                 hint = rule(case, expected, got)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a rule that met an unforeseen output gives no hint
                 hint = None
             if hint:
                 return hint
@@ -194,7 +192,7 @@ class CheckResult:
         printer.text(self.report)
 
 
-def _signature_problem(exercise: Exercise, fn: Callable, case: Case) -> Optional[str]:
+def _signature_problem(exercise: Exercise, fn: Callable, case: Case) -> str | None:
     if not callable(fn):
         return f"expected a function ({exercise.signature}), got {type(fn).__name__}"
     try:
@@ -225,7 +223,7 @@ def _gradient_note(exercise: Exercise, case: Case, got) -> str:
         return ""
     try:
         numeric = exercise.numeric(case)
-    except Exception as err:  # should not happen for a course's own cases; say so rather than hide it
+    except Exception as err:  # noqa: BLE001 - should not happen for a course's own cases; say so rather than hide it
         return f"\n  (finite differences could not be computed: {type(err).__name__}: {err})"
     problem = compare_outputs(numeric, got, rtol=1e-4, atol=1e-6, path="gradient")
     if problem is None:
@@ -259,7 +257,7 @@ def run_check(exercise: Exercise, fn: Callable) -> CheckResult:
             failures.append((case, "not written yet: your function raises NotImplementedError"
                                    + (f" ({err})" if str(err) else "") + "; replace that line by your code"))
             continue
-        except Exception as err:  # the learner's bug, reported, not propagated
+        except Exception as err:  # noqa: BLE001 - the learner's bug, reported, not propagated
             failures.append((case, _raised(err, fn)))
             continue
         if out is None:
@@ -267,14 +265,14 @@ def run_check(exercise: Exercise, fn: Callable) -> CheckResult:
             continue
         try:
             got = exercise.project(out)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an output of the wrong structure: compare_outputs says how it differs
             got = out  # an output of the wrong structure: compare_outputs says how it differs
         problem = compare_outputs(expected, got, rtol=exercise.rtol, atol=exercise.atol)
         if problem is None:
             continue
         try:
             hint = exercise.diagnose(case, expected, got)
-        except Exception:  # a diagnose rule that met an unforeseen output: no hint rather than a traceback
+        except Exception:  # noqa: BLE001 - a diagnose rule that met an unforeseen output: no hint rather than a traceback
             hint = None
         detail = problem + (f"\n  Hint: {hint}" if hint else "") + _gradient_note(exercise, case, got)
         failures.append((case, detail))
@@ -292,7 +290,7 @@ def scaled(factor: Callable[[Case], float], hint: str, *, rtol: float = 1e-5, at
     """A diagnose rule: ``hint`` when the learner's output is the expected one times ``factor(case)``
     (e.g. the number of examples: "forgot to divide by m")."""
 
-    def rule(case: Case, expected, got) -> Optional[str]:
+    def rule(case: Case, expected, got) -> str | None:
         want = np.asarray(expected, dtype=float) * factor(case)
         return hint if compare_outputs(want, got, rtol=rtol, atol=atol) is None else None
 

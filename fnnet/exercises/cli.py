@@ -17,7 +17,6 @@ import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
 
 from fnnet import exercises
 from fnnet.exercises.checking import CheckResult
@@ -44,7 +43,7 @@ def _first_sentence(text: str) -> str:
     return match.group(1) if match else text
 
 
-def _list(course: Optional[str]) -> int:
+def _list(course: str | None) -> int:
     names = exercises.names(course)
     width = max(len(n) for n in names)
     for name in names:
@@ -52,7 +51,7 @@ def _list(course: Optional[str]) -> int:
     return 0
 
 
-def _split_target(target: str) -> tuple[Path, Optional[str]]:
+def _split_target(target: str) -> tuple[Path, str | None]:
     """``file.py:function`` -> (path, function); a plain path (a folder, or ``C:\\...``) -> (path, None)."""
     head, sep, tail = target.rpartition(":")
     if sep and tail.isidentifier() and not Path(target).exists():

@@ -25,7 +25,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from typing import Any, Callable, ClassVar, Optional
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -78,7 +79,7 @@ def _host_backward(forward: Callable, backward: Callable, dout, x, *params):
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _operation(forward: Callable, backward: Callable) -> Callable:
     """``op(x, params_tuple) -> out``: the learner's forward with the learner's backward as its VJP."""
 
@@ -114,7 +115,7 @@ class NumpyLayer(Layer):
 
     forward: Callable
     backward: Callable
-    init: Optional[Callable] = None
+    init: Callable | None = None
     name_hint: str = "numpy_layer"
     param_names: tuple = ()
     kind: ClassVar[str] = "numpy"
@@ -136,7 +137,7 @@ class NumpyLayer(Layer):
         return f"NumpyLayer({self.name_hint})"
 
 
-def numpy_layer(forward: Callable, backward: Callable, *, init: Optional[Callable] = None,
+def numpy_layer(forward: Callable, backward: Callable, *, init: Callable | None = None,
                 name: str = "numpy_layer") -> NumpyLayer:
     """A layer computed by the learner's numpy ``forward`` and differentiated by the learner's ``backward``.
 
