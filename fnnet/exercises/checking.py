@@ -213,7 +213,10 @@ def _raised(err: BaseException, fn: Callable) -> str:
     code = getattr(fn, "__code__", None)
     frames = traceback.extract_tb(err.__traceback__)
     mine = [f for f in frames if code is not None and f.filename == code.co_filename]
-    where = f" (line {mine[-1].lineno}: `{(mine[-1].line or '').strip()}`)" if mine else ""
+    where = ""
+    if mine:
+        code_line = (mine[-1].line or "").strip()
+        where = f" (line {mine[-1].lineno}" + (f": `{code_line}`)" if code_line else ")")
     return f"raised {type(err).__name__}: {err}{where}"
 
 
@@ -233,54 +236,50 @@ def _gradient_note(exercise: Exercise, case: Case, got) -> str:
             "the backward formula itself is wrong.")
 
 
+def _run_case(exercise: Exercise, fn: Callable, case: Case) -> str | None:
+    """What is wrong with ``fn`` on ``case`` (the difference, the hint, the gradient note), or None."""
+    expected = case.expected
+    if expected is None:
+        expected = exercise.project(exercise.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs)))
+    try:
+        out = fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+    except NotImplementedError as err:
+        return ("not written yet: your function raises NotImplementedError" + (f" ({err})" if str(err) else "")
+                + "; replace that line by your code")
+    except Exception as err:  # noqa: BLE001 - the learner's bug, reported, not propagated
+        return _raised(err, fn)
+    if out is None:
+        return "your function returned None: did you forget the `return` line?"
+    try:
+        got = exercise.project(out)
+    except Exception:  # noqa: BLE001 - an output of the wrong structure: compare_outputs says how it differs
+        got = out
+    problem = compare_outputs(expected, got, rtol=exercise.rtol, atol=exercise.atol)
+    if problem is None:
+        return None
+    try:
+        hint = exercise.diagnose(case, expected, got)
+    except Exception:  # noqa: BLE001 - a diagnose rule that met an unforeseen output: no hint rather than a traceback
+        hint = None
+    return problem + (f"\n  Hint: {hint}" if hint else "") + _gradient_note(exercise, case, got)
+
+
 def run_check(exercise: Exercise, fn: Callable) -> CheckResult:
     """Runs ``fn`` on every case of ``exercise`` (arguments deep-copied per call) and reports: the first
     failing case in detail (the difference and the hint of ``exercise.diagnose``), then the names of the
     others. Nothing the learner's function does (raising, returning None, wrong parameters) escapes as
     an exception."""
     cases = list(exercise.cases(np.random.default_rng(0)))
-    title = f"{exercise.name}:"
     if not cases:
         raise RuntimeError(f"exercise {exercise.name} has no cases")  # a bug of the course, not the learner's
     problem = _signature_problem(exercise, fn, cases[0])
     if problem:
-        return CheckResult(exercise.name, False, f"{title} FAILED\n  {problem}", 0, len(cases))
-    failures: list[tuple[Case, str]] = []
-    for case in cases:
-        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
-        expected = case.expected
-        if expected is None:
-            expected = exercise.project(exercise.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs)))
-        try:
-            out = fn(*args, **kwargs)
-        except NotImplementedError as err:
-            failures.append((case, "not written yet: your function raises NotImplementedError"
-                                   + (f" ({err})" if str(err) else "") + "; replace that line by your code"))
-            continue
-        except Exception as err:  # noqa: BLE001 - the learner's bug, reported, not propagated
-            failures.append((case, _raised(err, fn)))
-            continue
-        if out is None:
-            failures.append((case, "your function returned None: did you forget the `return` line?"))
-            continue
-        try:
-            got = exercise.project(out)
-        except Exception:  # noqa: BLE001 - an output of the wrong structure: compare_outputs says how it differs
-            got = out  # an output of the wrong structure: compare_outputs says how it differs
-        problem = compare_outputs(expected, got, rtol=exercise.rtol, atol=exercise.atol)
-        if problem is None:
-            continue
-        try:
-            hint = exercise.diagnose(case, expected, got)
-        except Exception:  # noqa: BLE001 - a diagnose rule that met an unforeseen output: no hint rather than a traceback
-            hint = None
-        detail = problem + (f"\n  Hint: {hint}" if hint else "") + _gradient_note(exercise, case, got)
-        failures.append((case, detail))
+        return CheckResult(exercise.name, False, f"{exercise.name}: FAILED\n  {problem}", 0, 0)
+    failures = [(case, detail) for case in cases if (detail := _run_case(exercise, fn, case)) is not None]
     if not failures:
-        return CheckResult(exercise.name, True, f"{title} passed all {len(cases)} cases", len(cases), 0)
+        return CheckResult(exercise.name, True, f"{exercise.name}: passed all {len(cases)} cases", len(cases), 0)
     case, detail = failures[0]
-    lines = [f"{title} FAILED {len(failures)} of {len(cases)} cases",
-             f"  case {case.name!r}: {detail}"]
+    lines = [f"{exercise.name}: FAILED {len(failures)} of {len(cases)} cases", f"  case {case.name!r}: {detail}"]
     if len(failures) > 1:
         lines.append("  also failed: " + ", ".join(repr(c.name) for c, _ in failures[1:]))
     return CheckResult(exercise.name, False, "\n".join(lines), len(cases), len(failures))

@@ -39,7 +39,7 @@ def _xyw_cases(rng: np.random.Generator, with_y: bool) -> list:
     cases = []
     for n in (4, 7, 1):
         X, y, w = _samples(rng, n)
-        cases.append(Case(f"random, {n} samples", (X, y, w) if with_y else (X, w)))
+        cases.append(Case(f"random, n_samples={n}", (X, y, w) if with_y else (X, w)))
     X, y, _ = _samples(rng, 5)
     w0 = np.array([0, 0, 0, 0, 0, 1.0])  # the notebook's initial weights
     cases.append(Case("the notebook's initial w = [0, 0, 0, 0, 0, 1]", (X, y, w0) if with_y else (X, w0)))

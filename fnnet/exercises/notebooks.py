@@ -22,18 +22,18 @@ def sigmoid(z):  # the planar assignment's helper: "We can use the function sigm
 
 NOTEBOOKS = {
     "exercises_seed000.ipynb": (
-        "# Learn by writing it: seed 000 (HSE linear models, deeplearning.ai planar data)\n\n"
+        ("# Learn by writing it: seed 000 (HSE linear models, deeplearning.ai planar data)\n\n"
         "The from-scratch functions of seed 000's two assignments, in their own layout: the HSE linear classifier "
         "(rows are samples, `X` is `[n_samples, 6]`) and the deeplearning.ai one-hidden-layer net (columns are "
         "examples, `X` is `(n_x, m)`, `W1` is `(n_h, n_x)`). Replace each `raise NotImplementedError` by your "
         "code, then run the check cell below it: `fnnet.exercises.check` runs your function on the seed's printed "
-        "example and on random and edge cases, compares it with fnnet's reference and explains what differs.",
+        "example and on random and edge cases, compares it with fnnet's reference and explains what differs."),
         [*exercises.names("hse"), *exercises.names("planar")],
     ),
     "exercises_seed001.ipynb": (
-        "# Learn by writing it: seed 001 (the workshop's gradient descent for y = m*x + b)\n\n"
+        ("# Learn by writing it: seed 001 (the workshop's gradient descent for y = m*x + b)\n\n"
         "The workshop derives the gradient of the mean squared error by hand and fits `y = m*x + b` on one "
-        "feature of California housing. Write each function, then run the check cell below it.",
+        "feature of California housing. Write each function, then run the check cell below it."),
         exercises.names("housing"),
     ),
 }
