@@ -135,6 +135,24 @@ def test_numeric_gradient_central_differences():
     np.testing.assert_allclose(checking.numeric_gradient(lambda v: v @ w, x, df=df), df @ w.T, rtol=1e-6)
 
 
+def test_planar_references_agree_with_fnnets_planar_net():
+    """The course layout (W1 (n_h, n_x), X (n_x, m)) is fnnet's planar_net transposed: the reference backward
+    pass is the gradient of fnnet's model and loss."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 2)).astype(np.float32), (rng.random((6, 1)) < 0.5).astype(np.float32)
+    model = fnnet.models.planar_net(4, init="glorot_uniform")
+    params = model.init(jax.random.key(0), x[:1])
+    grads = jax.grad(lambda p: fnnet.losses.sigmoid_binary_cross_entropy(model.apply(p, x), y))(params)
+    layers = [params["dense_0"], params["dense_1"]]
+    course = {f"{w}{i + 1}": np.asarray(a, np.float64) for i, layer in enumerate(layers)
+              for w, a in (("W", layer["kernel"].T), ("b", layer["bias"][:, None]))}
+    _, cache = exercises.get("planar.forward_propagation").reference(x.T, course)
+    mine = exercises.get("planar.backward_propagation").reference(course, cache, x.T, y.T)
+    for i, name in enumerate(("dense_0", "dense_1")):
+        np.testing.assert_allclose(mine[f"dW{i + 1}"], grads[name]["kernel"].T, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(mine[f"db{i + 1}"][:, 0], grads[name]["bias"], rtol=1e-4, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------------------------
 # command line
 

@@ -15,9 +15,11 @@ forward/backward pair becomes an fnnet layer with :func:`numpy_layer`.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import textwrap
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from typing import Optional
 
 from fnnet.exercises.checking import CheckResult, run_check
@@ -44,15 +46,10 @@ def _load_catalogue() -> dict[str, Exercise]:
     return catalogue
 
 
-_CATALOGUE: dict[str, Exercise] | None = None
-
-
-def catalogue() -> dict[str, Exercise]:
-    """``{name: Exercise}`` of every course (loaded on first use)."""
-    global _CATALOGUE  # a cache of immutable data, loaded once: importing the courses builds their cases lazily
-    if _CATALOGUE is None:
-        _CATALOGUE = _load_catalogue()
-    return _CATALOGUE
+@functools.cache
+def catalogue() -> Mapping[str, Exercise]:
+    """``{name: Exercise}`` of every course, read-only (the course modules are imported on first use)."""
+    return types.MappingProxyType(_load_catalogue())
 
 
 def courses() -> list[str]:
