@@ -9,8 +9,6 @@
     fnnet report RESULTS.md outputs/*/results.json                   # the report from earlier runs' results
     fnnet doctor planar                         # train briefly with all monitors on, report what looks unhealthy
     fnnet doctor cs4487_table --quick --set rows=mlp_50 --out outputs/doctor
-    fnnet exercises --course hse                # the from-scratch exercises (fnnet/exercises/cli.py)
-    fnnet check hse.expand my_expand.py         # grade a learner's function (or a folder of .py files)
 """
 from __future__ import annotations
 
