@@ -267,3 +267,25 @@ def test_housing_reference_reproduces_the_workshops_printed_m_and_b():
                                                                         iterations=1000)
     np.testing.assert_allclose([m, b], [0.41893244701097204, 0.44612945637258383], rtol=1e-10)
     assert log.shape == (1000, 2) and mse[-1] < mse[0]
+
+
+def _numpy_cost(A2, Y, parameters):
+    return float(-np.sum(Y * np.log(A2) + (1 - Y) * np.log(1 - A2)) / Y.shape[1])
+
+
+def test_learners_planar_backpropagation_trains_like_autodiff_and_check_grads_judges_it():
+    from fnnet.exercises import planar
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(2, 8)).astype(np.float32), (rng.random((1, 8)) < 0.5).astype(np.float32)
+    params = {k: rng.normal(scale=0.5, size=s).astype(np.float32)
+              for k, s in (("W1", (4, 2)), ("b1", (4, 1)), ("W2", (1, 4)), ("b2", (1, 1)))}
+    correct = planar.learner_objective(planar.forward_numpy, _numpy_cost, planar.BACKWARD_MISTAKES[0].fn.func)
+    wrong = planar.learner_objective(planar.forward_numpy, _numpy_cost, planar.BACKWARD_MISTAKES[0].fn)  # 1 - Z1**2
+    assert check_grads(correct, params, (X, Y)).passed
+    assert set(check_grads(wrong, params, (X, Y)).failed) == {"W1", "b1"}
+    path, values = fnnet.optim.trajectory(lambda p: correct(p, (X, Y)), params, "sgd", 3)
+    reference, reference_values = fnnet.optim.trajectory(lambda p: planar.reference_objective(p, (X, Y)), params,
+                                                         "sgd", 3)
+    chex.assert_trees_all_close(path, reference, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(values, reference_values, rtol=1e-5)

@@ -10,7 +10,9 @@
 
 Exercises are named ``"<course>.<function>"``; the courses are modules of this package exporting
 ``EXERCISES`` (``hse``, ``planar``, ``housing`` and, where present, ``cs231n``). A learner's numpy
-forward/backward pair becomes an fnnet layer with :func:`numpy_layer`.
+forward/backward pair becomes an fnnet layer with :func:`numpy_layer`, a whole hand-written cost and
+gradient a differentiable loss with :func:`numpy_objective` (``planar.learner_objective`` for the planar
+assignment's functions).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Optional
 
 from fnnet.exercises.checking import CheckResult, run_check
-from fnnet.exercises.layers import NumpyLayer, numpy_layer
+from fnnet.exercises.layers import NumpyLayer, numpy_layer, numpy_objective
 from fnnet.exercises.spec import Case, Exercise, Mistake
 
 #: The course modules, in the order :func:`names` lists them; a missing optional one is skipped.
@@ -108,4 +110,4 @@ def check(name: str, fn: Callable) -> CheckResult:
 
 
 __all__ = ["COURSES", "Case", "CheckResult", "Exercise", "Mistake", "NumpyLayer", "catalogue", "check", "courses", "describe",
-           "get", "names", "numpy_layer", "template"]
+           "get", "names", "numpy_layer", "numpy_objective", "template"]

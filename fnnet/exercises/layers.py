@@ -19,6 +19,11 @@ its gradient is a ``jax.custom_vjp`` whose backward rule calls the learner's num
 of a fresh forward call: the cache is numpy data and never enters the program). So ``jax.grad`` of any
 loss through the layer uses the learner's backpropagation, and ``check_grads`` (finite differences of the
 learner's forward against it) tells whether the pair agrees.
+
+Precision: use float32 (fnnet's default). Under the ``jax.enable_x64`` *context manager* (what
+``check_grads(..., float64=True)`` uses) jax may run a host callback on a thread where x64 is off and
+hand it float32 arrays, and the call fails with "Incorrect output dtype"; float64 works with the global
+flag (``jax.config.update("jax_enable_x64", True)``).
 """
 from __future__ import annotations
 
@@ -169,4 +174,52 @@ def numpy_layer(forward: Callable, backward: Callable, *, init: Callable | None 
     return NumpyLayer(forward, backward, init, name, names)
 
 
-__all__ = ["NumpyLayer", "numpy_layer"]
+def _zero_cotangent(leaf):
+    leaf = jnp.asarray(leaf)
+    if jnp.issubdtype(leaf.dtype, jnp.inexact):
+        return jnp.zeros_like(leaf)
+    return np.zeros(leaf.shape, jax.dtypes.float0)  # integer inputs (labels) have no gradient
+
+
+def numpy_objective(cost: Callable, gradient: Callable) -> Callable:
+    """``loss_fn(params, batch) -> scalar`` whose value is the learner's numpy ``cost(params, batch)`` and
+    whose gradient with respect to ``params`` is the learner's numpy ``gradient(params, batch)`` (a tree
+    like ``params``): a whole hand-written backpropagation (the planar assignment's
+    ``backward_propagation``) as a differentiable jax function, for ``fnnet.diagnostics.check_grads``
+    (finite differences of the learner's cost against the learner's gradient) and for
+    ``fnnet.optim.trajectory`` / optax loops. ``batch`` gets no gradient.
+    """
+    if not callable(cost) or not callable(gradient):
+        raise TypeError("cost and gradient must be functions of (params, batch)")
+
+    def host_cost(dtype, params, batch):
+        return np.asarray(cost(jax.tree_util.tree_map(np.array, params), jax.tree_util.tree_map(np.array, batch)),
+                          dtype).reshape(())
+
+    def host_gradient(params, batch):
+        grads = gradient(jax.tree_util.tree_map(np.array, params), jax.tree_util.tree_map(np.array, batch))
+        if jax.tree_util.tree_structure(grads) != jax.tree_util.tree_structure(params):
+            raise ValueError(f"gradient must return a tree like params ({jax.tree_util.tree_structure(params)}), "
+                             f"got {jax.tree_util.tree_structure(grads)}")
+        return jax.tree_util.tree_map(lambda g, p: np.asarray(g, p.dtype).reshape(p.shape), grads, params)
+
+    @jax.custom_vjp
+    def loss_fn(params, batch):
+        dtype = jax.tree_util.tree_leaves(params)[0].dtype
+        return jax.pure_callback(functools.partial(host_cost, np.dtype(dtype)), jax.ShapeDtypeStruct((), dtype),
+                                 params, batch, vmap_method="sequential")
+
+    def loss_fwd(params, batch):
+        return loss_fn(params, batch), (params, batch)
+
+    def loss_bwd(residuals, g):
+        params, batch = residuals
+        specs = jax.tree_util.tree_map(lambda p: jax.ShapeDtypeStruct(jnp.shape(p), jnp.asarray(p).dtype), params)
+        grads = jax.pure_callback(host_gradient, specs, params, batch, vmap_method="sequential")
+        return jax.tree_util.tree_map(lambda d: g * d, grads), jax.tree_util.tree_map(_zero_cotangent, batch)
+
+    loss_fn.defvjp(loss_fwd, loss_bwd)
+    return loss_fn
+
+
+__all__ = ["NumpyLayer", "numpy_layer", "numpy_objective"]

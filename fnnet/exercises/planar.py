@@ -572,5 +572,34 @@ nn_model = Exercise(
     mistakes=NN_MISTAKES,
 )
 
+def learner_objective(forward_propagation, compute_cost, backward_propagation):
+    """The learner's planar functions as ``loss_fn(parameters, (X, Y)) -> J``, differentiable in jax with
+    the learner's ``backward_propagation`` as its gradient (:func:`fnnet.exercises.numpy_objective`).
+
+    ``fnnet.diagnostics.check_grads(loss_fn, parameters, (X, Y))`` then compares the learner's
+    backpropagation with finite differences of the learner's own forward pass and cost, and
+    ``fnnet.optim.trajectory(lambda p: loss_fn(p, (X, Y)), parameters, optax.sgd(1.2), steps)`` trains the
+    net with it (compare with :func:`reference_objective`, autodiff of fnnet's forward pass).
+    """
+    from fnnet.exercises.layers import numpy_objective
+
+    def cost(parameters, batch):
+        X, Y = batch
+        return compute_cost(forward_propagation(X, parameters)[0], Y, parameters)
+
+    def gradient(parameters, batch):
+        X, Y = batch
+        grads = backward_propagation(parameters, forward_propagation(X, parameters)[1], X, Y)
+        return {k: grads["d" + k] for k in parameters}
+
+    return numpy_objective(cost, gradient)
+
+
+def reference_objective(parameters, batch):
+    """fnnet's ``J(parameters, (X, Y))`` in the assignment's layout (jax; differentiate it with ``jax.grad``)."""
+    X, Y = batch
+    return _objective(parameters, X, Y)
+
+
 EXERCISES = (layer_sizes, initialize_parameters, forward_propagation, compute_cost, backward_propagation,
              update_parameters, predict, nn_model)
