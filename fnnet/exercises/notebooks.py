@@ -1,7 +1,10 @@
 """The exercise notebooks, built from the catalogue: ``python -m fnnet.exercises.notebooks notebooks/``.
 
 Each exercise is three cells: its task (markdown), the empty function from :func:`fnnet.exercises.template`
-(cell metadata ``{"exercise": name}``) and ``exercises.check(name, function)`` (metadata ``{"check": name}``).
+(cell metadata ``{"exercise": name}``) and ``exercises.check(name, function)`` (metadata ``{"check": name}``);
+a last section runs the learner's code once it passes (fnnet's reference until then) and shows a plot,
+written to ``$FNNET_NOTEBOOK_OUT`` (so tests/test_notebooks.py, which runs every notebook as committed,
+finds its PNG).
 tests/test_exercise_notebooks.py runs them with the reference solutions in the exercise cells and
 asserts that every check passed, and that the committed notebooks are what this module writes.
 """
@@ -20,6 +23,57 @@ from fnnet import exercises
 def sigmoid(z):  # the planar assignment's helper: "We can use the function sigmoid()"
     return 1 / (1 + np.exp(-z))"""
 
+FINALE_SEED000 = [
+    ("md", ("## Your net on the flower\n\nWith `nn_model` and `predict` passing their checks, this trains *your* "
+           "network on the assignment's flower data and draws its decision boundary (until then, fnnet's reference "
+           "does). The assignment trains 10,000 iterations; 2,000 show the petals.")),
+    ("code", """import os
+from pathlib import Path
+
+from IPython.display import Image, display
+
+from fnnet import viz
+from fnnet.exercises.planar import flower_data
+
+OUT = Path(os.environ.get("FNNET_NOTEBOOK_OUT", "outputs/exercises_seed000"))
+X, Y = flower_data()  # (2, 400), (1, 400)
+mine = exercises.check("planar.nn_model", nn_model).passed and exercises.check("planar.predict", predict).passed
+train, classify = (nn_model, predict) if mine else (exercises.get("planar.nn_model").reference,
+                                                    exercises.get("planar.predict").reference)
+parameters = train(X, Y, 4, num_iterations=2000)
+accuracy = float(np.mean(np.asarray(classify(parameters, X)) == Y))
+who = "your nn_model" if mine else "fnnet's reference nn_model (yours: not passing yet)"
+print(f"{who}: {accuracy:.1%} training accuracy")
+path = viz.plot_decision_boundary(lambda points: np.asarray(classify(parameters, points.T)).ravel().astype(int),
+                                  X.T, Y.ravel(), OUT / "nn_model_boundary.png", title=f"{who}: {accuracy:.0%}")
+display(Image(filename=str(path)))"""),
+]
+
+FINALE_SEED001 = [
+    ("md", ("## Your gradient descent at work\n\nWith `gradient_descent` passing its check, this runs *your* loop "
+           "(until then, fnnet's reference) on housing-like data and draws the MSE per iteration. On the real data "
+           "(`fnnet.data.load_california_housing(data_dir, features=\"MedInc\")`, lr=0.01, 1000 iterations) the "
+           "workshop prints (m, b) = (0.41893244701097204, 0.44612945637258383).")),
+    ("code", """import os
+from pathlib import Path
+
+from IPython.display import Image, display
+
+from fnnet import viz
+
+OUT = Path(os.environ.get("FNNET_NOTEBOOK_OUT", "outputs/exercises_seed001"))
+rng = np.random.default_rng(0)
+X = rng.uniform(0.5, 15.0, 500)  # incomes, as MedInc
+y = 0.42 * X + 0.45 + rng.normal(scale=0.8, size=500)
+mine = exercises.check("housing.gradient_descent", gradient_descent).passed
+descend = gradient_descent if mine else exercises.get("housing.gradient_descent").reference
+m, b, log, mse = descend(X, y, lr=0.01, iterations=100)
+print(("your" if mine else "fnnet's reference") + f" gradient descent: m = {float(m):.4f}, b = {float(b):.4f}; "
+      f"least squares: m, b = {np.polyfit(X, y, 1).round(4)}")
+path = viz.plot_curves({"MSE": mse}, OUT / "gradient_descent_mse.png", ylabel="mean squared error", start=1)
+display(Image(filename=str(path)))"""),
+]
+
 NOTEBOOKS = {
     "exercises_seed000.ipynb": (
         ("# Learn by writing it: seed 000 (HSE linear models, deeplearning.ai planar data)\n\n"
@@ -29,18 +83,21 @@ NOTEBOOKS = {
         "code, then run the check cell below it: `fnnet.exercises.check` runs your function on the seed's printed "
         "example and on random and edge cases, compares it with fnnet's reference and explains what differs."),
         [*exercises.names("hse"), *exercises.names("planar")],
+        FINALE_SEED000,
     ),
     "exercises_seed001.ipynb": (
         ("# Learn by writing it: seed 001 (the workshop's gradient descent for y = m*x + b)\n\n"
         "The workshop derives the gradient of the mean squared error by hand and fits `y = m*x + b` on one "
         "feature of California housing. Write each function, then run the check cell below it."),
         exercises.names("housing"),
+        FINALE_SEED001,
     ),
 }
 
 
-def build(title: str, names: list[str]):
-    """The notebook (an ``nbformat`` node) of the exercises ``names``, with stable cell ids."""
+def build(title: str, names: list[str], finale: list = ()):
+    """The notebook (an ``nbformat`` node) of the exercises ``names``, then the ``finale`` cells
+    (``("md" | "code", source)``: what the learner's code does once it passes), with stable cell ids."""
     import nbformat
 
     cells = [nbformat.v4.new_markdown_cell(title), nbformat.v4.new_code_cell(SETUP)]
@@ -50,6 +107,8 @@ def build(title: str, names: list[str]):
         cells.append(nbformat.v4.new_code_cell(exercises.template(name).rstrip(), metadata={"exercise": name}))
         cells.append(nbformat.v4.new_code_cell(f'exercises.check("{name}", {exercise.function})',
                                                metadata={"check": name}))
+    for kind, source in finale:
+        cells.append(nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source))
     for i, cell in enumerate(cells):
         cell.id = f"cell-{i:03d}"
     notebook = nbformat.v4.new_notebook(cells=cells)
@@ -63,9 +122,9 @@ def write_all(folder: str | Path) -> list[Path]:
     import nbformat
 
     paths = []
-    for filename, (title, names) in NOTEBOOKS.items():
+    for filename, spec in NOTEBOOKS.items():
         path = Path(folder) / filename
-        nbformat.write(build(title, names), path)
+        nbformat.write(build(*spec), path)
         paths.append(path)
     return paths
 
