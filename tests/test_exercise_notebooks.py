@@ -36,7 +36,9 @@ def test_notebook_with_the_reference_solutions_passes_every_check(filename, monk
         if "exercise" in cell.metadata:  # the learner's empty function -> fnnet's solution, same name
             name = cell.metadata["exercise"]
             cell.source = f'{exercises.get(name).function} = exercises.get("{name}").reference'
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
     checks = [cell for cell in notebook.cells if "check" in cell.metadata]
     assert len(checks) == len(builder.NOTEBOOKS[filename][1])
     for cell in checks:

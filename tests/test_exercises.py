@@ -230,8 +230,9 @@ def test_numpy_layer_trains_like_dense_and_check_grads_catches_a_wrong_backward(
     state, _ = fnnet.fit(mine, "mse", "sgd", (x, y), epochs=2, batch_size=8, key=key, verbose=0)
     reference, _ = fnnet.fit(theirs, "mse", "sgd", (x, y), epochs=2, batch_size=8, key=key, verbose=0)
     assert state.step == 4
-    chex.assert_trees_all_close(state.params["numpy_0"], {"w": reference.params["dense_0"]["kernel"],
-                                                          "b": reference.params["dense_0"]["bias"]}, rtol=1e-5, atol=1e-6)
+    dense = reference.params["dense_0"]
+    chex.assert_trees_all_close(state.params["numpy_0"], {"w": dense["kernel"], "b": dense["bias"]}, rtol=1e-5,
+                                atol=1e-6)
     assert not np.allclose(state.params["numpy_0"]["w"], mine.init(key, x[:1])["numpy_0"]["w"])  # it did train
 
     params = mine.init(key, x[:1])

@@ -109,5 +109,5 @@ def check(name: str, fn: Callable) -> CheckResult:
     return run_check(get(name), fn)
 
 
-__all__ = ["COURSES", "Case", "CheckResult", "Exercise", "Mistake", "NumpyLayer", "catalogue", "check", "courses", "describe",
-           "get", "names", "numpy_layer", "numpy_objective", "template"]
+__all__ = ["COURSES", "Case", "CheckResult", "Exercise", "Mistake", "NumpyLayer", "catalogue", "check", "courses",
+           "describe", "get", "names", "numpy_layer", "numpy_objective", "template"]

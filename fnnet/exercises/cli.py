@@ -74,7 +74,8 @@ def _load_function(path: Path, function: str):
         return None, f"could not import {path.name}: {type(err).__name__}: {err}{line}"
     fn = getattr(module, function, None)
     if fn is None:
-        defined = sorted(n for n, v in vars(module).items() if callable(v) and getattr(v, "__module__", "") == module_name)
+        defined = sorted(n for n, v in vars(module).items()
+                         if callable(v) and getattr(v, "__module__", "") == module_name)
         return None, f"{path.name} defines no function {function!r} (it defines {defined or 'none'})"
     return fn, None
 

@@ -174,7 +174,8 @@ gradient_descent_step = Exercise(
 @functools.partial(jax.jit, static_argnames="iterations")
 def _descend(X, y, lr, iterations):
     def step(mb, _):
-        mb = optax.apply_updates(mb, jax.tree_util.tree_map(lambda g: -lr * g, jax.grad(_mse, argnums=(0, 1))(*mb, X, y)))
+        grads = jax.grad(_mse, argnums=(0, 1))(*mb, X, y)
+        mb = optax.apply_updates(mb, jax.tree_util.tree_map(lambda g: -lr * g, grads))
         return mb, (jnp.stack(mb), _mse(*mb, X, y))
 
     start = (jnp.asarray(0.2, X.dtype), jnp.asarray(0.2, X.dtype))

@@ -87,8 +87,8 @@ layer_sizes = Exercise(
     layout=("X -- input dataset of shape (input size, number of examples)\n"
             "Y -- labels of shape (output size, number of examples)\nreturns: (n_x, n_h, n_y)"),
     reference=_layer_sizes,
-    cases=lambda rng: [Case("the assignment's test: X (5, 3), Y (2, 3)", (rng.normal(size=(5, 3)), rng.normal(size=(2, 3))),
-                            expected=(5, 4, 2)),
+    cases=lambda rng: [Case("the assignment's test: X (5, 3), Y (2, 3)",
+                            (rng.normal(size=(5, 3)), rng.normal(size=(2, 3))), expected=(5, 4, 2)),
                        Case("the flower data: X (2, 400), Y (1, 400)", (np.zeros((2, 400)), np.zeros((1, 400))))],
     diagnose=diagnose_from(LAYER_SIZES_MISTAKES),
     mistakes=LAYER_SIZES_MISTAKES,
@@ -358,7 +358,8 @@ BACKWARD_MISTAKES = (
     Mistake("no 1/m", functools.partial(_backward_numpy, divide=False),
             "forgot to divide by m: dW1 = 1/m dZ1 X^T, db1 = 1/m sum(dZ1, axis=1), and so for layer 2"),
     Mistake("flat db", functools.partial(_backward_numpy, keepdims=False),
-            "wrong axis or shape of the bias gradients: db1 = 1/m * np.sum(dZ1, axis=1, keepdims=True), shaped (n_h, 1)"),
+            "wrong axis or shape of the bias gradients: db1 = 1/m * np.sum(dZ1, axis=1, keepdims=True), "
+            "shaped (n_h, 1)"),
     Mistake("no db2", functools.partial(_backward_numpy, drop="db2"),
             "missing grads key 'db2': grads must hold dW1, db1, dW2, db2"),
 )
@@ -416,7 +417,8 @@ UPDATE_MISTAKES = (
             "gradient DESCENT: theta = theta - alpha * dJ/dtheta (minus)"),
     Mistake("fixed rate", lambda p, g, learning_rate=1.2: {k: p[k] - 1.2 * g["d" + k] for k in PARAM_KEYS},
             "use the learning_rate argument, not a fixed 1.2"),
-    Mistake("weights only", lambda p, g, learning_rate=1.2: {k: p[k] - learning_rate * g["d" + k] for k in ("W1", "W2")},
+    Mistake("weights only",
+            lambda p, g, learning_rate=1.2: {k: p[k] - learning_rate * g["d" + k] for k in ("W1", "W2")},
             "missing parameters key 'b1': parameters must hold W1, b1, W2, b2"),
 )
 
@@ -510,7 +512,8 @@ def _nn_summary(params):
         return params
     X, Y = flower_data()
     try:
-        accuracy = float(np.mean((forward_numpy(X, {k: np.asarray(params[k], float) for k in PARAM_KEYS})[0] > 0.5) == Y))
+        A2 = forward_numpy(X, {k: np.asarray(params[k], float) for k in PARAM_KEYS})[0]
+        accuracy = float(np.mean((A2 > 0.5) == Y))
     except Exception:  # noqa: BLE001 - shapes that do not multiply: the shapes entry says why
         accuracy = 0.0
     summary = {k: str(np.shape(params[k])) for k in PARAM_KEYS}
