@@ -435,7 +435,8 @@ class CheckpointHook(Hook):
             self._save(run, epoch=run.epoch, batch=piece.hi, logs=None)
 
     def epoch_end(self, run, logs: list) -> None:
-        self._save(run, epoch=run.epoch + 1, batch=0, logs=logs, partial=False)
+        if run.epoch_complete:  # an epoch cut short by max_steps was saved as a mid-epoch piece
+            self._save(run, epoch=run.epoch + 1, batch=0, logs=logs, partial=False)
 
     def _save(self, run, *, epoch: int, batch: int, logs: Optional[list], partial: bool = True) -> None:
         metrics = None

@@ -191,7 +191,9 @@ def copy_state(state: TrainState) -> TrainState:
 
 
 def member_callbacks(callbacks: Sequence, members: int) -> list:
-    """Each member's own deep copies of the callbacks."""
+    """Each member's own callbacks: ``cb.for_member(i)`` for a callback that collects all members (e.g.
+    :class:`~fnnet.callbacks.StepLog`), otherwise a deep copy."""
     import copy
 
-    return [[copy.deepcopy(cb) for cb in callbacks] for _ in range(members)]
+    return [[cb.for_member(i) if hasattr(cb, "for_member") else copy.deepcopy(cb) for cb in callbacks]
+            for i in range(members)]

@@ -125,6 +125,7 @@ class Run:
         m = population.size
         self.first_epoch = self._epoch_of(self.state)
         self.epoch, self.batch, self.last_epoch = self.first_epoch, 0, self.first_epoch + epochs
+        self.epoch_complete = True  # False for an epoch that max_steps cuts short
         self.histories = [History(epoch_mode=mode) for _ in range(m)]
         self.active = np.ones(m, bool)
         self.steps_done = 0
@@ -153,6 +154,14 @@ class Run:
     def member_state(self, i: int) -> TrainState:
         """Member ``i``'s state (the whole state for a single run)."""
         return member(self.state, i) if self.population.stacked else self.state
+
+    def set_member_state(self, i: int, state: TrainState) -> None:
+        """Replaces member ``i``'s state (the whole state for a single run), e.g. a callback's new
+        learning rate; the arrays keep their shapes and dtypes, so the programs stay the same."""
+        if not self.population.stacked:
+            self.state = state
+        else:
+            self.state = jax.tree.map(lambda every, one: every.at[i].set(one), self.state, state)
 
     def budget(self) -> Optional[int]:
         return None if self.max_steps is None else self.max_steps - self.steps_done
@@ -185,10 +194,14 @@ class Run:
         for hook in self.hooks:
             hook.epoch_begin(self)
         n_rows = idx.shape[1] if self.layout == "map" and not self.population.shared_order else idx.shape[0]
+        budget = self.budget()
+        # An epoch cut short by max_steps is not finished: its state keeps the epoch count and its
+        # checkpoint is a mid-epoch one, so that a resumed run goes on with the rest of this epoch.
+        self.epoch_complete = budget is None or budget >= self.plan.steps - self.batch
         for lo, hi, last in epoch_pieces(n_rows, self.batch, self.piece_every):
             logs, failure = self._run_piece(idx, rest if last else None, lo, hi)
             self.steps_done += sum(len(h["finite"]) for h, _ in logs)
-            piece = Piece(self.epoch, lo, hi, rest is not None and last, logs, last)
+            piece = Piece(self.epoch, lo, hi, rest is not None and last, logs, last and self.epoch_complete)
             if failure is not None:
                 for hook in self.hooks:  # e.g. in-step statistics: they show the run-up to the failure
                     hook.piece_failed(self, piece)
@@ -201,7 +214,8 @@ class Run:
         compiled = compiles.totals()[1] - compiled_before
         self.compile_seconds += compiled
         self.epoch_seconds = time.perf_counter() - t_epoch - compiled
-        self._advance_epoch_counters()
+        if self.epoch_complete:
+            self._advance_epoch_counters()
         for hook in self.hooks:
             hook.epoch_end(self, epoch_logs)
         self.partial_logs, self.batch = [], 0
@@ -210,8 +224,8 @@ class Run:
     def _epoch_indices(self):
         """This epoch's index matrices in the piece programs' layout (see :mod:`fnnet.engine.programs`)."""
         plan, budget = self.plan, self.budget()
-        n_full = plan.full_batches if budget is None else min(plan.full_batches, budget)
-        with_rest = bool(plan.remainder) and (budget is None or budget > plan.full_batches)
+        n_full = plan.full_batches if budget is None else min(plan.full_batches, self.batch + budget)
+        with_rest = bool(plan.remainder) and (budget is None or self.batch + budget > plan.full_batches)
         keys = self.population.order_keys
         per_member = self.population.stacked and not self.population.shared_order
         if self.population.stacked:
