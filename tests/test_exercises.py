@@ -48,6 +48,20 @@ def test_mistake_fails_with_its_hint(name, mistake):
     assert f"Hint: {mistake.hint}" in result.report, result.report
 
 
+CS231N = exercises.names("cs231n") if "cs231n" in exercises.courses() else []
+
+
+@pytest.mark.parametrize("name", CS231N)
+def test_cs231n_through_check(name):
+    """The other course's references pass check() and its mistakes fail with their hints in the report."""
+    exercise = exercises.get(name)
+    assert exercises.check(name, exercise.reference).passed
+    with np.errstate(all="ignore"):  # wrong solutions overflow on purpose
+        for mistake in exercise.mistakes:
+            result = exercises.check(name, mistake.fn)
+            assert not result.passed and f"Hint: {mistake.hint}" in result.report, (mistake.name, result.report)
+
+
 def test_the_seeds_printed_expand_test_is_the_first_case():
     case = exercises.get("hse.expand").cases(np.random.default_rng(0))[0]
     np.testing.assert_array_equal(case.args[0], [[0, 0], [1, 0], [2.61, -1.28], [-0.59, 2.1]])
