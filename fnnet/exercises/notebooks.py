@@ -74,6 +74,57 @@ path = viz.plot_curves({"MSE": mse}, OUT / "gradient_descent_mse.png", ylabel="m
 display(Image(filename=str(path)))"""),
 ]
 
+FINALE_SEED003 = [
+    ("md", ("## Your layers inside fnnet\n\nWith the affine and ReLU pairs passing their checks, "
+            "`exercises.numpy_layer` turns *your* numpy functions into fnnet layers: the forward pass calls your "
+            "`*_forward` (`jax.pure_callback`), the gradient is your `*_backward` (`jax.custom_vjp`). "
+            "`check_grads` compares your backward passes with finite differences of your forward passes, and "
+            "`fnnet.fit` trains an affine-ReLU-affine net on the flower data with your backpropagation (until "
+            "your functions pass, the references stand in).")),
+    ("code", """import os
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from IPython.display import Image, display
+
+import fnnet
+from fnnet import viz
+from fnnet.data import flower
+from fnnet.diagnostics import check_grads, model_objective
+from fnnet.models import Sequential
+
+OUT = Path(os.environ.get("FNNET_NOTEBOOK_OUT", "outputs/exercises_seed003"))
+yours = {"affine": (affine_forward, affine_backward), "relu": (relu_forward, relu_backward)}
+mine = all(exercises.check(f"cs231n.{kind}_{way}", fn).passed
+           for kind, pair in yours.items() for way, fn in zip(("forward", "backward"), pair))
+pairs = yours if mine else {kind: (exercises.get(f"cs231n.{kind}_forward").reference,
+                                   exercises.get(f"cs231n.{kind}_backward").reference) for kind in yours}
+
+
+def affine_init(units):  # He-normal weights (D, units), zero biases, as cs231n's layout has them
+    return lambda key, x: {"w": jax.random.normal(key, (x.shape[-1], units)) * (2 / x.shape[-1]) ** 0.5,
+                           "b": jnp.zeros(units)}
+
+
+net = Sequential([exercises.numpy_layer(*pairs["affine"], init=affine_init(16), name="affine"),
+                  exercises.numpy_layer(*pairs["relu"], name="relu"),
+                  exercises.numpy_layer(*pairs["affine"], init=affine_init(1), name="affine")])
+x, y = flower()
+x, y = x.astype(np.float32), y.astype(np.float32)[:, None]
+key = jax.random.key(0)
+grads = check_grads(model_objective(net, "sigmoid_binary_cross_entropy"), net.init(key, x[:1]), (x, y))
+state, _ = fnnet.fit(net, "sigmoid_binary_cross_entropy", fnnet.optim.optimizer("adam", 0.01), (x, y),
+                     epochs=40, batch_size=50, key=key, verbose=0)
+predict = lambda points: np.asarray(net.apply(state.params, points.astype(np.float32)) > 0).ravel().astype(int)
+accuracy = float(np.mean(predict(x) == y.ravel()))
+who = "your layers" if mine else "fnnet's reference layers (yours: not passing yet)"
+print(f"{who}: gradient check {grads.verdict()}; {accuracy:.1%} training accuracy after fit")
+path = viz.plot_decision_boundary(predict, x, y.ravel(), OUT / "numpy_layers_boundary.png",
+                                  title=f"{who}: {accuracy:.0%}")
+display(Image(filename=str(path)))"""),
+]
+
 NOTEBOOKS = {
     "exercises_seed000.ipynb": (
         ("# Learn by writing it: seed 000 (HSE linear models, deeplearning.ai planar data)\n\n"
@@ -91,6 +142,16 @@ NOTEBOOKS = {
         "feature of California housing. Write each function, then run the check cell below it."),
         exercises.names("housing"),
         FINALE_SEED001,
+    ),
+    "exercises_seed003.ipynb": (
+        ("# Learn by writing it: seed 003 (the jhui article's cs231n layers)\n\n"
+         "The jhui article builds its networks on cs231n's from-scratch layers: `affine_forward/backward`, "
+         "`relu_forward/backward`, the softmax and SVM losses, dropout, batch normalization, naive convolution "
+         "and max pooling, and the SGD-momentum / RMSprop / Adam rules, in cs231n's layout (`x` is `(N, D)` "
+         "or `(N, C, H, W)`, forward passes return `(out, cache)`). Write each function, then run the check "
+         "cell below it."),
+        exercises.names("cs231n") if "cs231n" in exercises.courses() else [],
+        FINALE_SEED003,
     ),
 }
 
