@@ -256,6 +256,20 @@ def test_numpy_layer_trains_like_dense_and_check_grads_catches_a_wrong_backward(
     assert result.failed == ["numpy_0/b"]
 
 
+@pytest.mark.skipif(not CS231N, reason="the cs231n course is not installed")
+def test_numpy_layer_takes_functions_written_with_jax():
+    """cs231n's references are jax inside (jitted, float64): the layer still finds their output shape
+    while fit's program is traced, and their backward passes check out."""
+    forward, backward = (exercises.get(f"cs231n.affine_{way}").reference for way in ("forward", "backward"))
+    net = Sequential([exercises.numpy_layer(forward, backward, init=_dense_init)])
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(8, 4)).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32)
+    params = net.init(jax.random.key(0), x[:1])
+    assert check_grads(model_objective(net, "mse"), params, (x, y)).passed
+    state, _ = fnnet.fit(net, "mse", "sgd", (x, y), epochs=1, batch_size=4, key=jax.random.key(0), verbose=0)
+    assert state.params["numpy_0"]["w"].dtype == np.float32
+
+
 def test_numpy_layer_bad_input():
     with pytest.raises(ValueError, match=r"forward has parameters \['w', 'b'\]: pass init="):
         exercises.numpy_layer(affine_forward, affine_backward)
