@@ -288,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_doctor.add_argument("--data-dir", default=None, help="folder with the real datasets (else FNNET_DATA_DIR)")
     p_doctor.add_argument("--out", default=None, help="also write the doctor's plots (PNG) to this folder")
     p_doctor.set_defaults(func=cmd_doctor)
+
+    # --- `fnnet exercises` / `fnnet check` live in fnnet/exercises/cli.py (issue 16) ---
+    from fnnet.exercises import cli as exercises_cli
+
+    exercises_cli.add_subcommands(sub)
     return parser
 
 
