@@ -13,7 +13,7 @@ a compiled program (:func:`fnnet.fit`)::
                                validation_data=(x_val, y_val), metrics=["accuracy"],
                                key=jax.random.key(0))
 """
-from fnnet import callbacks, checkpoint, distributed, engine, initializers, losses, metrics, models, optim, tree
+from fnnet import callbacks, checkpoint, distributed, engine, exercises, initializers, losses, metrics, models, optim, tree
 from fnnet.saving import load_model, save_model
 from fnnet.callbacks import Callback, CSVLogger, EarlyStopping, LambdaCallback, ModelCheckpoint, ReduceLROnPlateau, StepLog, TensorBoard
 from fnnet.checkpoint import CheckpointError
