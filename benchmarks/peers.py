@@ -704,7 +704,7 @@ def main(argv=None) -> int:
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {_versions(frameworks)}; "
         f"load averages (1/5/15 min) {load_before} before, {load_after} after the throughput runs.",
-        f"fp32 matmul peak (2048², best of 5, before and after): "
+        "fp32 matmul peak (2048², best of 5, before and after): "
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + f"; the % column uses {peak:.0f}.",
         "FLOPs per step (XLA cost analysis, forward + backward + Adam): "
         + ", ".join(f"{s.name} {flops[s.name] / 1e6:.0f} MFLOP" for s in specs) + ".",

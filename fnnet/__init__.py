@@ -13,13 +13,38 @@ a compiled program (:func:`fnnet.fit`)::
                                validation_data=(x_val, y_val), metrics=["accuracy"],
                                key=jax.random.key(0))
 """
-from fnnet import callbacks, checkpoint, distributed, engine, exercises, initializers, losses, metrics, models, optim, tree
-from fnnet.saving import load_model, save_model
-from fnnet.callbacks import Callback, CSVLogger, EarlyStopping, LambdaCallback, ModelCheckpoint, ReduceLROnPlateau, StepLog, TensorBoard
+import importlib.metadata as _metadata  # the version is pyproject's, read from the installed metadata
+
+from fnnet import (
+    callbacks,
+    checkpoint,
+    diagnostics,
+    distributed,
+    engine,
+    exercises,
+    initializers,
+    losses,
+    metrics,
+    models,
+    optim,
+    train,
+    tree,
+)
+from fnnet.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    StepLog,
+    TensorBoard,
+)
 from fnnet.checkpoint import CheckpointError
 from fnnet.engine import Checkpointing, TrainOptions, count_compiles
 from fnnet.models import Model, Sequential, summary
 from fnnet.objective import Objective, make_objective
+from fnnet.saving import load_model, save_model
 from fnnet.state import History, NonFiniteError, NonFiniteLossError, PopulationHistory, StepStatistics, TrainState
 from fnnet.train import (
     create_train_state,
@@ -30,9 +55,6 @@ from fnnet.train import (
     predict,
     predict_proba,
 )
-from fnnet import diagnostics, train  # noqa: E402  (module access: fnnet.train.fit, fnnet.diagnostics...)
-
-import importlib.metadata as _metadata  # the version is pyproject's, read from the installed metadata
 
 try:
     __version__ = _metadata.version("fnnet")

@@ -242,7 +242,7 @@ class StepLog(Callback):
     def statistics(self) -> StepStatistics:
         return StepStatistics(full_data_logs, self.every, data=(self.x, self.y))
 
-    def for_member(self, i: int) -> "StepLog":
+    def for_member(self, i: int) -> StepLog:
         """Member ``i``'s view in a population: it writes into this log's row ``i``."""
         view = copy.copy(self)
         view.member = i
@@ -380,7 +380,7 @@ class CSVLogger(Callback):
         self.member: Optional[int] = None
         self._started = {"fresh": not append}  # shared by the members' views
 
-    def for_member(self, i: int) -> "CSVLogger":
+    def for_member(self, i: int) -> CSVLogger:
         view = copy.copy(self)
         view.member = i
         return view
@@ -417,7 +417,7 @@ class TensorBoard(Callback):
         self.member: Optional[int] = None
         self._writer = None
 
-    def for_member(self, i: int) -> "TensorBoard":
+    def for_member(self, i: int) -> TensorBoard:
         view = copy.copy(self)
         view.member, view._writer = i, None
         return view
@@ -472,7 +472,7 @@ class ModelCheckpoint(Callback):
         self.best = math.inf if self.mode == "min" else -math.inf
         self.saved: list = []
 
-    def for_member(self, i: int) -> "ModelCheckpoint":
+    def for_member(self, i: int) -> ModelCheckpoint:
         view = copy.deepcopy(self)
         view.member = i
         return view

@@ -256,7 +256,7 @@ class Axis:
         value = float(self._value(self._unit(self.values()[index]) + u * self.spacing))
         return value if self.scale == "log" else min(max(value, self.low), self.high)
 
-    def zoom(self, center: float, factor: float) -> "Axis":
+    def zoom(self, center: float, factor: float) -> Axis:
         """The finer axis for the next round: ``num`` values centred on ``center``, spacing divided by
         ``factor``. A log axis may extend past the old bounds (a best point on the border is retested
         beyond it); a linear axis stays inside them (they are usually hard limits, e.g. dropout in [0, 1))."""

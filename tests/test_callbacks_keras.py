@@ -5,11 +5,11 @@ import glob
 import os
 import struct
 
-import fnnet
 import jax
 import numpy as np
 import pytest
 
+import fnnet
 from fnnet import models as M
 from fnnet.callbacks import CSVLogger, ModelCheckpoint, ReduceLROnPlateau, TensorBoard
 from fnnet.engine import count_compiles

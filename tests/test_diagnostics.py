@@ -2,7 +2,6 @@
 range tests, and the doctor. Tiny models on small synthetic data; every expected value is set by the
 test's construction (a wrong backward rule, dead or saturated units by design), not by the code."""
 import chex
-import fnnet
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +9,7 @@ import optax
 import pytest
 from blobs import blobs
 
-import recipes
+import fnnet
 from fnnet import cli, initializers, optim
 from fnnet import diagnostics as D
 from fnnet import models as M
@@ -18,6 +17,8 @@ from fnnet.callbacks import Callback
 from fnnet.data import flower
 from fnnet.ensemble import fit_ensemble
 from fnnet.train import NonFiniteLossError, fit
+
+import recipes
 
 LOSS = "softmax_cross_entropy"
 X, Y = blobs(160, seed=0)

@@ -1,15 +1,17 @@
 """fit_ensemble (vmapped members == separate fit runs), chunking, per-member callbacks, the ensemble
 predictors against hand computations, snapshot ensembles, and input validation. Small synthetic data."""
 import chex
-import fnnet
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from blobs import blobs
 
+import fnnet
 from fnnet import models as M
 from fnnet.callbacks import EarlyStopping
+from fnnet.engine import programs
 from fnnet.ensemble import (
     Snapshots,
     accuracies,
@@ -25,11 +27,8 @@ from fnnet.ensemble import (
     predict_members,
     stack,
 )
-from fnnet.engine import programs
 from fnnet.objective import make_objective
 from fnnet.train import NonFiniteLossError, create_train_state, fit, make_train_step
-
-from blobs import blobs
 
 LOSS = "softmax_cross_entropy"
 KEYS = jax.random.split(jax.random.key(0), 3)

@@ -1,11 +1,12 @@
 """Vectorized sweeps: a sweep member equals a separate fit at its setting (learning rate, L2, dropout);
 the Dropout rate override; grid meshes, jitter and refinement; results; bad inputs."""
-import flax.linen as nn
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from blobs import blobs
 
 from fnnet import models as M
 from fnnet import optim
@@ -21,8 +22,6 @@ from fnnet.search import (
     set_hyperparams,
 )
 from fnnet.train import create_train_state, fit
-
-from blobs import blobs
 
 LOSS = "softmax_cross_entropy"
 KEY = jax.random.key(0)

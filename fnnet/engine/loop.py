@@ -77,27 +77,27 @@ class Piece:
 class Hook:
     """Something done around the compiled pieces of every epoch. All methods are optional."""
 
-    def prepare(self, run: "Run") -> None:
+    def prepare(self, run: Run) -> None:
         """Before any ``begin``: where a checkpoint hook restores the run it resumes."""
 
-    def begin(self, run: "Run") -> None:
+    def begin(self, run: Run) -> None:
         """Before the first epoch (the run as restored)."""
 
-    def epoch_begin(self, run: "Run") -> None:
+    def epoch_begin(self, run: Run) -> None:
         """Before the epoch's first piece."""
 
-    def piece_end(self, run: "Run", piece: Piece) -> None:
+    def piece_end(self, run: Run, piece: Piece) -> None:
         """After each piece (its non-finite steps already handled)."""
 
-    def piece_failed(self, run: "Run", piece: Piece) -> None:
+    def piece_failed(self, run: Run, piece: Piece) -> None:
         """After a piece with a non-finite step, just before the loop raises (``run.state`` is the piece's
         end state, which is not kept)."""
 
-    def epoch_end(self, run: "Run", logs: list) -> None:
+    def epoch_end(self, run: Run, logs: list) -> None:
         """After the epoch: ``logs[i]`` is member ``i``'s epoch logs (None for a member not training);
         hooks may add to them (validation) before later hooks see them."""
 
-    def end(self, run: "Run") -> None:
+    def end(self, run: Run) -> None:
         """After training, also when it stops with an exception (``run.error`` is then set)."""
 
 
@@ -171,7 +171,7 @@ class Run:
         return self.epoch >= self.last_epoch or not self.active.any() or (budget is not None and budget <= 0)
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self) -> "Run":
+    def run(self) -> Run:
         try:
             for hook in self.hooks:
                 hook.prepare(self)
