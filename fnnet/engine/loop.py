@@ -240,10 +240,13 @@ class Run:
             idx, rest = distributed.replicate((idx, rest), self.placement[1])
         return idx, rest
 
-    def _programs(self, mode: str, *, checking: bool = False):
+    def _programs(self, mode: str, active, *, checking: bool = False):
+        """The piece program; ``active`` (the members training in this piece) decides whether it must
+        keep some members' state unchanged (a stopped member)."""
         step = self.step_spec.checking() if checking else self.step_spec
+        masked = self.population.stacked and not bool(np.all(active))
         spec = programs.PieceSpec(step, self.layout, self.population.shared_order, mode,
-                                  self.progress and not checking, self.placement)
+                                  self.progress and not checking, self.placement, masked)
         return programs.piece_program(spec)
 
     def _ctl(self, t0: int, pos0: int, i: int, active) -> dict:
@@ -292,7 +295,7 @@ class Run:
         t = self.first_step + self.steps_done
         batch = idx.shape[-1]
         if hi > lo:
-            program = self._programs(self.mode)
+            program = self._programs(self.mode, active)
             if self.mode == "scan":
                 rows = idx[:, lo:hi] if (self.layout == "map" and not self.population.shared_order) else idx[lo:hi]
                 state, logs = program(state, self.x, self.y, rows, self._ctl(t, lo, 0, active), self.data)
@@ -302,7 +305,7 @@ class Run:
                     state, logs = program(state, self.x, self.y, idx, self._ctl(t + i - lo, i, i, active), self.data)
                     out.append((logs, batch))
         if rest is not None:
-            state, logs = self._programs("step")(state, self.x, self.y, rest, self._ctl(t + hi - lo, hi, 0, active),
+            state, logs = self._programs("step", active)(state, self.x, self.y, rest, self._ctl(t + hi - lo, hi, 0, active),
                                                  self.data)
             out.append((logs, rest.shape[-1]))
         return state, out
@@ -333,7 +336,7 @@ class Run:
         """Re-runs the piece from ``start`` one batch at a time (the same keys give the same steps) until a
         member's loss or new state is not finite; returns ``(batch, member, state before that batch)``."""
         idx, rest = self._member_idx(idx, members), self._member_idx(rest, members)
-        program = self._programs("step", checking=True)
+        program = self._programs("step", active, checking=True)
         stacked = self.population.stacked
         state = jax.tree.map(jnp.copy, start)
         t = self.first_step + self.steps_done

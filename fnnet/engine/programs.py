@@ -293,16 +293,20 @@ def _statistic(fn, every: int, info: StepInfo, data) -> dict:
     return {"values": jax.lax.cond(computed, compute, zeros), "computed": computed}
 
 
-def population_step(step, *, shared_order: bool, skip_nonfinite: bool):
+def population_step(step, *, shared_order: bool, skip_nonfinite: bool, masked: bool = True):
     """``pop_step(states, x, y, t, data, active)``: the unguarded member ``step`` vmapped over stacked
     members (``x``/``y`` ``(M, B, ...)``, or ``(B, ...)`` shared by all), keeping the state of members that
     are not ``active`` (stopped by their callbacks) or, with ``skip_nonfinite``, not finite.
 
     ONE ``lax.cond`` on "every member kept" for the population: a per-member ``cond`` under ``vmap``
     becomes a select over every parameter and optimizer leaf of every member on every step; here the
-    select runs only on steps where some member is frozen or failed."""
+    select runs only on steps where some member is frozen or failed. Without ``masked`` (every member
+    active for the whole piece, as the loop knows before it starts one) and without ``skip_nonfinite``
+    there is nothing to keep, and no ``cond`` at all."""
     data_axis = None if shared_order else 0
     batched = jax.vmap(step, in_axes=(0, data_axis, data_axis, None, None))
+    if not masked and not skip_nonfinite:
+        return lambda states, x, y, t, data, active: batched(states, x, y, t, data)
 
     def pop_step(states: TrainState, x, y, t, data, active):
         new, logs = batched(states, x, y, t, data)
@@ -336,6 +340,7 @@ class PieceSpec:
     mode: str  # "scan" | "step"
     progress: bool
     placement: Any  # None | ("data", mesh) | ("members", mesh)
+    masked: bool = True  # some member may be inactive during the piece (vmap layout)
 
 
 def _gather(x, y, rows):
@@ -384,7 +389,7 @@ def _build_piece(spec: PieceSpec):
 
     elif spec.layout == "vmap":
         pop = population_step(member_step(spec.step, guard=False), shared_order=spec.shared_order,
-                              skip_nonfinite=spec.step.skip_nonfinite)
+                              skip_nonfinite=spec.step.skip_nonfinite, masked=spec.masked)
         if placement is not None:
             pop = distributed.member_parallel_step(pop, placement[1], per_member_batches=not spec.shared_order)
 
