@@ -10,6 +10,7 @@ comes from.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import time
 
@@ -51,7 +52,7 @@ def main() -> None:
                 fn()
                 times[k].append(time.perf_counter() - t0)
         sizes = [784, *hidden, 10]
-        size = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) * 100
+        size = sum(a * b + b for a, b in itertools.pairwise(sizes)) * 100
         vmap, lmap = min(times["vmap"]), min(times["map"])
         print(f"{'-'.join(map(str, sizes)):>16s} {size:15.1e} {vmap:8.3f} {lmap:8.3f} {lmap / vmap:9.2f}")
     print(f"load after {os.getloadavg()[0]:.1f}")

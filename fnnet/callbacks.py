@@ -156,7 +156,8 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             if self.verbose:
-                print(f"Epoch {epoch + 1}: early stopping (best {self.monitor} {self.best:.4f} at epoch {self.best_epoch + 1})")
+                print(f"Epoch {epoch + 1}: early stopping "
+                      f"(best {self.monitor} {self.best:.4f} at epoch {self.best_epoch + 1})")
             return True
         return False
 
@@ -174,7 +175,8 @@ class EarlyStopping(Callback):
         return None
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped_epoch": self.stopped_epoch}
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
@@ -264,8 +266,8 @@ class StepLog(Callback):
         """The step counts of the entries of :attr:`values` (the same for every member)."""
         if not self._rows:
             return np.zeros(0, np.int64)
-        rows = self._rows[self.member] if (self.member is not None or None in self._rows) else self._rows[min(self._rows)]
-        return np.array([s for s, _ in rows], dtype=np.int64)
+        member = self.member if (self.member is not None or None in self._rows) else min(self._rows)
+        return np.array([s for s, _ in self._rows[member]], dtype=np.int64)
 
     @property
     def values(self) -> dict:
@@ -355,7 +357,8 @@ class ReduceLROnPlateau(Callback):
             return None
         injected = state.opt_state.hyperparams
         old = injected["learning_rate"]
-        opt_state = state.opt_state._replace(hyperparams={**injected, "learning_rate": jnp.full_like(old, self._new_lr)})
+        new_lr = jnp.full_like(old, self._new_lr)
+        opt_state = state.opt_state._replace(hyperparams={**injected, "learning_rate": new_lr})
         self._new_lr = None
         return state.replace(opt_state=opt_state)
 

@@ -119,7 +119,8 @@ def set_hyperparams(state: TrainState, model: Model, **values) -> TrainState:
             raise ValueError(_unknown_name_message(name, model, opt_state))
         optim.check_hyperparameter(name, array)
         old = injected[name]
-        opt_state = opt_state._replace(hyperparams={**injected, name: jnp.asarray(np.broadcast_to(array, old.shape), old.dtype)})
+        new_value = jnp.asarray(np.broadcast_to(array, old.shape), old.dtype)
+        opt_state = opt_state._replace(hyperparams={**injected, name: new_value})
     return state.replace(opt_state=opt_state, model_state=model_state)
 
 

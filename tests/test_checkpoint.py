@@ -236,7 +236,8 @@ def test_a_different_model_or_optimizer_is_a_clear_error(tmp_path):
     missing = r"opt_state/0/mu/\S+ is in the checkpoint but not in this run"
     with pytest.raises(CheckpointError, match=r"different model or optimizer.*" + missing):
         _fit(2, optimizer=optax.sgd(0.1), checkpoint_dir=tmp_path, resume=True)
-    with pytest.raises(CheckpointError, match=r"differs from this one in the batching \(batch_size=32 there, 64 here\)"):
+    batching = r"differs from this one in the batching \(batch_size=32 there, 64 here\)"
+    with pytest.raises(CheckpointError, match=batching):
         _fit(2, batch_size=64, checkpoint_dir=tmp_path, resume=True)
 
 

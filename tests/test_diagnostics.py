@@ -163,7 +163,8 @@ def _problems(monitor, layer=None):
 
 def test_monitor_flags_sigmoid_units_saturated_by_large_initial_weights():
     big = initializers.normal(10.0)
-    saturating = M.Sequential([M.Dense(32, "sigmoid", kernel_init=big), M.Dense(32, "sigmoid", kernel_init=big), M.Dense(3)])
+    saturating = M.Sequential([M.Dense(32, "sigmoid", kernel_init=big), M.Dense(32, "sigmoid", kernel_init=big),
+                               M.Dense(3)])
     monitor = _monitored(saturating, optim.optimizer("sgd", 0.1))
     summary = monitor.summary()
     for layer in ("dense_0", "dense_1"):
@@ -247,7 +248,8 @@ def test_layer_snapshot_is_the_evaluation_pass_and_the_gradient_of_the_penalized
 
     def by_hand(p):  # evaluation mode: no dropout, BatchNorm with the running statistics (epsilon 1e-3)
         hidden = jax.nn.relu(x @ p["dense_0"]["kernel"] + p["dense_0"]["bias"])
-        normed = (hidden - stats["mean"]) / jnp.sqrt(stats["var"] + 1e-3) * p["batchnorm_0"]["scale"] + p["batchnorm_0"]["bias"]
+        standardized = (hidden - stats["mean"]) / jnp.sqrt(stats["var"] + 1e-3)
+        normed = standardized * p["batchnorm_0"]["scale"] + p["batchnorm_0"]["bias"]
         logits = normed @ p["dense_1"]["kernel"] + p["dense_1"]["bias"]
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss + 0.01 * jnp.sum(p["dense_0"]["kernel"] ** 2), (hidden, normed)

@@ -56,11 +56,12 @@ def _assert_member_equals_fit(ens_state, ens_history, i, state, history):
 def test_each_member_equals_a_separate_fit_with_its_key(epoch_mode):
     # 200 examples in batches of 32: 6 full batches and a partial one, as fit runs them.
     keys = KEYS if epoch_mode == "scan" else KEYS[:2]
-    state, history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=keys, options=fnnet.TrainOptions(epoch_mode=epoch_mode), **COMMON)
+    options = fnnet.TrainOptions(epoch_mode=epoch_mode)
+    state, history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=keys, options=options, **COMMON)
     chex.assert_shape(state.params["dense_0"]["kernel"], (len(keys), 6, 16))
     assert history["val_accuracy"].shape == (2, len(keys)) and len(history) == len(keys)
     for i in range(len(keys)):
-        single, single_history = fit(MODEL, LOSS, TX, (X, Y), key=KEYS[i], options=fnnet.TrainOptions(epoch_mode=epoch_mode), **COMMON)
+        single, single_history = fit(MODEL, LOSS, TX, (X, Y), key=KEYS[i], options=options, **COMMON)
         _assert_member_equals_fit(state, history, i, single, single_history)
     # The members really differ (own init, dropout and data order).
     assert not np.allclose(state.params["dense_0"]["kernel"][0], state.params["dense_0"]["kernel"][1])
@@ -76,7 +77,8 @@ def test_shared_order_members_see_the_first_members_order():
 
 def test_chunked_training_equals_unchunked():
     full, full_history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS, **COMMON)
-    chunked, chunked_history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS, options=fnnet.TrainOptions(chunk=2), **COMMON)
+    chunked, chunked_history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS, options=fnnet.TrainOptions(chunk=2),
+                                            **COMMON)
     chex.assert_trees_all_close(_comparable(chunked), _comparable(full), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(chunked_history["val_loss"], full_history["val_loss"], rtol=1e-5)
     assert len(chunked_history.epoch_times) == 2
@@ -111,8 +113,8 @@ def test_non_finite_member_raises_naming_it_or_is_skipped():
     start = start.replace(params={**start.params, "dense_0": {**start.params["dense_0"], "kernel": kernel}})
     with pytest.raises(NonFiniteLossError, match="member 1"):
         fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS[:2], initial_state=start, **{**COMMON, "validation_data": None})
-    _, history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS[:2], initial_state=start, options=fnnet.TrainOptions(on_nonfinite="skip"),
-                              **{**COMMON, "validation_data": None})
+    _, history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS[:2], initial_state=start,
+                              options=fnnet.TrainOptions(on_nonfinite="skip"), **{**COMMON, "validation_data": None})
     assert history.members[0].skipped_steps == 0
     assert history.members[1].skipped_steps == history.members[1].steps == 14
 

@@ -280,7 +280,8 @@ class Run:
             self.state, logs = parts[0]
             return logs, failure
         self.state = jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *[s for s, _ in parts])
-        joined = [(jax.tree.map(lambda *v: np.concatenate(v, axis=1), *[lg[j][0] for _, lg in parts]), parts[0][1][j][1])
+        joined = [(jax.tree.map(lambda *v: np.concatenate(v, axis=1), *[lg[j][0] for _, lg in parts]),
+                   parts[0][1][j][1])
                   for j in range(len(parts[0][1]))]
         return joined, failure
 
@@ -344,7 +345,8 @@ class Run:
         for n, (rows, i) in enumerate(batches):
             before = jax.tree.map(jnp.copy, state)
             state, logs = program(state, self.x, self.y, rows, self._ctl(t + n, lo + n, i, active), self.data)
-            ok = np.asarray(logs["finite"], bool).reshape(-1) & np.atleast_1d(programs.state_is_finite(state, stacked=stacked))
+            state_finite = np.atleast_1d(programs.state_is_finite(state, stacked=stacked))
+            ok = np.asarray(logs["finite"], bool).reshape(-1) & state_finite
             if stacked:
                 ok |= ~np.asarray(active, bool)
             if not ok.all():
@@ -373,7 +375,8 @@ class Run:
             logs = {}
             for name in names:
                 values = np.concatenate([as2d(h[name]).astype(np.float64) for h, _ in step_logs])[:, i]
-                logs[name] = float(np.sum(np.where(finite[:, i], values, 0.0) * w[:, i]) / total[i]) if total[i] else float("nan")
+                logs[name] = (float(np.sum(np.where(finite[:, i], values, 0.0) * w[:, i]) / total[i]) if total[i]
+                              else float("nan"))
             logs["_skipped"] = int((~finite[:, i]).sum())
             result.append(logs)
         return result

@@ -111,8 +111,8 @@ def with_hyperparams(opt_state, tx):
     if not values or not hasattr(opt_state, "hyperparams"):
         return opt_state
     current = opt_state.hyperparams
-    updated = {k: (jnp.full(jnp.shape(current[k]), values[k], jnp.result_type(current[k])) if k in values else current[k])
-               for k in current}
+    updated = {k: jnp.full(jnp.shape(v), values[k], jnp.result_type(v)) if k in values else v
+               for k, v in current.items()}
     return opt_state._replace(hyperparams=updated)
 
 
@@ -136,7 +136,9 @@ def default_epoch_mode(model) -> str:
 # XLA's CPU backend hands convolutions to YNNPACK by default; leaving them out of its library fusions
 # sends them to XLA's Eigen convolutions, faster for the course's CNNs (benchmarks/cpu_paths.py). Dots
 # and reductions keep the default, so a model without convolutions compiles exactly as without the option.
-CPU_CONV_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+CPU_CONV_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
+}
 
 
 @functools.cache
@@ -270,9 +272,8 @@ def member_step(spec: StepSpec, *, guard: bool = True):
         finite = jnp.isfinite(loss)
         if spec.full_check:
             finite = finite & jnp.isfinite(optax.tree.norm(grads)) & _sum_is_finite(params)
-        if spec.skip_nonfinite:
-            if guard:
-                new = jax.lax.cond(finite, lambda: new, lambda: state.replace(step=state.step + 1))
+        if spec.skip_nonfinite and guard:
+            new = jax.lax.cond(finite, lambda: new, lambda: state.replace(step=state.step + 1))
         logs = {"loss": loss, **aux["metrics"], "finite": finite}
         if statistics:
             info = StepInfo(step=t, model=objective.model, params=state.params, new_params=params,
