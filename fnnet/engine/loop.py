@@ -306,8 +306,8 @@ class Run:
                     state, logs = program(state, self.x, self.y, idx, self._ctl(t + i - lo, i, i, active), self.data)
                     out.append((logs, batch))
         if rest is not None:
-            state, logs = self._programs("step", active)(state, self.x, self.y, rest, self._ctl(t + hi - lo, hi, 0, active),
-                                                 self.data)
+            rest_program = self._programs("step", active)
+            state, logs = rest_program(state, self.x, self.y, rest, self._ctl(t + hi - lo, hi, 0, active), self.data)
             out.append((logs, rest.shape[-1]))
         return state, out
 
