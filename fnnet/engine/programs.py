@@ -187,24 +187,14 @@ def init_state(model, tx, key: jax.Array, x_sample, *, params=None) -> TrainStat
 
 
 def init_population(model, tx, keys: jax.Array, x_sample) -> TrainState:
-    """The stacked states members start from: member ``i`` is ``init_state(model, tx, keys[i], x_sample)``."""
-    def build():
-        def init(k, s):
-            init_key, step_key = jax.random.split(k)
-            params, model_state = model.init_with_state(init_key, s)
-            return initial_state(params, tx.init(params), model_state, step_key)
+    """The stacked states members start from: member ``i`` is ``init_state(model, tx, keys[i], x_sample)``.
 
-        return jax.jit(jax.vmap(init, in_axes=(0, None)))
-
-    program = CACHE.get(("init_population", model, optimizer_key(tx)), build)
-    state = program(keys, x_sample)
-    values = getattr(tx, "hyperparams", None)
-    if values and hasattr(state.opt_state, "hyperparams"):
-        m = keys.shape[0]
-        hp = state.opt_state.hyperparams
-        hp = {k: (jnp.full((m,), values[k], hp[k].dtype) if k in values else hp[k]) for k in hp}
-        state = state.replace(opt_state=state.opt_state._replace(hyperparams=hp))
-    return state
+    Each member runs :func:`init_state`'s program (the one ``fit`` compiles too) and one compiled stack
+    joins them: a vmapped initialization would be a second, slower-compiling program of the same work."""
+    states = [init_state(model, tx, k, x_sample) for k in keys]
+    stack = CACHE.get(("stack", len(states), jax.tree.structure(states[0])),
+                      lambda: jax.jit(lambda *trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)))
+    return stack(*states)
 
 
 # ----------------------------------------------------------------------------------------------
