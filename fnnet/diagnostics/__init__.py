@@ -17,6 +17,8 @@ One module per concept: :mod:`~fnnet.diagnostics.gradients` (gradient check), :m
   the loss per learning rate, and a suggestion.
 * :func:`layer_snapshot` -- every layer's weights, activations and gradients on one batch, for
   :func:`fnnet.viz.plot_layer_histograms`.
+* :func:`class_balance`, :func:`input_scaling`, :func:`beats_baseline` (against :func:`trivial_baseline`),
+  :func:`top_activating` -- the checklist's data checks (:mod:`~fnnet.diagnostics.data`).
 * :func:`diagnose` -- all of the above on one setup, as the short report ``fnnet doctor`` prints.
 
 Example::
@@ -25,6 +27,15 @@ Example::
     state, history = fnnet.fit(model, loss, opt, (x, y), epochs=5, key=key, callbacks=[monitor])
     print(monitor.report())            # per-layer table, then what looks unhealthy and what to try
 """
+from fnnet.diagnostics.data import (
+    DataCheck,
+    beats_baseline,
+    class_balance,
+    input_scaling,
+    is_classification,
+    top_activating,
+    trivial_baseline,
+)
 from fnnet.diagnostics.doctor import DoctorReport, DoctorSetup, diagnose
 from fnnet.diagnostics.gradients import GradientCheck, LeafCheck, check_grads, model_objective
 from fnnet.diagnostics.layers import TARGET_UPDATE_RATIO, layer_activation_kind
@@ -39,8 +50,31 @@ from fnnet.diagnostics.sanity import (
 )
 
 __all__ = [
-    "MONITOR_STATISTICS", "TARGET_UPDATE_RATIO", "DoctorReport", "DoctorSetup", "Finding", "GradientCheck",
-    "LRRangeResult", "LeafCheck", "LossRecorder", "MonitorStatistics", "OverfitResult", "TrainingMonitor",
-    "check_grads", "diagnose", "layer_activation_kind", "layer_snapshot", "lr_range_test", "model_objective",
-    "overfit_small_batch", "without_regularization",
+    "MONITOR_STATISTICS",
+    "TARGET_UPDATE_RATIO",
+    "DataCheck",
+    "DoctorReport",
+    "DoctorSetup",
+    "Finding",
+    "GradientCheck",
+    "LRRangeResult",
+    "LeafCheck",
+    "LossRecorder",
+    "MonitorStatistics",
+    "OverfitResult",
+    "TrainingMonitor",
+    "beats_baseline",
+    "check_grads",
+    "class_balance",
+    "diagnose",
+    "input_scaling",
+    "is_classification",
+    "layer_activation_kind",
+    "layer_snapshot",
+    "lr_range_test",
+    "model_objective",
+    "overfit_small_batch",
+    "top_activating",
+    "trivial_baseline",
+    "without_regularization",
 ]

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from fnnet.diagnostics.data import beats_baseline, class_balance, input_scaling, is_classification
 from fnnet.diagnostics.gradients import GradientCheck, check_grads, model_objective
 from fnnet.diagnostics.monitor import Finding, TrainingMonitor
 from fnnet.diagnostics.sanity import LRRangeResult, OverfitResult, layer_snapshot, lr_range_test, overfit_small_batch
@@ -53,6 +54,7 @@ class DoctorReport:
     findings: list
     skipped_steps: int = 0
     plots: list = dataclasses.field(default_factory=list)
+    data_checks: list = dataclasses.field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -63,9 +65,10 @@ class DoctorReport:
         loss = self.monitor.history["loss"]
         lines = [
             f"fnnet doctor: {s.name}",
-            f"model {getattr(s.model, 'name', type(s.model).__name__)}, loss {s.loss}, learning rate {s.learning_rate:g}, "
-            f"batch {s.batch_size}, {len(s.train[0]):,} training examples",
+            f"model {getattr(s.model, 'name', type(s.model).__name__)}, loss {s.loss}, "
+            f"learning rate {s.learning_rate:g}, batch {s.batch_size}, {len(s.train[0]):,} training examples",
         ]
+        lines += [str(check) for check in self.data_checks]
         if self.gradient_check is not None:
             lines.append(f"gradient check: {self.gradient_check.verdict()}")
         if self.overfit is not None:
@@ -73,8 +76,9 @@ class DoctorReport:
         if self.lr_range is not None:
             lines.append(str(self.lr_range))
         if loss:
+            steps = self.monitor.history["step"]
             lines.append(f"training {self.steps} steps with monitors every {self.monitor.every}: loss {loss[0]:.4g} "
-                         f"(step {self.monitor.history['step'][0]}) -> {loss[-1]:.4g} (step {self.monitor.history['step'][-1]})"
+                         f"(step {steps[0]}) -> {loss[-1]:.4g} (step {steps[-1]})"
                          + (f", {self.skipped_steps} non-finite steps skipped" if self.skipped_steps else ""))
             lines.append(self.monitor.table())
         lines.append("findings:" if self.findings else "findings: none")
@@ -100,6 +104,8 @@ def diagnose(
 ) -> DoctorReport:
     """Runs the troubleshooting checklist on ``setup`` and returns a :class:`DoctorReport`:
 
+    0. the data checks: :func:`class_balance` (classification targets) and :func:`input_scaling`; after
+       training, :func:`beats_baseline` on the training data;
     1. :func:`check_grads` of the model's loss on a batch of up to 64 examples;
     2. :func:`overfit_small_batch` on ``overfit_examples`` examples for ``overfit_steps`` steps;
     3. :func:`lr_range_test` from ``lr / 1e4`` to ``lr * 100`` over ``lr_range_steps`` steps, reported
@@ -121,6 +127,10 @@ def diagnose(
     tx = setup.make_optimizer(setup.learning_rate)
     initial = create_train_state(setup.model, tx, keys[0], jnp.asarray(x[:1]), params=setup.initial_params)
     findings: list = []
+    data_checks = [input_scaling(x)]
+    if is_classification(y):
+        data_checks.insert(0, class_balance(y))
+    findings += [Finding("data", check.message, check.hint) for check in data_checks if not check.passed]
     grad_check = None
     if gradient_check:
         batch = (jnp.asarray(x[:64]), jnp.asarray(y[:64]))
@@ -153,11 +163,15 @@ def diagnose(
                                initial_state=initial, callbacks=[monitor], verbose=0,
                                options=fnnet.TrainOptions(steps_per_epoch=steps, on_nonfinite="skip"))
     findings += monitor.findings()
+    baseline = beats_baseline(setup.model, state, x, y)
+    data_checks.append(baseline)
+    if not baseline.passed:
+        findings.append(Finding("model", f"after {steps} steps: {baseline.message}", baseline.hint))
     if history.skipped_steps:
         findings.append(Finding("model", f"{history.skipped_steps} of {steps} steps had a NaN/Inf loss or gradient",
                                 "lower the learning rate by 10x or clip gradients"))
     report = DoctorReport(setup, steps, monitor, history, grad_check, overfit_result, range_result, findings,
-                          skipped_steps=history.skipped_steps)
+                          skipped_steps=history.skipped_steps, data_checks=data_checks)
     if out_dir is not None:
         figures = {"doctor_layer_statistics.png": viz.plot_layer_statistics(monitor.history, title=setup.name)}
         snapshot = layer_snapshot(setup.model, setup.loss, state.params, jnp.asarray(x[:256]), jnp.asarray(y[:256]),
@@ -169,3 +183,4 @@ def diagnose(
                 suggested=range_result.suggested)
         report.plots += viz.save_figures(figures, Path(out_dir))
     return report
+
