@@ -26,17 +26,19 @@ def test_recipes_are_listed():
 
 
 def test_linear_quadratic_momentum_and_rmsprop_fall_faster_than_sgd(tmp_path):
-    results = run_quick("linear_quadratic", tmp_path)
+    results = run_quick("linear_quadratic", tmp_path, repeats=3)  # 3 data orders: one population per optimizer
     assert results["expand_max_difference"] <= 1e-12  # the seed's dummy test, in float64
     curves = {name: np.asarray(c) for name, c in results["curves"].items()}
     iterations = linear_quadratic.Config().iterations
     # w0 = [0, 0, 0, 0, 0, 1] gives logit 1 everywhere; the classes are balanced: -(log s(1) + log s(-1)) / 2.
     start = 0.5 * (np.log1p(np.exp(-1.0)) + np.log1p(np.exp(1.0)))
     for name, c in curves.items():
-        assert c.shape == (1, iterations + 1)
-        assert c[0, 0] == pytest.approx(start, rel=1e-5)
-    assert curves["momentum"][0, -1] < curves["SGD"][0, -1]
-    assert curves["RMSprop"][0, -1] < curves["SGD"][0, -1]
+        assert c.shape == (3, iterations + 1)  # (orders, steps + 1): the full-data loss before and after each step
+        np.testing.assert_allclose(c[:, 0], start, rtol=1e-5)
+        assert len(np.unique(c[:, -1])) == 3  # the orders differ
+    assert np.all(curves["momentum"][:, -1] < curves["SGD"][:, -1])
+    assert np.all(curves["RMSprop"][:, -1] < curves["SGD"][:, -1])
+    assert results["below_sgd"] == {"SGD": 0, "momentum": 3, "RMSprop": 3}
     assert curves["SGD"][0, -1] < 0.8 * start  # SGD too learns, only slower
     assert {p.rsplit("/", 1)[-1] for p in results["plots"]} == {"loss_curves.png", "loss_curves_median.png",
                                                                "decision_surfaces.png"}
