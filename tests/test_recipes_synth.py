@@ -1,4 +1,4 @@
-"""Recipes on generated data (linear_quadratic, polynomial_overfit, optimizers, init_scale) in quick mode:
+"""Recipes on generated data (linear_quadratic, planar, polynomial_overfit, optimizers, init_scale) in quick mode:
 the properties each experiment is about, checked on what the recipe measured."""
 import numpy as np
 import pytest
@@ -122,3 +122,26 @@ def test_init_scale_unit_outputs_are_keyed():
     same = [init_scale.unit_outputs(init, jax.random.key(3), config) for _ in range(2)]
     np.testing.assert_array_equal(same[0], same[1])
     assert not np.array_equal(same[0], init_scale.unit_outputs(init, jax.random.key(4), config))
+
+
+def test_planar_logs_the_cost_from_iteration_0_and_reports_held_out_accuracy(tmp_path):
+    results = run_quick("planar", tmp_path, iterations=200, log_every=100, sweep_sizes=(4,), sweep_iterations=200,
+                        logreg_iterations=50)
+    assert results["cost_steps"] == [0, 100, 200]
+    # The course's initial weights are randn * 0.01: the output is ~0, so the cost at iteration 0 is ~ln 2.
+    assert results["costs"][0] == pytest.approx(np.log(2), abs=1e-3)
+    assert results["costs"][0] > results["costs"][1] > results["costs"][2]
+    held = results["held_out_sweep"][4]
+    assert 0.5 < held["train"] <= 1 and 0.5 < held["held_out"] <= 1
+    experiments = [row["experiment"] for row in results["rows"]]
+    assert any(e.startswith("held-out sweep n_h=4: train / held-out accuracy (300 / 100 points)") for e in experiments)
+    assert "does large n_h overfit? (held-out sweep)" in experiments
+
+
+def test_planar_holdout_split_is_keyed_and_disjoint():
+    from recipes import planar
+
+    train, held = planar.holdout_split(jax.random.key(0), 400, 0.25)
+    assert len(train) == 300 and len(held) == 100 and not set(train) & set(held)
+    assert np.array_equal(held, planar.holdout_split(jax.random.key(0), 400, 0.25)[1])
+    assert not np.array_equal(held, planar.holdout_split(jax.random.key(1), 400, 0.25)[1])
