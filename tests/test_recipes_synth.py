@@ -114,6 +114,21 @@ def test_init_scale_variances_and_activation_scales(tmp_path):
     assert 0.3 < relu["He normal"][-1] < 3.0  # He keeps relu's scale
     assert tanh["N(0, 1)"][-1] > 0.9  # saturated at +-1
     assert 0.1 < tanh["Glorot normal"][-1] < 1.0
+    # Zero initialization: the sigmoid hidden units moved off zero but stayed identical; Glorot broke the symmetry.
+    symmetry = results["zero_init_symmetry"]["sigmoid"]
+    zeros, glorot = symmetry["zeros"], symmetry["Glorot uniform"]
+    assert zeros["spread"] == 0.0 and zeros["largest_weight"] > 0
+    assert glorot["spread"] > 0.1 and glorot["accuracy"] > zeros["accuracy"]
+
+
+def test_init_scale_draws_in_one_program_equal_the_single_draws():
+    config = init_scale.Config(n_inputs=10, n_outputs=50)
+    init = init_scale.UNIT_INITS["He normal, 2/n"]
+    keys = jax.random.split(jax.random.key(0), 3)
+    draws = init_scale.unit_output_draws(init, keys, config)
+    assert draws.shape == (3, 50)
+    for k, z in zip(keys, draws):
+        np.testing.assert_allclose(z, init_scale.unit_outputs(init, k, config), rtol=1e-6, atol=1e-6)
 
 
 def test_init_scale_unit_outputs_are_keyed():
