@@ -227,9 +227,10 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         zero, glorot = by_start["zeros"], by_start["Glorot uniform"]
         rows.append({"experiment": f"zero init, {config.symmetry_hidden} {activation} hidden units: max difference "
                                    "between hidden units after training (from zeros / from Glorot)",
-                     "seed": "all units identical (symmetry)", "fnnet": f"{zero['spread']:.3g} / {glorot['spread']:.3g}"})
-        rows.append({"experiment": f"zero init, {activation}: training accuracy (from zeros / from Glorot)", "seed": "-",
-                     "fnnet": f"{S.percent(zero['accuracy'], 1)} / {S.percent(glorot['accuracy'], 1)}"})
+                     "seed": "all units identical (symmetry)",
+                     "fnnet": f"{zero['spread']:.3g} / {glorot['spread']:.3g}"})
+        rows.append({"experiment": f"zero init, {activation}: training accuracy (from zeros / from Glorot)",
+                     "seed": "-", "fnnet": f"{S.percent(zero['accuracy'], 1)} / {S.percent(glorot['accuracy'], 1)}"})
     return {
         "rows": rows,
         "tables": {"one unit's output variance": unit_table, "activation std per layer": deep_table,

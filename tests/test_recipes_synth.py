@@ -1,4 +1,4 @@
-"""Recipes on generated data (linear_quadratic, planar, polynomial_overfit, optimizers, init_scale) in quick mode:
+"""Recipes on generated data (linear_quadratic, planar, polynomial_overfit, optimizers, init_scale), quick:
 the properties each experiment is about, checked on what the recipe measured."""
 import numpy as np
 import pytest
