@@ -50,6 +50,13 @@ def test_mnist_mlp_quick_learns_and_labels_its_validation_set(tmp_path, no_data)
     assert row["experiment"].endswith("median of 2 runs") and row["fnnet runs"].count("%") == 2
     mean, sd = np.mean(vals), np.std(vals, ddof=1)
     assert row["fnnet mean ± sd"] == f"{100 * mean:.2f}% ± {100 * sd:.2f}% (2 runs)"
+    # The seed's "> 97.5%" gets a plain yes/no row naming the settings it was measured under.
+    target = results["rows"][-1]
+    assert target["experiment"].startswith("is the seed's \"> 97.5%\" validation accuracy met? (2 epochs, mnist_small")
+    assert target["fnnet"].startswith("no: ") and "median of 2 runs" in target["fnnet"]
+    assert results["target_met"] is False
+    assert recipes.mnist_mlp.target_verdict([0.9746, 0.9734, 0.9733]).startswith("no: 97.34% is at or below 97.5%")
+    assert recipes.mnist_mlp.target_verdict([0.976]) == "yes: 97.60% is above 97.5% (one run)"
     with pytest.raises(ValueError, match="setting repeats expects an int >= 1, got 0"):
         run_quick("mnist_mlp", tmp_path, no_data, repeats=0)
 
