@@ -131,22 +131,50 @@ def test_cifar_recipes_run_on_the_synthetic_stand_in_only_when_asked_and_say_so(
 
 
 def test_cs4487_table_quick_rows_and_weight_figures(tmp_path, no_data):
-    results = run_quick("cs4487_table", tmp_path, no_data)
+    # The quick rows minus the shallow CNN, and the noise row's epochs cut to 1 (the test checks the wiring;
+    # test_cs4487_table_quick_settings_learn below runs --quick's own settings).
+    rows = ("lr", "mlp_50", "deep_cnn_dropout_aug_noise")
+    results = run_quick("cs4487_table", tmp_path, no_data, rows=",".join(rows), noise_epochs=1, repeats=2)
     check_rows_and_plots(results)
-    quick_rows = cs4487_table.QUICK["rows"]
-    assert [r["experiment"] for r in results["rows"]] == [cs4487_table.ROWS[k].label for k in quick_rows]
+    assert [r["experiment"] for r in results["rows"]] == [cs4487_table.ROWS[k].label for k in rows]
     for row in results["rows"]:
         assert row["data"] == "mnist_small" and row["seed"] == "-"  # the seed's numbers are MNIST's only
+    # Each row says what it ran: the noise row 1 epoch (not the seed's 100), the others their stopping rule.
+    settings = [r["settings"] for r in results["rows"]]
+    quick = cs4487_table.QUICK
+    assert settings[0] == (f"900 training images, at most {quick['max_epochs']} epochs, early stopping after "
+                           f"{quick['patience'] + 1} without improvement, 2 runs")
+    assert settings[2] == "900 training images, 1 epoch, 2 runs"
+    assert "100 epochs" not in results["rows"][2]["experiment"]
+    # The repeats are members of one population: two runs per row, with their own accuracies and epochs.
+    assert all(len(results["runs"]["mnist_small"][k]) == 2 for k in rows)
+    assert results["epochs"]["mnist_small"]["deep_cnn_dropout_aug_noise"] == [1, 1]
     assert results["accuracy"]["mnist_small"]["lr"] > 0.6 and results["accuracy"]["mnist_small"]["mlp_50"] > 0.6
     names = {p.rsplit("/", 1)[-1] for p in results["plots"]}
     assert {"mnist_small_lr_weights.png", "mnist_small_mlp50_output_weights_5.png",
             "mnist_small_mlp50_filters_for_5.png", "mnist_small_augmentation.png",
             "mnist_small_mlp50_histograms.png"} <= names
-    best = max(quick_rows, key=lambda r: results["accuracy"]["mnist_small"][r])  # its errors are shown
+    best = max(rows, key=lambda r: results["accuracy"]["mnist_small"][r])  # its errors are shown
     assert {f"mnist_small_confusion_{best}.png", f"mnist_small_misclassified_{best}.png"} <= names
     (table,) = results["tables"].values()
-    assert [r["seed (text)"] for r in table] == [cs4487_table.ROWS[k].seed_text for k in quick_rows]
-    assert "fnnet mnist_small" in table[0]
+    assert [r["seed (text)"] for r in table] == [cs4487_table.ROWS[k].seed_text for k in rows]
+    assert "fnnet mnist_small" in table[0] and table[2]["fnnet settings"] == settings[2]
+
+
+@pytest.mark.slow
+def test_cs4487_table_quick_settings_learn(tmp_path, no_data):
+    # --quick must not put a row at chance under a label it did not run (it once showed 0.1000 as "100 epochs").
+    results = run_quick("cs4487_table", tmp_path, no_data)
+    for name, accuracy in results["accuracy"]["mnist_small"].items():
+        assert accuracy > 0.4, name
+
+
+def test_highlight_threshold_falls_back_to_the_strongest_units():
+    assert cs4487_table.highlight_threshold(np.array([0.9, -0.1, -0.8]), 0.75) == (0.75, "")
+    weights = np.linspace(-0.5, 0.5, 11)
+    threshold, note = cs4487_table.highlight_threshold(weights, 0.75)
+    assert threshold == pytest.approx(0.4) and "no |w| > 0.75" in note
+    assert np.sum(np.abs(weights) > threshold) == 2  # the top 20% of |w| are framed
 
 
 def test_cs4487_table_reports_each_missing_dataset(tmp_path, no_data):
