@@ -156,7 +156,7 @@ def train_classifier(
     state, history = fnnet.fit(
         model, loss, optimizer, train, epochs=epochs, batch_size=batch_size, key=key,
         validation_data=validation if validation is not None else test, metrics=["accuracy"],
-        callbacks=callbacks, augment=augment, max_steps=max_steps, verbose=int(verbose),
+        callbacks=callbacks, augment=augment, options=fnnet.TrainOptions(max_steps=max_steps), verbose=int(verbose),
     )
     scores = fnnet.evaluate(model, state, *test, loss=loss, metrics=["accuracy"])
     return Trained(model, state, history, scores, time.perf_counter() - t0)
