@@ -14,7 +14,7 @@ a compiled program (:func:`fnnet.fit`)::
                                key=jax.random.key(0))
 """
 from fnnet import callbacks, checkpoint, distributed, engine, initializers, losses, metrics, models, optim, tree
-from fnnet.callbacks import Callback, EarlyStopping, LambdaCallback
+from fnnet.callbacks import Callback, CSVLogger, EarlyStopping, LambdaCallback, ReduceLROnPlateau, StepLog, TensorBoard
 from fnnet.checkpoint import CheckpointError
 from fnnet.engine import Checkpointing, TrainOptions, count_compiles
 from fnnet.models import Model, Sequential, summary

@@ -182,10 +182,10 @@ def _distribution(name: str, p: Any) -> jax.Array:
 
 
 def _distribution_pair(p: Any, q: Any) -> tuple[jax.Array, jax.Array]:
-    p, q = _distribution("p", p), _distribution("q", q)
-    if p.shape != q.shape:
-        raise ValueError(f"q must have the shape of p {p.shape}, got {q.shape}")
-    return p, q
+    # Shapes first: a row-sum complaint about q would hide that q is not shaped like p at all.
+    if jnp.shape(p) != jnp.shape(q):
+        raise ValueError(f"q must have the shape of p {jnp.shape(p)}, got {jnp.shape(q)}")
+    return _distribution("p", p), _distribution("q", q)
 
 
 def _log_base(base: float) -> float:

@@ -155,6 +155,14 @@ class Run:
         """Member ``i``'s state (the whole state for a single run)."""
         return member(self.state, i) if self.population.stacked else self.state
 
+    def set_member_state(self, i: int, state: TrainState) -> None:
+        """Replaces member ``i``'s state (the whole state for a single run), e.g. a callback's new
+        learning rate; the arrays keep their shapes and dtypes, so the programs stay the same."""
+        if not self.population.stacked:
+            self.state = state
+        else:
+            self.state = jax.tree.map(lambda every, one: every.at[i].set(one), self.state, state)
+
     def budget(self) -> Optional[int]:
         return None if self.max_steps is None else self.max_steps - self.steps_done
 
