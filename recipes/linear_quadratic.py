@@ -16,8 +16,8 @@ starts from the seed's ``w0 = [0, 0, 0, 0, 0, 1]`` and takes 100 steps of batch 
 Like the seed, the loss is recorded on the FULL data while every step sees a batch of 4:
 :class:`fnnet.callbacks.StepLog` evaluates the full-data loss inside the compiled loop before the first step
 and after every step, so each curve has ``iterations + 1`` points and starts with the loss at ``w0``. The
-seed draws each batch with ``np.random.choice`` (with replacement); here each batch is 4 distinct points
-drawn from an explicit key. The seed's experiment is a comparison over data orders, so it runs as one
+seed draws each batch with ``np.random.choice`` (with replacement); here the 100 batches of 4 are one
+shuffled pass over the 400 points, drawn from an explicit key. The seed's experiment is a comparison over data orders, so it runs as one
 population per optimizer (:func:`fnnet.ensemble.fit_ensemble`): the ``repeats`` data orders are its
 members, all trained in one compiled program, and the three populations get the SAME member keys, so
 member ``r`` sees the same batches under every optimizer and the curves differ only by the update rule.
