@@ -22,15 +22,14 @@ Three choices the seed's Keras version makes, followed here (each can be switche
   by default, as :class:`fnnet.data.Augment` does. ``interpolation_order=0`` (default) follows the seed:
   its augmented digits keep the input's pixel values, where bilinear resampling blends neighbours.
 
-The seed's text and its summary table disagree on several numbers (they come from different runs); both
-are shown. A single early-stopped run on a 600-image validation set varies by up to a point from key to
-key, so each row trains ``repeats`` times (3) with different keys, the runs as the members of one
-population (one compiled program; each member stops early on its own), and reports the median, each run's
-accuracy and epoch count, and their mean ± standard deviation; the figures show the first run. Every row
-says what it ran (its "settings" cell: training images, epochs or stopping rule, runs), so a quick run is
-never labelled with the seed's settings. The same
-table also runs on Fashion-MNIST (same protocol, same hyperparameters; the seed has no numbers for it),
-each row labelled with its data.
+The seed's text and its summary table disagree on several numbers (they come from different runs); both are
+shown. A single early-stopped run on a 600-image validation set varies by up to a point from key to key, so
+each row trains ``repeats`` times (3) with different keys, the runs as the members of one population (one
+compiled program; each member stops early on its own), and reports the median, each run's accuracy and epoch
+count, and their mean ± standard deviation; the figures show the first run. Every row says what it ran (its
+"settings" cell: training images, epochs or stopping rule, runs), so a quick run is never labelled with the
+seed's settings. The same table also runs on Fashion-MNIST (same protocol, same hyperparameters; the seed
+has no numbers for it), each row labelled with its data.
 
 **Single runs vs the seed (measured 2026-11-30).** An earlier one-run-per-row table had two rows far below
 the seed: relu(500)-relu(500) 0.9366 (stopped after 10 epochs) and dropout + augmentation 0.9607 (after
@@ -133,8 +132,8 @@ class Config:
     highlight_threshold: float = 0.75
 
 
-# Quick: 900 training images; the augmented noise row learns slowly (about 0.1 after 2 epochs, chance), so it
-# gets 10 epochs there (about 0.65). Every row's "settings" cell says what it ran.
+# Quick: 900 training images; the augmented noise row learns slowly (at chance after 2 epochs), so it gets
+# 10 epochs, enough to learn. Every row's "settings" cell says what it ran.
 QUICK = dict(dataset=("mnist_small",), rows=("lr", "mlp_50", "shallow_cnn", "deep_cnn_dropout_aug_noise"), every=5,
              max_epochs=4, noise_epochs=10, patience=1, repeats=1)
 
