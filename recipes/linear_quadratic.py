@@ -113,8 +113,8 @@ def full_data_curves(model, tx, data, *, config: Config, keys) -> tuple[dict, fn
     x, y = data
     w0 = {"dense_0": {"kernel": jnp.asarray(W0, jnp.float32)[:, None]}}
     one = initial_state(w0, tx.init(w0), {}, keys[0])
-    # Every member starts from W0 (built directly: no initializer program to compile for 6 fixed weights).
-    start = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (len(keys), *leaf.shape)), one.replace(key=None))
+    # Every member starts from W0, stacked on the host (no initializer program to compile for 6 fixed weights).
+    start = jax.tree.map(lambda leaf: np.broadcast_to(leaf, (len(keys), *np.shape(leaf))), one.replace(key=None))
     start = start.replace(key=keys)
     log = StepLog(x, y, every=1)
     epochs = -(-config.iterations * config.batch_size // len(x))  # ceil: enough epochs for the steps
