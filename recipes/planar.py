@@ -146,7 +146,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     x_course, y = flower(seed=1)  # the course's data (numpy seed 1), float64
     x = x_course.astype(np.float32)
     say = print if verbose else (lambda *a, **k: None)
-    keys = jax.random.split(key, 4)
+    keys = [*jax.random.split(key, 3), jax.random.fold_in(key, 3)]  # the last: the held-out split
 
     # 1. Logistic regression (the course uses sklearn's LogisticRegressionCV; any converged LR is ~47%).
     logreg = M.mlp([1], flatten=False, name="logistic_regression")
