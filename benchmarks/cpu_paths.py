@@ -59,7 +59,8 @@ def interleaved(runs: dict, repeats: int, work: float) -> dict:
             runs[name]()
             rates[name].append(work / (time.perf_counter() - t0))
     first = rates[next(iter(runs))]
-    return {name: (statistics.median(v), statistics.median([a / b for a, b in zip(v, first)])) for name, v in rates.items()}
+    return {name: (statistics.median(v), statistics.median([a / b for a, b in zip(v, first)]))
+            for name, v in rates.items()}
 
 
 def _report(title: str, results: dict, unit: str) -> None:
@@ -196,7 +197,8 @@ def _epoch_programs(step, compiler_options):
 def _convolution_step_loops(step, state, x, y, idx) -> dict:
     """The step loop compiled with fnnet's Eigen convolutions and with XLA's default (YNNPACK) ones."""
     runs = {}
-    for label, options in (("Eigen convolutions (fnnet)", EIGEN_CONVOLUTIONS), ("YNNPACK convolutions (XLA default)", YNN_CONVOLUTIONS)):
+    for label, options in (("Eigen convolutions (fnnet)", EIGEN_CONVOLUTIONS),
+                           ("YNNPACK convolutions (XLA default)", YNN_CONVOLUTIONS)):
         programs = _epoch_programs(step, options)
         runs[f"jit per step, {label}"] = _step_loop(lambda *a, p=programs: p("step", *a), state, x, y, idx)
     return runs
@@ -207,7 +209,8 @@ def _ynn_fusions(*kinds: str) -> dict:
 
 
 def flags_experiment(mlp_batches: int, cnn_batches: int, repeats: int) -> tuple[dict, dict]:
-    one_thread, concurrent = {"xla_cpu_multi_thread_eigen": False}, {"xla_cpu_enable_concurrency_optimized_scheduler": True}
+    one_thread = {"xla_cpu_multi_thread_eigen": False}
+    concurrent = {"xla_cpu_enable_concurrency_optimized_scheduler": True}
     results = []
     for model, batch, batches, mode, variants in (
         (M.jhui_mnist_mlp(), 100, mlp_batches, "scan", {
@@ -254,8 +257,10 @@ def cnn_experiment(batches: int, repeats: int, batch_size: int = 50, scan_batche
     forward = {label: jax.jit(lambda p, s, xb: model.apply(p, xb, state=s)[0], compiler_options=options)
                for label, options in (("Eigen convolutions (fnnet)", EIGEN_CONVOLUTIONS),
                                       ("YNNPACK convolutions (XLA default)", YNN_CONVOLUTIONS))}
-    forward_runs = {f"forward, batch {len(xf)}, {k}": (lambda f=f: f(state.params, state.model_state, xf).block_until_ready())
-                    for k, f in forward.items()}
+    forward_runs = {
+        f"forward, batch {len(xf)}, {k}": (lambda f=f: f(state.params, state.model_state, xf).block_until_ready())
+        for k, f in forward.items()
+    }
     return train_rates, interleaved(forward_runs, repeats, len(xf))
 
 
@@ -271,7 +276,8 @@ def _patches(x, k: int, stride: int, pads):
     n, h, w, c = x.shape
     xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
     oh, ow = (h + sum(pads[0]) - k) // stride + 1, (w + sum(pads[1]) - k) // stride + 1
-    cols = [jax.lax.slice(xp, (0, i, j, 0), (n, i + (oh - 1) * stride + 1, j + (ow - 1) * stride + 1, c), (1, stride, stride, 1))
+    cols = [jax.lax.slice(xp, (0, i, j, 0), (n, i + (oh - 1) * stride + 1, j + (ow - 1) * stride + 1, c),
+                          (1, stride, stride, 1))
             for i in range(k) for j in range(k)]
     return jnp.concatenate(cols, axis=-1)  # (n, oh, ow, k*k*c) in HWIO's (kh, kw, c) order
 
@@ -283,7 +289,9 @@ def _col2im(dpatches, x_shape, k: int, stride: int, pads):
     out = jnp.zeros((n, h + sum(pads[0]), w + sum(pads[1]), c), dp.dtype)
     for i in range(k):
         for j in range(k):
-            out = out.at[:, i:i + (oh - 1) * stride + 1:stride, j:j + (ow - 1) * stride + 1:stride].add(dp[:, :, :, i, j])
+            rows = slice(i, i + (oh - 1) * stride + 1, stride)
+            cols = slice(j, j + (ow - 1) * stride + 1, stride)
+            out = out.at[:, rows, cols].add(dp[:, :, :, i, j])
     return out[:, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w]
 
 
@@ -358,7 +366,8 @@ def main(argv=None) -> int:
         _report("MLP 784-256-100-10, batch 100, Adam: lax.scan epoch (steps/s)",
                 mlp_experiment(4 if args.quick else 600, repeats), "steps/s")
     if args.only in (None, "cnn"):
-        train_rates, forward_rates = cnn_experiment(2 if args.quick else 30, repeats, scan_batches=2 if args.quick else 5)
+        train_rates, forward_rates = cnn_experiment(2 if args.quick else 30, repeats,
+                                                    scan_batches=2 if args.quick else 5)
         _report("CS4487 deep CNN, batch 50, Adam (steps/s)", train_rates, "steps/s")
         _report("CS4487 deep CNN forward pass (examples/s)", forward_rates, "ex/s")
     if args.only in (None, "conv"):
@@ -369,7 +378,8 @@ def main(argv=None) -> int:
         _report("XLA CPU options: MLP lax.scan epoch (steps/s)", mlp_rates, "steps/s")
         _report("XLA CPU options: deep CNN step loop (steps/s)", cnn_rates, "steps/s")
     if args.only == "cifar":
-        _report("workshop CIFAR-10 CNN, batch 128, Adam (steps/s)", cifar_experiment(1 if args.quick else 3, repeats), "steps/s")
+        _report("workshop CIFAR-10 CNN, batch 128, Adam (steps/s)",
+                cifar_experiment(1 if args.quick else 3, repeats), "steps/s")
     print(f"\nload averages after: {'/'.join(f'{v:.1f}' for v in os.getloadavg())}")
     return 0
 

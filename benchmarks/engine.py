@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import time
@@ -52,7 +53,7 @@ def fixed_cost(repeats: int = 10) -> dict:
 
 def _mlp_init(key, sizes):
     params = []
-    for k, (a, b) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:])):
+    for k, (a, b) in zip(jax.random.split(key, len(sizes) - 1), itertools.pairwise(sizes)):
         params.append({"w": jax.random.normal(k, (a, b)) * np.sqrt(2.0 / a), "b": jnp.zeros(b)})
     return params
 

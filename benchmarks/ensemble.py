@@ -123,8 +123,9 @@ def benchmark(args) -> None:
             r["seq"].append(seq), r["own"].append(own), r["shared"].append(shared)
             loads.append(os.getloadavg()[0])
             print(f"repeat {repeat + 1} N={n}: sequential {n * examples / seq[0]:,.0f} ex*members/s, vmapped "
-                  f"{n * examples / own[0]:,.0f} (x{seq[0] / own[0]:.2f}), shared order {n * examples / shared[0]:,.0f} "
-                  f"(x{seq[0] / shared[0]:.2f}); end to end x{seq[1] / own[1]:.2f}; load {loadavg()}", flush=True)
+                  f"{n * examples / own[0]:,.0f} (x{seq[0] / own[0]:.2f}), "
+                  f"shared order {n * examples / shared[0]:,.0f} (x{seq[0] / shared[0]:.2f}); "
+                  f"end to end x{seq[1] / own[1]:.2f}; load {loadavg()}", flush=True)
     stats = jax.devices()[0].memory_stats()
     print(f"\njax.devices()[0].memory_stats(): {stats}")
     print("\n| N | sequential `fit` (ex·members/s) | vmapped (ex·members/s) | ratio, median [min, max] | "
@@ -193,7 +194,8 @@ def _operation_times(programs, state, x, y, idx, runs: int = 3) -> tuple[collect
             with jax.profiler.trace(folder):
                 state, _ = programs("scan", state, x, y, idx)
                 jax.block_until_ready(state)
-            events = json.load(gzip.open(next(Path(folder).rglob("*.trace.json.gz"))))["traceEvents"]
+            with gzip.open(next(Path(folder).rglob("*.trace.json.gz"))) as trace:
+                events = json.load(trace)["traceEvents"]
         totals = collections.Counter()
         for event in events:
             name = event.get("name", "")

@@ -207,7 +207,8 @@ class FnnetTrainer:
         self.state, self.history = fnnet.fit(
             self.model, LOSS, optax.adam(LEARNING_RATE), (self.x, self.y), epochs=epochs,
             batch_size=self.spec.batch_size, key=jax.random.fold_in(self.key, self.calls), initial_state=self.state,
-            options=fnnet.TrainOptions(drop_remainder=True, epoch_mode=self.epoch_mode), validation_data=self.validation, metrics=["accuracy"] if self.validation else [],
+            options=fnnet.TrainOptions(drop_remainder=True, epoch_mode=self.epoch_mode),
+            validation_data=self.validation, metrics=["accuracy"] if self.validation else [],
             callbacks=callbacks, verbose=0,
         )
         if self.compile_seconds is None:
@@ -249,7 +250,8 @@ class FlaxTrainer:
         def apply_model(state, images, labels):
             def loss_fn(params):
                 logits = state.apply_fn(
-                    {"params": params}, images, train=True, rngs={"dropout": jax.random.fold_in(dropout_key, state.step)}
+                    {"params": params}, images, train=True,
+                    rngs={"dropout": jax.random.fold_in(dropout_key, state.step)},
                 )
                 return _cross_entropy(logits, labels), logits
 
@@ -554,8 +556,10 @@ def time_to_accuracy(spec: Spec, framework: str, data, *, key) -> dict:
         init_state = fnnet.train.create_train_state(trainer.model, optax.adam(LEARNING_RATE), key, x[:1])
         fnnet.evaluate(trainer.model, init_state, x_test, y_test, loss=LOSS, metrics=["accuracy"])
         eval_compile_seconds = time.perf_counter() - t0
-        history = trainer.fit(max_epochs, callbacks=[LambdaCallback(on_epoch_end=lambda e, logs, s: logs["val_accuracy"] >= target)])
-        return {"seconds": sum(history.epoch_times), "epochs": len(history.epochs), "accuracy": history["val_accuracy"][-1],
+        stop_at_target = LambdaCallback(on_epoch_end=lambda e, logs, s: logs["val_accuracy"] >= target)
+        history = trainer.fit(max_epochs, callbacks=[stop_at_target])
+        return {"seconds": sum(history.epoch_times), "epochs": len(history.epochs),
+                "accuracy": history["val_accuracy"][-1],
                 "compile_seconds": history.compile_time + eval_compile_seconds,
                 "reached": history["val_accuracy"][-1] >= target, "mode": history.epoch_mode}
     trainer = make_trainer(framework, spec, x, y, key)
@@ -601,7 +605,8 @@ def throughput_table(specs, results, default_modes: dict, flops: dict, peak: flo
     """Markdown table; the ratio is taken within each repeat (the segments of a repeat ran back to back,
     under the same load), then summarized as median [min–max] over the repeats."""
     lines = [
-        "| model (batch) | framework | steps/s median [min–max] | fnnet default ÷ framework | GFLOP/s | % of fp32 matmul peak |",
+        "| model (batch) | framework | steps/s median [min–max] | fnnet default ÷ framework | GFLOP/s "
+        "| % of fp32 matmul peak |",
         "|---|---|---|---|---|---|",
     ]
     for spec in specs:
@@ -652,10 +657,13 @@ def _quick_spec(spec: Spec) -> Spec:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a few small batches per model and framework; checks, no timing")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a few small batches per model and framework; checks, no timing")
     parser.add_argument("--models", default=",".join(SPECS), help=f"comma-separated subset of {','.join(SPECS)}")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated subset of {','.join(FRAMEWORKS)}")
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                        help=f"comma-separated subset of {','.join(FRAMEWORKS)}")
     parser.add_argument("--repeats", type=int, default=3, help="timed segments per model and framework")
     parser.add_argument("--no-tta", action="store_true", help="skip time to accuracy on MNIST")
     parser.add_argument("--data-dir", type=Path, default=None, help="folder holding mnist/ (time to accuracy)")
@@ -681,7 +689,8 @@ def main(argv=None) -> int:
         results = measure_throughput(specs, frameworks, repeats=1, key=key, quick=True, log=log)
         problems = check_results(specs, results)
         for spec in specs:
-            print(f"{spec.name}: " + ", ".join(f"{f} loss {e['losses'][-1]:.3f}" for f, e in results[spec.name].items()))
+            losses = ", ".join(f"{f} loss {e['losses'][-1]:.3f}" for f, e in results[spec.name].items())
+            print(f"{spec.name}: {losses}")
         if skipped:
             print(f"skipped (not installed): {', '.join(skipped)}")
         for p in problems:
@@ -704,7 +713,7 @@ def main(argv=None) -> int:
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {_versions(frameworks)}; "
         f"load averages (1/5/15 min) {load_before} before, {load_after} after the throughput runs.",
-        f"fp32 matmul peak (2048², best of 5, before and after): "
+        "fp32 matmul peak (2048², best of 5, before and after): "
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + f"; the % column uses {peak:.0f}.",
         "FLOPs per step (XLA cost analysis, forward + backward + Adam): "
         + ", ".join(f"{s.name} {flops[s.name] / 1e6:.0f} MFLOP" for s in specs) + ".",
@@ -721,7 +730,8 @@ def main(argv=None) -> int:
             report += ["", "Time to accuracy skipped: no MNIST folder (--data-dir)."]
         else:
             tta = measure_time_to_accuracy(specs, frameworks, data_dir, key=key, log=log)
-            report += ["", f"Time to accuracy on MNIST (one run each, load after: {_load_averages()}):", "", tta_table(specs, tta)]
+            report += ["", f"Time to accuracy on MNIST (one run each, load after: {_load_averages()}):", "",
+                       tta_table(specs, tta)]
     for p in problems:
         report.append(f"\nPROBLEM: {p}")
     text = "\n".join(report)

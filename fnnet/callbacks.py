@@ -156,7 +156,8 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             if self.verbose:
-                print(f"Epoch {epoch + 1}: early stopping (best {self.monitor} {self.best:.4f} at epoch {self.best_epoch + 1})")
+                print(f"Epoch {epoch + 1}: early stopping "
+                      f"(best {self.monitor} {self.best:.4f} at epoch {self.best_epoch + 1})")
             return True
         return False
 
@@ -174,7 +175,8 @@ class EarlyStopping(Callback):
         return None
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped_epoch": self.stopped_epoch}
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
@@ -242,7 +244,7 @@ class StepLog(Callback):
     def statistics(self) -> StepStatistics:
         return StepStatistics(full_data_logs, self.every, data=(self.x, self.y))
 
-    def for_member(self, i: int) -> "StepLog":
+    def for_member(self, i: int) -> StepLog:
         """Member ``i``'s view in a population: it writes into this log's row ``i``."""
         view = copy.copy(self)
         view.member = i
@@ -264,8 +266,8 @@ class StepLog(Callback):
         """The step counts of the entries of :attr:`values` (the same for every member)."""
         if not self._rows:
             return np.zeros(0, np.int64)
-        rows = self._rows[self.member] if (self.member is not None or None in self._rows) else self._rows[min(self._rows)]
-        return np.array([s for s, _ in rows], dtype=np.int64)
+        member = self.member if (self.member is not None or None in self._rows) else min(self._rows)
+        return np.array([s for s, _ in self._rows[member]], dtype=np.int64)
 
     @property
     def values(self) -> dict:
@@ -355,7 +357,8 @@ class ReduceLROnPlateau(Callback):
             return None
         injected = state.opt_state.hyperparams
         old = injected["learning_rate"]
-        opt_state = state.opt_state._replace(hyperparams={**injected, "learning_rate": jnp.full_like(old, self._new_lr)})
+        new_lr = jnp.full_like(old, self._new_lr)
+        opt_state = state.opt_state._replace(hyperparams={**injected, "learning_rate": new_lr})
         self._new_lr = None
         return state.replace(opt_state=opt_state)
 
@@ -380,7 +383,7 @@ class CSVLogger(Callback):
         self.member: Optional[int] = None
         self._started = {"fresh": not append}  # shared by the members' views
 
-    def for_member(self, i: int) -> "CSVLogger":
+    def for_member(self, i: int) -> CSVLogger:
         view = copy.copy(self)
         view.member = i
         return view
@@ -417,7 +420,7 @@ class TensorBoard(Callback):
         self.member: Optional[int] = None
         self._writer = None
 
-    def for_member(self, i: int) -> "TensorBoard":
+    def for_member(self, i: int) -> TensorBoard:
         view = copy.copy(self)
         view.member, view._writer = i, None
         return view
@@ -448,3 +451,60 @@ class TensorBoard(Callback):
         view = copy.copy(self)
         view._writer = None
         return view
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model with :func:`fnnet.save_model` (architecture, params and model state, written
+    into a temporary folder and renamed, so a killed run never leaves a half-written model) at the end
+    of epochs, as Keras' ``ModelCheckpoint``: ``filepath`` may name the epoch and logs
+    (``"models/{epoch:02d}-{val_loss:.3f}"``, ``epoch`` from 1 as in Keras); with ``save_best_only`` only
+    when ``monitor`` improves (``mode`` as :class:`EarlyStopping`). In a population each member saves to
+    ``<path>/member_<i>``. ``saved``: the paths written. Load one with ``fnnet.load_model(path)``.
+
+    For resumable training (optimizer state, data position, bitwise continuation) use
+    ``fit(..., checkpoint=fnnet.Checkpointing(...))`` instead: this callback keeps models for inference.
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss", *, save_best_only: bool = False, mode: str = "auto",
+                 verbose: bool = False):
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise ValueError(f"ModelCheckpoint(filepath=...) must be a path, got {type(filepath).__name__}")
+        self.filepath, self.monitor, self.save_best_only = os.fspath(filepath), monitor, save_best_only
+        self.mode, self.verbose = resolve_mode(monitor, mode), verbose
+        self.member: Optional[int] = None
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.saved: list = []
+
+    def for_member(self, i: int) -> ModelCheckpoint:
+        view = copy.deepcopy(self)
+        view.member = i
+        return view
+
+    def on_train_begin(self, state, history):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs, state):
+        from fnnet.saving import save_model  # orbax and the model config only when saving
+
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"ModelCheckpoint: '{self.monitor}' is not in the logs (have {sorted(logs)}); "
+                              "nothing saved", stacklevel=2)
+                return None
+            better = current < self.best if self.mode == "min" else current > self.best
+            if not better:
+                return None
+            self.best = float(current)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"ModelCheckpoint(filepath={self.filepath!r}) names {err} that is not 'epoch' or a log "
+                             f"of this run ({sorted(logs)})") from None
+        if self.member is not None:
+            path = os.path.join(path, f"member_{self.member}")
+        save_model(path, self.model, state)
+        self.saved.append(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved the model to {path}")
+        return None

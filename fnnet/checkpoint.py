@@ -203,10 +203,9 @@ def check_directory(directory: str) -> None:
         parent = os.path.dirname(parent)
     try:
         os.makedirs(directory, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".fnnet-probe-", delete=True)
-        probe.write(b"0")
-        probe.flush()
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".fnnet-probe-", delete=True) as probe:
+            probe.write(b"0")
+            probe.flush()
     except OSError as err:
         raise CheckpointError(f"checkpoint directory {directory} cannot be written ({_first_line(err)}); "
                               "choose a writable directory (and one with free space)") from None
@@ -441,7 +440,7 @@ class CheckpointHook(Hook):
     def _save(self, run, *, epoch: int, batch: int, logs: Optional[list], partial: bool = True) -> None:
         metrics = None
         if self.best is not None and logs is not None:
-            values = [l.get(self.best[0], np.nan) for l in logs if l is not None]
+            values = [member_logs.get(self.best[0], np.nan) for member_logs in logs if member_logs is not None]
             value = float(np.nanmean(values)) if values and np.isfinite(values).any() else np.nan
             if np.isfinite(value):
                 metrics = {self.best[0]: value}
@@ -629,5 +628,5 @@ def _run_settings(directory: str, available: Sequence[int]) -> dict:
     raise CheckpointError(f"no readable checkpoint in {directory}")
 
 
-__all__ = ["CheckpointError", "CheckpointHook", "WriterLock", "check_directory", "data_digest", "fingerprint", "restore",
-           "steps"]
+__all__ = ["CheckpointError", "CheckpointHook", "WriterLock", "check_directory", "data_digest", "fingerprint",
+           "restore", "steps"]

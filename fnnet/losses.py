@@ -283,9 +283,17 @@ _REGISTRY: dict[str, LossFn] = {
 }
 
 
+def canonical_name(name: str) -> str:
+    """The registered spelling of a loss name matched case-insensitively (Keras' ``"MSE"`` is ``"mse"``);
+    an unknown name comes back unchanged."""
+    return name.lower() if isinstance(name, str) and name.lower() in _REGISTRY else name
+
+
 def get(name_or_fn: str | LossFn) -> LossFn:
-    """The loss registered under ``name_or_fn``; a callable passes through unchanged."""
+    """The loss registered under ``name_or_fn`` (any case: ``"MSE"``, ``"mse"``); a callable passes through
+    unchanged."""
     if callable(name_or_fn):
         return name_or_fn
-    check_choice("loss", name_or_fn, tuple(_REGISTRY))
-    return _REGISTRY[name_or_fn]
+    name = canonical_name(name_or_fn)
+    check_choice("loss", name, tuple(_REGISTRY))
+    return _REGISTRY[name]

@@ -110,12 +110,12 @@ class Objective:
         last = final_activation(self.model)
         if squash is not None and last == squash:
             name = getattr(self.loss, "__name__", "the loss")
+            probability_loss = name if name.endswith("crossentropy") else _PROB_NAME[squash]
             raise ValueError(
                 f"model '{getattr(self.model, 'name', 'model')}' ends in a {last} and the loss {name} expects "
                 f"logits, so the {last} would be applied twice. Either remove the final activation (fnnet "
                 f"models end in logits; predict_proba applies the {last}), or keep it and pass a loss on "
-                f"probabilities: loss=lambda p, y: fnnet.losses.{name if name.endswith('crossentropy') else _PROB_NAME[squash]}"
-                "(p, y, from_logits=False)")
+                f"probabilities: loss=lambda p, y: fnnet.losses.{probability_loss}(p, y, from_logits=False)")
 
 
 _PROB_NAME = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}
@@ -155,7 +155,10 @@ def resolve_metrics(metrics: Sequence) -> tuple:
     resolved = []
     for m in metrics or ():
         fn = metrics_lib.get(m)
-        name = m if isinstance(m, str) else getattr(fn, "__name__", f"metric_{len(resolved)}")
+        if isinstance(m, str):
+            name = metrics_lib.canonical_name(m)
+        else:
+            name = getattr(fn, "__name__", f"metric_{len(resolved)}")
         if name == "<lambda>":
             name = f"metric_{len(resolved)}"
         resolved.append((name, fn))

@@ -242,8 +242,8 @@ def optimizer(
 
     Args:
       name: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
-        ``"adamw"``; or an existing ``optax.GradientTransformation``, returned unchanged (then no other
-        argument may be given).
+        ``"adamw"``, in any case (``"Adam"``); or an existing ``optax.GradientTransformation``, returned
+        unchanged (then no other argument may be given).
       learning_rate: a positive float or an optax schedule (``constant``, ``exponential_decay``,
         ``step_decay``...); ``None`` = Keras's default (0.01 for the SGD family, 0.001 otherwise).
       momentum: SGD family (``"momentum"``/``"nesterov"`` default 0.9; ``"sgd"`` default none) and
@@ -279,6 +279,8 @@ def optimizer(
             raise ValueError(f"{given} cannot be applied to an existing optax transformation; "
                              "build the optimizer by name instead")
         return name
+    if isinstance(name, str) and name.lower() in _SPECS:
+        name = name.lower()  # names are matched case-insensitively, as Keras' ("Adam", "RMSprop")
     check_choice("optimizer", name, tuple(_SPECS))
     spec = _SPECS[name]
 

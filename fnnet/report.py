@@ -82,7 +82,7 @@ def make_entry(name: str, results: dict, *, description: str, command: str, wall
 
 
 def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(float(seconds)), 60)  # round of a float is an int
     return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
 
 
@@ -200,14 +200,14 @@ def merge_entries(old: Sequence[dict], new: Sequence[dict]) -> list[dict]:
     sections, a second MNIST run replaces the first, and a recipe without a dataset setting keeps one."""
     merged: list[dict] = list(old)
     for entry in new:
-        datasets = set(entry_datasets(entry))
-
-        def overlaps(other: dict) -> bool:
-            theirs = set(entry_datasets(other))
-            return not datasets or not theirs or bool(datasets & theirs)
-
-        merged = [e for e in merged if e["name"] != entry["name"] or not overlaps(e)] + [entry]
+        merged = [e for e in merged if e["name"] != entry["name"] or not _data_overlap(entry, e)] + [entry]
     return merged
+
+
+def _data_overlap(entry: dict, other: dict) -> bool:
+    """Whether two entries ran on overlapping data: they share a dataset, or either has no ``dataset`` setting."""
+    ours, theirs = set(entry_datasets(entry)), set(entry_datasets(other))
+    return not ours or not theirs or bool(ours & theirs)
 
 
 def write_report(path, entries: Sequence[dict], *, replace: bool = True, order: Sequence[str] = ()) -> Path:

@@ -17,11 +17,12 @@ Like the seed, the loss is recorded on the FULL data while every step sees a bat
 :class:`fnnet.callbacks.StepLog` evaluates the full-data loss inside the compiled loop before the first step
 and after every step, so each curve has ``iterations + 1`` points and starts with the loss at ``w0``. The
 seed draws each batch with ``np.random.choice`` (with replacement); here the 100 batches of 4 are one
-shuffled pass over the 400 points, drawn from an explicit key. The seed's experiment is a comparison over data orders, so it runs as one
-population per optimizer (:func:`fnnet.ensemble.fit_ensemble`): the ``repeats`` data orders are its
-members, all trained in one compiled program, and the three populations get the SAME member keys, so
-member ``r`` sees the same batches under every optimizer and the curves differ only by the update rule.
-The counts say how often momentum and RMSprop end below SGD over those orders, not just in one draw.
+shuffled pass over the 400 points, drawn from an explicit key. The seed's experiment is a comparison over
+data orders, so it runs as one population per optimizer (:func:`fnnet.ensemble.fit_ensemble`): the
+``repeats`` data orders are its members, all trained in one compiled program, and the three populations
+get the SAME member keys, so member ``r`` sees the same batches under every optimizer and the curves
+differ only by the update rule. The counts say how often momentum and RMSprop end below SGD over those
+orders, not just in one draw.
 """
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ from fnnet.ensemble import fit_ensemble
 from fnnet.report import text_table
 from fnnet.state import initial_state
 from fnnet.tree import member
-from recipes import _settings as V
-from recipes import _support as S
+
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "logistic regression on quadratic features: SGD vs momentum vs RMSprop, batch 4 (seed 000)"
 
@@ -176,24 +178,26 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         f"{config.batch_size}, {n} iterations; full-data loss at w0: {curves['SGD'][0, 0]:.4f}")
     say(text_table(table))
 
-    plots = [str(viz.plot_curves({name: c[0] for name, c in curves.items()}, out / "loss_curves.png",
-                                 xlabel="iteration", ylabel="full-data cross-entropy",
-                                 title=f"batch {config.batch_size}, eta {config.learning_rate} (same batches for all)"))]
     median_curves = {f"{name} (median of {config.repeats})": np.median(c, axis=0) for name, c in curves.items()}
-    plots.append(str(viz.plot_curves(median_curves, out / "loss_curves_median.png", xlabel="iteration",
-                                     ylabel="full-data cross-entropy", title="median over data orders")))
-    fig, axes = viz.figure_grid(len(states), ncols=len(states))
+    surfaces, axes = viz.figure_grid(len(states), ncols=len(states))
     logits = jax.jit(model.apply)  # one compiled program for the three surfaces
     for ax, (name, state) in zip(axes, states.items()):
         predict = lambda points, p=state.params: np.asarray(logits(p, points) > 0).astype(int).ravel()
-        viz.plot_decision_boundary(predict, x, y, None, ax=ax,
-                                   title=f"{name}: loss {final[name][0]:.3f} after {n} it.")
-    plots.append(str(viz.save_figure(fig, out / "decision_surfaces.png")))
+        viz.plot_decision_boundary(predict, x, y, ax=ax, title=f"{name}: loss {final[name][0]:.3f} after {n} it.")
+    figures = {
+        "loss_curves.png": viz.plot_curves(
+            {name: c[0] for name, c in curves.items()}, xlabel="iteration", ylabel="full-data cross-entropy",
+            title=f"batch {config.batch_size}, eta {config.learning_rate} (same batches for all)"),
+        "loss_curves_median.png": viz.plot_curves(median_curves, xlabel="iteration", ylabel="full-data cross-entropy",
+                                                  title="median over data orders"),
+        "decision_surfaces.png": surfaces,
+    }
 
     rows = [{"experiment": "expand(dummy_X) equals the seed's dummy_expanded_ans (max |diff|, float64)",
              "seed": "exact", "fnnet": f"{expand_error:.1e}"}]
     for name in txs:
-        rows.append({"experiment": f"{name}: full-data loss after {n} iterations (median of {config.repeats} data orders)",
+        rows.append({"experiment": f"{name}: full-data loss after {n} iterations "
+                                   f"(median of {config.repeats} data orders)",
                      "seed": "loss curve falls" if name == "SGD" else "falls faster than SGD",
                      "fnnet": f"{np.median(final[name]):.4f}"})
     for name in ("momentum", "RMSprop"):
@@ -208,5 +212,6 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "curves": {name: c.tolist() for name, c in curves.items()},
         "final_loss": {name: v.tolist() for name, v in final.items()},
         "below_sgd": faster,
-        "plots": plots,
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }

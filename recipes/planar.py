@@ -43,7 +43,8 @@ from fnnet import optim, viz
 from fnnet.callbacks import StepLog
 from fnnet.data import flower
 from fnnet.diagnostics import DoctorSetup, TrainingMonitor
-from recipes import _settings as V
+
+from . import _settings as V
 
 DESCRIPTION = "planar flower: logistic regression vs one-hidden-layer tanh net, hidden-size sweep (seed 000)"
 
@@ -155,7 +156,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         batch_size=len(x), epochs=1, key=keys[0], verbose=0,
         options=fnnet.TrainOptions(steps_per_epoch=config.logreg_iterations),
     )
-    lr_acc = fnnet.evaluate(logreg, lr_state, x, y, loss="sigmoid_binary_cross_entropy", metrics=["accuracy"])["accuracy"]
+    lr_scores = fnnet.evaluate(logreg, lr_state, x, y, loss="sigmoid_binary_cross_entropy", metrics=["accuracy"])
+    lr_acc = lr_scores["accuracy"]
     say(f"Logistic regression training accuracy: {lr_acc:.2%} (course: 47%)")
 
     # 2. The one-hidden-layer tanh net, with per-layer gradient norms, update/weight ratios and tanh
@@ -166,17 +168,20 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         iterations=config.iterations, course_init=config.course_init, float64=config.float64, log=True,
         callbacks=[monitor],
     )
-    costs, cost_steps = log.values["loss"], log.steps  # the cost before and after every iteration
-    for step in range(0, config.iterations + 1, config.log_every):
-        say(f"Cost after iteration {step}: {costs[step]:.6f}")
+    every_cost, cost_steps = log.values["loss"], log.steps  # the cost before and after every iteration
+    log_every = min(config.log_every, config.iterations)
+    cost_iterations = list(range(0, config.iterations + 1, log_every))  # as the course prints: 0, 1000, ...
+    for iteration in cost_iterations:
+        say(f"Cost after iteration {iteration}: {every_cost[iteration]:.6f}")
+    cost_0, costs = float(every_cost[0]), [float(every_cost[i]) for i in cost_iterations[1:]]
     acc = float(log.values["accuracy"][-1])
     say(f"n_h={config.n_h}: training accuracy {acc:.2%} (course: about 90%)")
     state = jax.tree_util.tree_map(lambda a: a.astype(np.float32) if a.dtype == np.float64 else a, state)
-    cost_9000 = float(costs[9000]) if config.iterations >= 9000 else None
+    cost_9000 = float(every_cost[9000]) if config.iterations >= 9000 else None
 
     # 3. Hidden-layer size sweep: the course's (trained and scored on all 400 points), then on a held-out split.
     sweep = {}
-    fig, axes = viz.figure_grid(len(config.sweep_sizes))
+    sweep_figure, axes = viz.figure_grid(len(config.sweep_sizes))
     for ax, n_h in zip(axes, config.sweep_sizes):
         m, s, _ = _train_net(
             n_h, x, y, key=jax.random.fold_in(keys[2], n_h), learning_rate=config.learning_rate,
@@ -184,8 +189,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         )
         sweep[n_h] = _accuracy(m, s, x, y)
         say(f"Accuracy for {n_h} hidden units: {sweep[n_h]:.2%}")
-        viz.plot_decision_boundary(_predict_labels(m, s.params), x, y, None, ax=ax, title=f"n_h = {n_h}: {sweep[n_h]:.1%}")
-    plots = [viz.save_figure(fig, out / "hidden_size_sweep.png")]
+        viz.plot_decision_boundary(_predict_labels(m, s.params), x, y, ax=ax, title=f"n_h = {n_h}: {sweep[n_h]:.1%}")
     fit_idx, held_idx = holdout_split(keys[3], len(x), config.holdout)
     held_out = {}  # n_h -> (accuracy on its training points, accuracy on the held-out points)
     for n_h in config.sweep_sizes:
@@ -198,15 +202,18 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
             f"held-out ({len(held_idx)} points) {held_out[n_h][1]:.2%}")
     overfits = _overfitting_verdict(held_out)
     say(overfits)
-    plots.append(viz.plot_decision_boundary(_predict_labels(logreg, lr_state.params), x, y, out / "logistic_regression.png",
-                                            title=f"Logistic regression ({lr_acc:.0%})"))
-    plots.append(viz.plot_decision_boundary(_predict_labels(model, state.params), x, y, out / "tanh_net.png",
-                                            title=f"Hidden layer of size {config.n_h} ({acc:.0%})"))
-    plots.append(viz.plot_curves({"cost": costs}, out / "cost.png", x=cost_steps, xlabel="iteration",
-                                 ylabel="cost (all 400 points)",
-                                 title=f"tanh net n_h={config.n_h}, lr {config.learning_rate}"))
-    plots.append(viz.plot_layer_statistics(monitor.history, out / "tanh_net_layer_statistics.png",
-                                           title=f"tanh net n_h={config.n_h}: inside the training steps"))
+    figures = {
+        "hidden_size_sweep.png": sweep_figure,
+        "logistic_regression.png": viz.plot_decision_boundary(_predict_labels(logreg, lr_state.params), x, y,
+                                                              title=f"Logistic regression ({lr_acc:.0%})"),
+        "tanh_net.png": viz.plot_decision_boundary(_predict_labels(model, state.params), x, y,
+                                                   title=f"Hidden layer of size {config.n_h} ({acc:.0%})"),
+        "cost.png": viz.plot_curves({"cost": every_cost}, x=cost_steps, xlabel="iteration",
+                                    ylabel="cost (all 400 points)",
+                                    title=f"tanh net n_h={config.n_h}, lr {config.learning_rate}: every iteration"),
+        "tanh_net_layer_statistics.png": viz.plot_layer_statistics(
+            monitor.history, title=f"tanh net n_h={config.n_h}: inside the training steps"),
+    }
     say(monitor.report())
 
     rows = [
@@ -229,13 +236,15 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "data": "flower, m=400, generated in-package with the course's numpy seed 1",
         "logreg_accuracy": lr_acc,
         "accuracy": acc,
-        "costs": costs[::config.log_every].tolist(),  # at iterations 0, log_every, ..., as the course prints
-        "cost_steps": list(range(0, config.iterations + 1, config.log_every)),
+        "cost_at_0": cost_0,
+        "costs": costs,  # after log_every, 2 * log_every, ... iterations
+        "cost_iterations": cost_iterations,  # 0 (cost_at_0), then the iterations of costs
         "cost_at_9000": cost_9000,
         "sweep": sweep,
         "held_out_sweep": {n: {"train": tr, "held_out": te} for n, (tr, te) in held_out.items()},
         "monitor": {"summary": monitor.summary(), "findings": [str(f) for f in monitor.findings()]},
-        "plots": [str(p) for p in plots],
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }
 
 

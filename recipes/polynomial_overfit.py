@@ -34,8 +34,8 @@ from fnnet import optim, viz
 from fnnet.data import noisy_line
 from fnnet.report import text_table
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "polynomial orders 1-9 on noisy y=x data, without and with L2 (seed 003)"
 
@@ -99,7 +99,8 @@ def train_polynomial(order: int, l2: float, data: dict, *, config: Config, key) 
     x, y = data["train"]
     state, _ = fnnet.fit(model, "mse", optim.optimizer("adam", config.learning_rate), (x, y), batch_size=len(x),
                          epochs=1, steps_per_epoch=config.steps, key=key, verbose=0)
-    mse = {name: float(np.mean((np.asarray(model.apply(state.params, xs)) - ys) ** 2)) for name, (xs, ys) in data.items()}
+    mse = {name: float(np.mean((np.asarray(model.apply(state.params, xs)) - ys) ** 2))
+           for name, (xs, ys) in data.items()}
     gap = float(np.mean((np.asarray(model.apply(state.params, LINE_GRID)) - LINE_GRID) ** 2))
     dense = state.params["dense_0"]
     coefficients = np.concatenate([np.asarray(dense["bias"]), np.asarray(dense["kernel"]).ravel()])
@@ -148,25 +149,30 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     curve = lambda fit: (grid, np.asarray(fit.model.apply(fit.params, grid)))
     panels = {"no L2": {f"order {k}": curve(fits[k, 0.0]) for k in config.orders},
               "L2, λ chosen on validation": {f"order {k}, λ={best[k].l2:g}": curve(best[k]) for k in config.orders},
-              f"L2, λ={config.seed_l2:g} (the seed's)": {f"order {k}": curve(fits[k, config.seed_l2]) for k in config.orders}}
-    fig, axes = viz.figure_grid(len(panels), ncols=len(panels), panel_size=(5.0, 4.0))
+              f"L2, λ={config.seed_l2:g} (the seed's)": {f"order {k}": curve(fits[k, config.seed_l2])
+                                                          for k in config.orders}}
+    fits_figure, axes = viz.figure_grid(len(panels), ncols=len(panels), panel_size=(5.0, 4.0))
     for ax, (title, curves) in zip(axes, panels.items()):
-        viz.plot_fits(data["train"][0], data["train"][1], {"y = x": (grid, grid), **curves}, None, ax=ax, title=title,
+        viz.plot_fits(data["train"][0], data["train"][1], {"y = x": (grid, grid), **curves}, ax=ax, title=title,
                       ylim=ylim)
-    plots = [str(viz.save_figure(fig, out / "fits.png"))]
-    plots.append(str(viz.plot_fits(doubled["train"][0], doubled["train"][1],
-                                   {"y = x": (grid, grid), f"order {top}, {config.n_train} points": curve(fits[top, 0.0]),
-                                    f"order {top}, {2 * config.n_train} points": curve(more_data)},
-                                   out / "more_data.png", ylim=ylim, title=f"order {top} without L2: doubling the data")))
     swept = [lam for lam in lambdas if lam > 0]
-    plots.append(str(viz.plot_curves({f"order {k}": [fits[k, lam].validation_mse for lam in swept] for k in config.orders},
-                                     out / "validation_mse_vs_l2.png", x=swept, logx=True, logy=True, xlabel="λ",
-                                     ylabel="validation MSE", title="L2 strength")))
+    figures = {
+        "fits.png": fits_figure,
+        "more_data.png": viz.plot_fits(
+            doubled["train"][0], doubled["train"][1],
+            {"y = x": (grid, grid), f"order {top}, {config.n_train} points": curve(fits[top, 0.0]),
+             f"order {top}, {2 * config.n_train} points": curve(more_data)},
+            ylim=ylim, title=f"order {top} without L2: doubling the data"),
+        "validation_mse_vs_l2.png": viz.plot_curves(
+            {f"order {k}": [fits[k, lam].validation_mse for lam in swept] for k in config.orders},
+            x=swept, logx=True, logy=True, xlabel="λ", ylabel="validation MSE", title="L2 strength"),
+    }
 
     none, chosen, seed = fits[top, 0.0], best[top], fits[top, config.seed_l2]
     line = fits[min(config.orders), 0.0]
     rows = [
-        {"experiment": f"order {top} vs order {line.order}, train MSE (no L2)", "seed": "higher order fits the points closer",
+        {"experiment": f"order {top} vs order {line.order}, train MSE (no L2)",
+         "seed": "higher order fits the points closer",
          "fnnet": f"{none.train_mse:.3f} vs {line.train_mse:.3f}"},
         {"experiment": f"order {top} vs order {line.order}, test MSE (no L2)", "seed": "higher order predicts worse",
          "fnnet": f"{none.test_mse:.3f} vs {line.test_mse:.3f}"},
@@ -192,5 +198,6 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
                  for (k, lam), f in fits.items()},
         "best_l2": {k: f.l2 for k, f in best.items()},
         "more_data_line_gap": more_data.line_gap,
-        "plots": plots,
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }

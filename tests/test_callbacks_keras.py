@@ -4,14 +4,15 @@ import csv
 import glob
 import os
 import struct
+from types import SimpleNamespace
 
-import fnnet
 import jax
 import numpy as np
 import pytest
 
+import fnnet
 from fnnet import models as M
-from fnnet.callbacks import CSVLogger, ReduceLROnPlateau, TensorBoard
+from fnnet.callbacks import CSVLogger, ModelCheckpoint, ReduceLROnPlateau, TensorBoard
 from fnnet.engine import count_compiles
 from fnnet.ensemble import fit_ensemble
 
@@ -45,21 +46,17 @@ def keras_reduce_lr(values, lr, *, factor, patience, min_delta, cooldown, min_lr
     return used, lr
 
 
-class _FakeState:
-    class opt_state:
-        hyperparams = {"learning_rate": np.float32(1.0)}
-
-
 @pytest.mark.parametrize("settings", [dict(factor=0.5, patience=1, min_delta=0.0, cooldown=0, min_lr=0.0),
                                       dict(factor=0.1, patience=2, min_delta=0.05, cooldown=1, min_lr=0.02)])
 def test_reduce_lr_on_plateau_follows_keras_3s_rule(settings):
     values = [1.0, 0.9, 0.95, 0.97, 0.89, 0.99, 0.98, 0.97, 0.96, 0.5, 0.6, 0.7, 0.8]
     callback = ReduceLROnPlateau("loss", **settings)
-    callback.on_train_begin(_FakeState, None)
+    state = SimpleNamespace(opt_state=SimpleNamespace(hyperparams={"learning_rate": np.float32(1.0)}))
+    callback.on_train_begin(state, None)
     lr = 1.0
     for epoch, value in enumerate(values):
-        _FakeState.opt_state.hyperparams = {"learning_rate": np.float32(lr)}
-        callback.on_epoch_end(epoch, {"loss": value}, _FakeState)
+        state.opt_state.hyperparams = {"learning_rate": np.float32(lr)}
+        callback.on_epoch_end(epoch, {"loss": value}, state)
         lr = callback._new_lr if callback._new_lr is not None else lr
         callback._new_lr = None
     expected, final = keras_reduce_lr(values, 1.0, **settings)
@@ -90,18 +87,23 @@ def test_reduce_lr_on_plateau_acts_on_each_member_of_a_population():
     np.testing.assert_allclose(state.opt_state.hyperparams["learning_rate"], [0.025, 0.025], rtol=1e-6)
 
 
+def _csv_rows(path) -> list[dict]:
+    with open(path) as file:
+        return list(csv.DictReader(file))
+
+
 def test_csv_logger_writes_keras_rows_and_a_member_column_in_populations(tmp_path):
     path = tmp_path / "log.csv"
     _, history = _fit([CSVLogger(path)], epochs=3, metrics=["accuracy"], validation_data=(X, Y))
-    rows = list(csv.DictReader(open(path)))
+    rows = _csv_rows(path)
     assert list(rows[0]) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     np.testing.assert_allclose([float(r["val_loss"]) for r in rows], history["val_loss"], rtol=1e-6)
     _fit([CSVLogger(path, append=True)], epochs=1)
-    assert len(list(csv.DictReader(open(path)))) == 4
+    assert len(_csv_rows(path)) == 4
     fit_ensemble(MODEL, "softmax_cross_entropy", "sgd", (X, Y), epochs=2, batch_size=16, n_members=2, key=KEY,
                  verbose=0, callbacks=[CSVLogger(path)])
-    rows = list(csv.DictReader(open(path)))
+    rows = _csv_rows(path)
     assert sorted((r["member"], r["epoch"]) for r in rows) == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
 
 
@@ -111,7 +113,8 @@ def _scalars(run_dir):
 
     found = []
     for path in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
-        data = open(path, "rb").read()
+        with open(path, "rb") as file:
+            data = file.read()
         at = 0
         while at < len(data):
             (length,) = struct.unpack("<Q", data[at:at + 8])
@@ -131,3 +134,19 @@ def test_tensorboard_writes_the_epoch_logs_as_scalars(tmp_path):
     fit_ensemble(MODEL, "softmax_cross_entropy", "sgd", (X, Y), epochs=1, batch_size=16, n_members=2, key=KEY,
                  verbose=0, callbacks=[TensorBoard(tmp_path / "pop")])
     assert [len(_scalars(tmp_path / "pop" / f"member_{i}")) for i in (0, 1)] == [1, 1]
+
+
+def test_model_checkpoint_saves_the_best_model_for_load_model(tmp_path):
+    callback = ModelCheckpoint(tmp_path / "best", monitor="val_loss", save_best_only=True)
+    state, history = _fit([callback], epochs=3, validation_data=(X, Y))
+    assert np.all(np.diff(history["val_loss"]) < 0) and len(callback.saved) == 3  # every epoch improved here
+    model, loaded = fnnet.load_model(tmp_path / "best")
+    np.testing.assert_array_equal(fnnet.predict(model, loaded, X), fnnet.predict(MODEL, state, X))
+    every = ModelCheckpoint(str(tmp_path / "epoch_{epoch:02d}"))
+    _fit([every], epochs=2)
+    assert [os.path.basename(p) for p in every.saved] == ["epoch_01", "epoch_02"]
+    with pytest.raises(ValueError, match="names 'val_acc'"):
+        _fit([ModelCheckpoint(str(tmp_path / "{val_acc}"))], epochs=1)
+    fit_ensemble(MODEL, "softmax_cross_entropy", "sgd", (X, Y), epochs=1, batch_size=16, n_members=2, key=KEY,
+                 verbose=0, callbacks=[ModelCheckpoint(tmp_path / "pop")])
+    assert sorted(os.listdir(tmp_path / "pop")) == ["member_0", "member_1"]

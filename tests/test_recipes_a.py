@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import fnnet
-import recipes
 from fnnet import cli, report
 from fnnet.data import load_mnist_small
+
+import recipes
 from recipes import cs4487_table
 
 
@@ -167,14 +168,6 @@ def test_cs4487_table_quick_settings_learn(tmp_path, no_data):
     results = run_quick("cs4487_table", tmp_path, no_data)
     for name, accuracy in results["accuracy"]["mnist_small"].items():
         assert accuracy > 0.4, name
-
-
-def test_highlight_threshold_falls_back_to_the_strongest_units():
-    assert cs4487_table.highlight_threshold(np.array([0.9, -0.1, -0.8]), 0.75) == (0.75, "")
-    weights = np.linspace(-0.5, 0.5, 11)
-    threshold, note = cs4487_table.highlight_threshold(weights, 0.75)
-    assert threshold == pytest.approx(0.4) and "no |w| > 0.75" in note
-    assert np.sum(np.abs(weights) > threshold) == 2  # the top 20% of |w| are framed
 
 
 def test_cs4487_table_reports_each_missing_dataset(tmp_path, no_data):

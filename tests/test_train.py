@@ -1,13 +1,13 @@
 """fit / train_step / evaluate / predict: determinism, equivalence of the compiled paths, early
 stopping, non-finite handling and input validation. Small synthetic data only."""
 import chex
-import fnnet
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
+import fnnet
 from fnnet import models as M
 from fnnet.callbacks import EarlyStopping, LambdaCallback
 from fnnet.train import (
@@ -128,7 +128,8 @@ def test_epoch_loss_is_the_example_weighted_mean_of_step_losses():
     x, y = X[:40], Y[:40]
     tx = optax.sgd(0.0)  # params never change, so every step sees the initial model
     state, hist = _fit(train_data=(x, y), epochs=1, batch_size=32, optimizer=tx, shuffle=False,
-                       model=M.mlp([3], flatten=False), callbacks=[LambdaCallback(on_epoch_end=lambda e, l, s: recorded.append(l))])
+                       model=M.mlp([3], flatten=False),
+                       callbacks=[LambdaCallback(on_epoch_end=lambda e, logs, s: recorded.append(logs))])
     full = evaluate(M.mlp([3], flatten=False), state, x, y, loss=LOSS)
     np.testing.assert_allclose(hist["loss"][0], full["loss"], rtol=1e-5)
 
@@ -175,7 +176,8 @@ def test_early_stopping_follows_keras_semantics():
 def test_early_stopping_restores_the_best_weights_in_fit():
     snapshots = []
     stopper = EarlyStopping("val_loss", patience=2, restore_best_weights=True)
-    recorder = LambdaCallback(on_epoch_end=lambda e, logs, s: snapshots.append(jax.tree_util.tree_map(np.array, s.params)))
+    recorder = LambdaCallback(
+        on_epoch_end=lambda e, logs, s: snapshots.append(jax.tree_util.tree_map(np.array, s.params)))
     state, hist = _fit(epochs=60, validation_data=(XV, YV), optimizer=optax.adam(0.1),
                        model=M.mlp([64, 64, 3], flatten=False), callbacks=[recorder, stopper])
     assert hist.stopped_early and len(hist.epochs) < 60

@@ -27,7 +27,8 @@ from fnnet.tree import member
 
 # Per-member work (parameters x batch size) above which a CPU runs members one after another inside the
 # program ("map") rather than as one batched step ("vmap"): large batched products run slower per FLOP
-# than plain ones on a CPU, small ones amortize the per-step overhead (benchmarks/ensemble.py).
+# than plain ones on a CPU, small ones amortize the per-step overhead (measured by
+# benchmarks/member_layout.py).
 CPU_MAP_THRESHOLD = 4_000_000
 
 

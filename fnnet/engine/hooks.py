@@ -59,7 +59,7 @@ def format_logs(logs: dict) -> str:
 def population_summary(run: Run, logs: list) -> str:
     """The epoch line of a population: the best member on the monitored quantity, and each quantity's
     mean and range over the training members."""
-    rows = [(i, l) for i, l in enumerate(logs) if l is not None]
+    rows = [(i, member_logs) for i, member_logs in enumerate(logs) if member_logs is not None]
     if not rows:
         return ""
     names = [k for k in rows[0][1] if not k.startswith("_")]
@@ -67,7 +67,7 @@ def population_summary(run: Run, logs: list) -> str:
     best_i, best = min(rows, key=lambda r: r[1][monitor])
     parts = [f"{len(rows)}/{run.size} training", f"best member {best_i} ({monitor} {best[monitor]:.4f})"]
     for name in names:
-        values = np.array([l[name] for _, l in rows])
+        values = np.array([member_logs[name] for _, member_logs in rows])
         parts.append(f"{name}: {np.nanmean(values):.4f} [{np.nanmin(values):.4f}, {np.nanmax(values):.4f}]")
     return " - ".join(parts)
 
@@ -98,7 +98,7 @@ class Progress(Hook):
 
     def epoch_end(self, run: Run, logs: list) -> None:
         summary = self._summary(run, logs)
-        skipped = sum((l or {}).get("_skipped", 0) for l in logs)
+        skipped = sum((member_logs or {}).get("_skipped", 0) for member_logs in logs)
         if skipped:
             summary += f" - skipped {skipped} non-finite steps"
         if self.bar is not None:

@@ -77,27 +77,27 @@ class Piece:
 class Hook:
     """Something done around the compiled pieces of every epoch. All methods are optional."""
 
-    def prepare(self, run: "Run") -> None:
+    def prepare(self, run: Run) -> None:
         """Before any ``begin``: where a checkpoint hook restores the run it resumes."""
 
-    def begin(self, run: "Run") -> None:
+    def begin(self, run: Run) -> None:
         """Before the first epoch (the run as restored)."""
 
-    def epoch_begin(self, run: "Run") -> None:
+    def epoch_begin(self, run: Run) -> None:
         """Before the epoch's first piece."""
 
-    def piece_end(self, run: "Run", piece: Piece) -> None:
+    def piece_end(self, run: Run, piece: Piece) -> None:
         """After each piece (its non-finite steps already handled)."""
 
-    def piece_failed(self, run: "Run", piece: Piece) -> None:
+    def piece_failed(self, run: Run, piece: Piece) -> None:
         """After a piece with a non-finite step, just before the loop raises (``run.state`` is the piece's
         end state, which is not kept)."""
 
-    def epoch_end(self, run: "Run", logs: list) -> None:
+    def epoch_end(self, run: Run, logs: list) -> None:
         """After the epoch: ``logs[i]`` is member ``i``'s epoch logs (None for a member not training);
         hooks may add to them (validation) before later hooks see them."""
 
-    def end(self, run: "Run") -> None:
+    def end(self, run: Run) -> None:
         """After training, also when it stops with an exception (``run.error`` is then set)."""
 
 
@@ -171,7 +171,7 @@ class Run:
         return self.epoch >= self.last_epoch or not self.active.any() or (budget is not None and budget <= 0)
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self) -> "Run":
+    def run(self) -> Run:
         try:
             for hook in self.hooks:
                 hook.prepare(self)
@@ -240,10 +240,13 @@ class Run:
             idx, rest = distributed.replicate((idx, rest), self.placement[1])
         return idx, rest
 
-    def _programs(self, mode: str, *, checking: bool = False):
+    def _programs(self, mode: str, active, *, checking: bool = False):
+        """The piece program; ``active`` (the members training in this piece) decides whether it must
+        keep some members' state unchanged (a stopped member)."""
         step = self.step_spec.checking() if checking else self.step_spec
+        masked = self.population.stacked and not bool(np.all(active))
         spec = programs.PieceSpec(step, self.layout, self.population.shared_order, mode,
-                                  self.progress and not checking, self.placement)
+                                  self.progress and not checking, self.placement, masked)
         return programs.piece_program(spec)
 
     def _ctl(self, t0: int, pos0: int, i: int, active) -> dict:
@@ -277,7 +280,8 @@ class Run:
             self.state, logs = parts[0]
             return logs, failure
         self.state = jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *[s for s, _ in parts])
-        joined = [(jax.tree.map(lambda *v: np.concatenate(v, axis=1), *[lg[j][0] for _, lg in parts]), parts[0][1][j][1])
+        joined = [(jax.tree.map(lambda *v: np.concatenate(v, axis=1), *[lg[j][0] for _, lg in parts]),
+                   parts[0][1][j][1])
                   for j in range(len(parts[0][1]))]
         return joined, failure
 
@@ -292,7 +296,7 @@ class Run:
         t = self.first_step + self.steps_done
         batch = idx.shape[-1]
         if hi > lo:
-            program = self._programs(self.mode)
+            program = self._programs(self.mode, active)
             if self.mode == "scan":
                 rows = idx[:, lo:hi] if (self.layout == "map" and not self.population.shared_order) else idx[lo:hi]
                 state, logs = program(state, self.x, self.y, rows, self._ctl(t, lo, 0, active), self.data)
@@ -302,8 +306,8 @@ class Run:
                     state, logs = program(state, self.x, self.y, idx, self._ctl(t + i - lo, i, i, active), self.data)
                     out.append((logs, batch))
         if rest is not None:
-            state, logs = self._programs("step")(state, self.x, self.y, rest, self._ctl(t + hi - lo, hi, 0, active),
-                                                 self.data)
+            rest_program = self._programs("step", active)
+            state, logs = rest_program(state, self.x, self.y, rest, self._ctl(t + hi - lo, hi, 0, active), self.data)
             out.append((logs, rest.shape[-1]))
         return state, out
 
@@ -333,7 +337,7 @@ class Run:
         """Re-runs the piece from ``start`` one batch at a time (the same keys give the same steps) until a
         member's loss or new state is not finite; returns ``(batch, member, state before that batch)``."""
         idx, rest = self._member_idx(idx, members), self._member_idx(rest, members)
-        program = self._programs("step", checking=True)
+        program = self._programs("step", active, checking=True)
         stacked = self.population.stacked
         state = jax.tree.map(jnp.copy, start)
         t = self.first_step + self.steps_done
@@ -341,7 +345,8 @@ class Run:
         for n, (rows, i) in enumerate(batches):
             before = jax.tree.map(jnp.copy, state)
             state, logs = program(state, self.x, self.y, rows, self._ctl(t + n, lo + n, i, active), self.data)
-            ok = np.asarray(logs["finite"], bool).reshape(-1) & np.atleast_1d(programs.state_is_finite(state, stacked=stacked))
+            state_finite = np.atleast_1d(programs.state_is_finite(state, stacked=stacked))
+            ok = np.asarray(logs["finite"], bool).reshape(-1) & state_finite
             if stacked:
                 ok |= ~np.asarray(active, bool)
             if not ok.all():
@@ -370,7 +375,8 @@ class Run:
             logs = {}
             for name in names:
                 values = np.concatenate([as2d(h[name]).astype(np.float64) for h, _ in step_logs])[:, i]
-                logs[name] = float(np.sum(np.where(finite[:, i], values, 0.0) * w[:, i]) / total[i]) if total[i] else float("nan")
+                logs[name] = (float(np.sum(np.where(finite[:, i], values, 0.0) * w[:, i]) / total[i]) if total[i]
+                              else float("nan"))
             logs["_skipped"] = int((~finite[:, i]).sum())
             result.append(logs)
         return result

@@ -111,8 +111,8 @@ def with_hyperparams(opt_state, tx):
     if not values or not hasattr(opt_state, "hyperparams"):
         return opt_state
     current = opt_state.hyperparams
-    updated = {k: (jnp.full(jnp.shape(current[k]), values[k], jnp.result_type(current[k])) if k in values else current[k])
-               for k in current}
+    updated = {k: jnp.full(jnp.shape(v), values[k], jnp.result_type(v)) if k in values else v
+               for k, v in current.items()}
     return opt_state._replace(hyperparams=updated)
 
 
@@ -136,7 +136,9 @@ def default_epoch_mode(model) -> str:
 # XLA's CPU backend hands convolutions to YNNPACK by default; leaving them out of its library fusions
 # sends them to XLA's Eigen convolutions, faster for the course's CNNs (benchmarks/cpu_paths.py). Dots
 # and reductions keep the default, so a model without convolutions compiles exactly as without the option.
-CPU_CONV_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+CPU_CONV_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
+}
 
 
 @functools.cache
@@ -185,24 +187,14 @@ def init_state(model, tx, key: jax.Array, x_sample, *, params=None) -> TrainStat
 
 
 def init_population(model, tx, keys: jax.Array, x_sample) -> TrainState:
-    """The stacked states members start from: member ``i`` is ``init_state(model, tx, keys[i], x_sample)``."""
-    def build():
-        def init(k, s):
-            init_key, step_key = jax.random.split(k)
-            params, model_state = model.init_with_state(init_key, s)
-            return initial_state(params, tx.init(params), model_state, step_key)
+    """The stacked states members start from: member ``i`` is ``init_state(model, tx, keys[i], x_sample)``.
 
-        return jax.jit(jax.vmap(init, in_axes=(0, None)))
-
-    program = CACHE.get(("init_population", model, optimizer_key(tx)), build)
-    state = program(keys, x_sample)
-    values = getattr(tx, "hyperparams", None)
-    if values and hasattr(state.opt_state, "hyperparams"):
-        m = keys.shape[0]
-        hp = state.opt_state.hyperparams
-        hp = {k: (jnp.full((m,), values[k], hp[k].dtype) if k in values else hp[k]) for k in hp}
-        state = state.replace(opt_state=state.opt_state._replace(hyperparams=hp))
-    return state
+    Each member runs :func:`init_state`'s program (the one ``fit`` compiles too) and one compiled stack
+    joins them: a vmapped initialization would be a second, slower-compiling program of the same work."""
+    states = [init_state(model, tx, k, x_sample) for k in keys]
+    stack = CACHE.get(("stack", len(states), jax.tree.structure(states[0])),
+                      lambda: jax.jit(lambda *trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)))
+    return stack(*states)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -222,11 +214,11 @@ class StepSpec:
     tx: Any = dataclasses.field(default=None, compare=False, hash=False, repr=False)
 
     @classmethod
-    def make(cls, objective, tx, *, augment=None, statistics=(), skip_nonfinite=False) -> "StepSpec":
+    def make(cls, objective, tx, *, augment=None, statistics=(), skip_nonfinite=False) -> StepSpec:
         return cls(objective, optimizer_key(tx), augment, tuple(s.program_key for s in statistics),
                    bool(skip_nonfinite), bool(skip_nonfinite), tx)
 
-    def checking(self) -> "StepSpec":
+    def checking(self) -> StepSpec:
         """The same step with the full finiteness check and no guard: what a replay runs to locate a bad step."""
         return dataclasses.replace(self, skip_nonfinite=False, full_check=True)
 
@@ -270,9 +262,8 @@ def member_step(spec: StepSpec, *, guard: bool = True):
         finite = jnp.isfinite(loss)
         if spec.full_check:
             finite = finite & jnp.isfinite(optax.tree.norm(grads)) & _sum_is_finite(params)
-        if spec.skip_nonfinite:
-            if guard:
-                new = jax.lax.cond(finite, lambda: new, lambda: state.replace(step=state.step + 1))
+        if spec.skip_nonfinite and guard:
+            new = jax.lax.cond(finite, lambda: new, lambda: state.replace(step=state.step + 1))
         logs = {"loss": loss, **aux["metrics"], "finite": finite}
         if statistics:
             info = StepInfo(step=t, model=objective.model, params=state.params, new_params=params,
@@ -293,16 +284,20 @@ def _statistic(fn, every: int, info: StepInfo, data) -> dict:
     return {"values": jax.lax.cond(computed, compute, zeros), "computed": computed}
 
 
-def population_step(step, *, shared_order: bool, skip_nonfinite: bool):
+def population_step(step, *, shared_order: bool, skip_nonfinite: bool, masked: bool = True):
     """``pop_step(states, x, y, t, data, active)``: the unguarded member ``step`` vmapped over stacked
     members (``x``/``y`` ``(M, B, ...)``, or ``(B, ...)`` shared by all), keeping the state of members that
     are not ``active`` (stopped by their callbacks) or, with ``skip_nonfinite``, not finite.
 
     ONE ``lax.cond`` on "every member kept" for the population: a per-member ``cond`` under ``vmap``
     becomes a select over every parameter and optimizer leaf of every member on every step; here the
-    select runs only on steps where some member is frozen or failed."""
+    select runs only on steps where some member is frozen or failed. Without ``masked`` (every member
+    active for the whole piece, as the loop knows before it starts one) and without ``skip_nonfinite``
+    there is nothing to keep, and no ``cond`` at all."""
     data_axis = None if shared_order else 0
     batched = jax.vmap(step, in_axes=(0, data_axis, data_axis, None, None))
+    if not masked and not skip_nonfinite:
+        return lambda states, x, y, t, data, active: batched(states, x, y, t, data)
 
     def pop_step(states: TrainState, x, y, t, data, active):
         new, logs = batched(states, x, y, t, data)
@@ -336,6 +331,7 @@ class PieceSpec:
     mode: str  # "scan" | "step"
     progress: bool
     placement: Any  # None | ("data", mesh) | ("members", mesh)
+    masked: bool = True  # some member may be inactive during the piece (vmap layout)
 
 
 def _gather(x, y, rows):
@@ -384,7 +380,7 @@ def _build_piece(spec: PieceSpec):
 
     elif spec.layout == "vmap":
         pop = population_step(member_step(spec.step, guard=False), shared_order=spec.shared_order,
-                              skip_nonfinite=spec.step.skip_nonfinite)
+                              skip_nonfinite=spec.step.skip_nonfinite, masked=spec.masked)
         if placement is not None:
             pop = distributed.member_parallel_step(pop, placement[1], per_member_batches=not spec.shared_order)
 
@@ -466,7 +462,7 @@ def forward_program(model, batch_size: int, layout: str = "single"):
     return CACHE.get(("forward", model, batch_size, layout), build)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _finite_program(stacked: bool):
     def finite(state):
         core = (state.params, state.opt_state, state.model_state)
