@@ -18,6 +18,8 @@ import numpy as np
 import fnnet
 from fnnet import viz
 from fnnet.data import Dataset, DatasetNotFoundError, data_root, load, template_images
+from fnnet.ensemble import fit_ensemble
+from fnnet.tree import member
 
 from . import _settings as V
 
@@ -154,10 +156,42 @@ def train_classifier(
     state, history = fnnet.fit(
         model, loss, optimizer, train, epochs=epochs, batch_size=batch_size, key=key,
         validation_data=validation if validation is not None else test, metrics=["accuracy"],
-        callbacks=callbacks, augment=augment, max_steps=max_steps, verbose=int(verbose),
+        callbacks=callbacks, augment=augment, options=fnnet.TrainOptions(max_steps=max_steps), verbose=int(verbose),
     )
     scores = fnnet.evaluate(model, state, *test, loss=loss, metrics=["accuracy"])
     return Trained(model, state, history, scores, time.perf_counter() - t0)
+
+
+def train_classifiers(
+    model: fnnet.Model,
+    optimizer,
+    train: tuple,
+    test: tuple,
+    *,
+    keys: Sequence[jax.Array],
+    epochs: int,
+    batch_size: int,
+    validation: Optional[tuple] = None,
+    callbacks: Sequence = (),
+    augment=None,
+    max_steps: Optional[int] = None,
+    loss: str = LOSS,
+    verbose: bool = False,
+) -> list[Trained]:
+    """:func:`train_classifier` for every key of ``keys`` (repeats of one experiment), as the members of
+    ONE population (:func:`fnnet.ensemble.fit_ensemble`: one compiled program trains them all; member
+    ``r`` is ``train_classifier(..., key=keys[r])`` up to float rounding). Each member stops on its own
+    callbacks (e.g. early stopping). ``seconds`` is the population's wall time shared out per member."""
+    t0 = time.perf_counter()
+    state, history = fit_ensemble(
+        model, loss, optimizer, train, epochs=epochs, batch_size=batch_size, keys=list(keys),
+        validation_data=validation if validation is not None else test, metrics=["accuracy"], callbacks=callbacks,
+        augment=augment, options=fnnet.TrainOptions(max_steps=max_steps), verbose=int(verbose),
+    )
+    states = [member(state, i) for i in range(len(keys))]
+    scores = [fnnet.evaluate(model, s, *test, loss=loss, metrics=["accuracy"]) for s in states]
+    seconds = (time.perf_counter() - t0) / len(keys)
+    return [Trained(model, s, h, score, seconds) for s, h, score in zip(states, history.members, scores)]
 
 
 def percent(value: float, digits: int = 2) -> str:

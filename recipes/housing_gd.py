@@ -19,8 +19,11 @@ order of the floating-point sums differs). Unscaled target, no feature scaling: 
   below), which the loss curves show.
 * Mini-batch SGD: m = b = 0.5, lr 0.01, 100 iterations of 100 examples. The seed draws each batch with
   ``np.random.randint`` (with replacement, no seed), so its (0.41079, 0.47575) is one random draw; here each
-  iteration takes 100 distinct examples drawn with ``jax.random`` from the run's key (``fit`` with
-  ``steps_per_epoch=1``: a fresh permutation per iteration).
+  iteration takes 100 distinct examples drawn with ``jax.random`` from the run's key (one-step epochs:
+  a fresh permutation per iteration).
+
+The full-data MSE of the loss curves is logged inside the compiled loop by :class:`fnnet.callbacks.StepLog`
+(before the first and after every iteration).
 * Extra (not in the seed): all eight features, standardized, full-batch GD from zero vs least squares.
 """
 from __future__ import annotations
@@ -37,6 +40,7 @@ import numpy as np
 import fnnet
 from fnnet import models as M
 from fnnet import optim, report, viz
+from fnnet.callbacks import StepLog
 from fnnet.data import DatasetNotFoundError, Standardizer, load_california_housing
 from fnnet.data.formats import HOUSING_FEATURES
 
@@ -146,15 +150,18 @@ def gradient_descent(
         x, y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
         params = linear_params(np.full(x.shape[1], start), start, dtype)
         initial = fnnet.create_train_state(model, tx, key, x[:1], params=params)
-        start_mse = fnnet.evaluate(model, params, x, y, loss="mse", batch_size=len(x))["loss"]
-        state, history = fnnet.fit(
+        # every=1, subsampled below: StepLog(every=k) logs after steps 1, k + 1, ... (notes/ASK_recipes.md).
+        log = StepLog(np.asarray(x), np.asarray(y), every=1)
+        epochs = 1 if batch_size is None else iterations  # mini-batches: a fresh permutation per iteration
+        state, _ = fnnet.fit(
             model, "mse", tx, (x, y), batch_size=len(x) if batch_size is None else batch_size,
-            epochs=iterations // log_every, steps_per_epoch=log_every, shuffle=batch_size is not None,
-            validation_data=(x, y), eval_batch_size=len(x), initial_state=initial, key=key, verbose=0,
+            epochs=epochs, initial_state=initial, key=key, verbose=0, callbacks=[log],
+            options=fnnet.TrainOptions(steps_per_epoch=iterations // epochs, shuffle=batch_size is not None),
         )
         coef = np.asarray(state.params["dense_0"]["kernel"][:, 0], np.float64)
         intercept = float(state.params["dense_0"]["bias"][0])
-    return LinearFit(coef, intercept, [start_mse, *history["val_loss"]], log_every, time.perf_counter() - t0)
+    mse = log.values["loss"][::log_every].tolist()  # after 0, log_every, 2 * log_every, ... iterations
+    return LinearFit(coef, intercept, mse, log_every, time.perf_counter() - t0)
 
 
 def least_squares(x, y) -> tuple[np.ndarray, float]:

@@ -12,6 +12,16 @@ of inputs.
    Glorot normal or He normal. The per-layer standard deviation of the activations shows the small
    weights' signal vanishing, N(0, 1) exploding (relu) or saturating (tanh), Glorot keeping tanh alive
    and He keeping relu's scale constant.
+3. **Zero initialization** (the seed's "symmetry" remark): a one-hidden-layer net on the planar flower
+   trained by full-batch gradient descent from all-zero weights next to the same net from Glorot-uniform
+   weights, as one population of two members. From zeros every hidden unit computes the same output and
+   receives the same gradient, so after training all hidden units are still identical (the spread of
+   their weights across units is printed: 0): with sigmoid units they move but together, a net of one
+   hidden unit; with tanh (tanh(0) = 0 and the output weights' gradient is 0) nothing but the output
+   bias moves. The random start breaks the symmetry.
+
+The ``draws`` of part 1 run as one compiled program over the draws' keys (``jax.lax.map``), not a Python
+loop of draws.
 """
 from __future__ import annotations
 
@@ -23,9 +33,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import initializers, viz
+import fnnet
+from fnnet import initializers, optim, viz
 from fnnet import models as M
+from fnnet.data import flower
+from fnnet.ensemble import fit_ensemble
 from fnnet.report import text_table
+from fnnet.tree import member, stack
 
 from . import _settings as V
 from . import _support as S
@@ -51,9 +65,14 @@ class Config:
     width: int = 500
     batch: int = 1000
     activations: tuple = ("relu", "tanh")
+    symmetry_activations: tuple = ("sigmoid", "tanh")  # hidden units of the zero-initialization demo
+    symmetry_hidden: int = 8
+    symmetry_learning_rate: float = 2.0
+    symmetry_iterations: int = 2_000
 
 
-QUICK = dict(n_outputs=5_000, draws=2, depth=6, width=128, batch=256)
+QUICK = dict(n_outputs=5_000, draws=2, depth=6, width=128, batch=256, symmetry_activations=("sigmoid",),
+             symmetry_iterations=300)
 
 #: What each setting accepts, checked before the recipe runs (see recipes._settings).
 SETTINGS = {
@@ -64,15 +83,56 @@ SETTINGS = {
     "width": V.integer(1),
     "batch": V.integer(2),
     "activations": V.subset(tuple(M.ACTIVATIONS)),
+    "symmetry_activations": V.subset(tuple(M.ACTIVATIONS)),
+    "symmetry_hidden": V.integer(2),
+    "symmetry_learning_rate": V.positive(),
+    "symmetry_iterations": V.integer(1),
 }
+
+
+def _unit_outputs(init, key, config: Config) -> jax.Array:
+    x = (jnp.arange(config.n_inputs) < config.n_inputs // 2).astype(jnp.float32)
+    return x @ init(key, (config.n_inputs, config.n_outputs), jnp.float32)
 
 
 def unit_outputs(init, key, config: Config) -> np.ndarray:
     """``z = W^T x`` for the seed's input (first half ones, rest zeros) and ``W (n_inputs, n_outputs)``
     drawn by ``init``: ``n_outputs`` independent draws of one unit's output."""
-    x = (jnp.arange(config.n_inputs) < config.n_inputs // 2).astype(jnp.float32)
-    weights = init(key, (config.n_inputs, config.n_outputs), jnp.float32)
-    return np.asarray(x @ weights)
+    return np.asarray(_unit_outputs(init, key, config))
+
+
+def unit_output_draws(init, keys, config: Config) -> np.ndarray:
+    """:func:`unit_outputs` for every key of ``keys (draws,)``: ``(draws, n_outputs)``, in one compiled
+    program (``lax.map``: one ``(n_inputs, n_outputs)`` weight matrix in memory at a time, not ``draws``)."""
+    return np.asarray(jax.jit(lambda ks: jax.lax.map(lambda k: _unit_outputs(init, k, config), ks))(keys))
+
+
+def zero_init_symmetry(activation: str, key, config: Config) -> dict:
+    """Trains ``mlp([symmetry_hidden, 1])`` with ``activation`` hidden units on the flower from all-zero
+    weights and from Glorot-uniform weights (one population of two members, the same data and steps);
+    returns per start its spread across hidden units (the largest ``|w_j - w_0|`` over the first layer's
+    kernel columns and biases and the output kernel's rows: 0 when all units are identical), its largest
+    first-layer weight and its training accuracy."""
+    x, y = flower(seed=1)
+    x = x.astype(np.float32)
+    model = M.mlp([config.symmetry_hidden, 1], activation=activation, flatten=False)
+    tx = optim.optimizer("sgd", config.symmetry_learning_rate)
+    glorot = model.init(key, x[:1])
+    starts = {"zeros": jax.tree.map(jnp.zeros_like, glorot), "Glorot uniform": glorot}
+    initial = stack([fnnet.create_train_state(model, tx, key, x[:1], params=p) for p in starts.values()])
+    state, _ = fit_ensemble(model, "sigmoid_binary_cross_entropy", tx, (x, y), batch_size=len(x), epochs=1,
+                            keys=[key] * len(starts), initial_state=initial, verbose=0,
+                            options=fnnet.TrainOptions(steps_per_epoch=config.symmetry_iterations))
+    results = {}
+    for i, name in enumerate(starts):
+        trained = member(state, i)
+        p = jax.tree.map(np.asarray, trained.params)
+        w1, b1, w2 = p["dense_0"]["kernel"], p["dense_0"]["bias"], p["dense_1"]["kernel"]
+        spread = max(np.abs(w1 - w1[:, :1]).max(), np.abs(b1 - b1[0]).max(), np.abs(w2 - w2[:1]).max())
+        accuracy = fnnet.evaluate(model, trained, x, y, loss="sigmoid_binary_cross_entropy",
+                                  metrics=["accuracy"])["accuracy"]
+        results[name] = {"spread": float(spread), "largest_weight": float(np.abs(w1).max()), "accuracy": accuracy}
+    return results
 
 
 def layer_activations(activation: str, init, key, config: Config) -> list[np.ndarray]:
@@ -94,15 +154,17 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     out = Path(out_dir or "outputs/init_scale")
     say = S.reporter(verbose)
     weight_key, unit_key, deep_key = jax.random.split(key, 3)
+    symmetry_key = jax.random.fold_in(key, 3)
     ones = config.n_inputs // 2
 
     # 1. One unit, the seed's input.
     first_w = np.asarray(initializers.normal(1.0)(weight_key, (config.n_outputs,)))  # the seed's 20,000 values of W
     variances, first_draws = {}, {}
     for i, (name, init) in enumerate(UNIT_INITS.items()):
-        draws = [unit_outputs(init, jax.random.fold_in(jax.random.fold_in(unit_key, i), d), config)
-                 for d in range(config.draws)]
-        variances[name] = np.array([z.var() for z in draws])
+        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(jax.random.fold_in(unit_key, i),
+                                                                jnp.arange(config.draws))
+        draws = unit_output_draws(init, keys, config)
+        variances[name] = draws.var(axis=1)
         first_draws[name] = draws[0]
     fan_in_scale = {"N(0, 1)": 1.0, "LeCun normal, 1/n": 1.0 / config.n_inputs, "He normal, 2/n": 2.0 / config.n_inputs}
     unit_table = [{"weights": name, "theory: sum(x²)·Var(w)": f"{ones * fan_in_scale[name]:g}",
@@ -141,6 +203,19 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     say(f"\n{config.depth} layers of {config.width} units, {config.batch} N(0, 1) inputs")
     say(text_table(deep_table))
 
+    # 3. Zero initialization: the hidden units stay identical.
+    symmetry, symmetry_table = {}, []
+    for activation in config.symmetry_activations:
+        symmetry[activation] = zero_init_symmetry(activation, symmetry_key, config)
+        for start, r in symmetry[activation].items():
+            symmetry_table.append({"hidden units": f"{config.symmetry_hidden} x {activation}", "start": start,
+                                   "max |unit j - unit 0| after training": f"{r['spread']:.3g}",
+                                   "largest first-layer |w|": f"{r['largest_weight']:.3g}",
+                                   "training accuracy": S.percent(r["accuracy"], 1)})
+    say(f"\nzero initialization: mlp([{config.symmetry_hidden}, 1]) on the flower, {config.symmetry_iterations} "
+        f"full-batch steps at lr {config.symmetry_learning_rate}, from zeros and from Glorot uniform")
+    say(text_table(symmetry_table))
+
     normal, he = variances["N(0, 1)"], variances["He normal, 2/n"]
     rows = [
         {"experiment": f"var of {config.n_outputs:,} weights drawn from N(0, 1)", "seed": f"{SEED_VARIANCE_W}",
@@ -155,13 +230,23 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     ]
     rows += [{"experiment": f"{activation} net, {name}: activation std at layer {config.depth}", "seed": "-",
               "fnnet": f"{values[-1]:.3g}"} for activation, by_init in stds.items() for name, values in by_init.items()]
+    for activation, by_start in symmetry.items():
+        zero, glorot = by_start["zeros"], by_start["Glorot uniform"]
+        rows.append({"experiment": f"zero init, {config.symmetry_hidden} {activation} hidden units: max difference "
+                                   "between hidden units after training (from zeros / from Glorot)",
+                     "seed": "all units identical (symmetry)",
+                     "fnnet": f"{zero['spread']:.3g} / {glorot['spread']:.3g}"})
+        rows.append({"experiment": f"zero init, {activation}: training accuracy (from zeros / from Glorot)",
+                     "seed": "-", "fnnet": f"{S.percent(zero['accuracy'], 1)} / {S.percent(glorot['accuracy'], 1)}"})
     return {
         "rows": rows,
-        "tables": {"one unit's output variance": unit_table, "activation std per layer": deep_table},
+        "tables": {"one unit's output variance": unit_table, "activation std per layer": deep_table,
+                   "zero initialization: hidden units after training": symmetry_table},
         "data": "generated: the seed's 0/1 input vector and N(0, 1) input batches",
         "weight_variance": float(first_w.var()),
         "unit_variances": {name: v.tolist() for name, v in variances.items()},
         "activation_std": stds,
+        "zero_init_symmetry": symmetry,
         "plots": viz.save_figures(figures, out),
         "figures": figures,
     }

@@ -13,13 +13,16 @@ starts from the seed's ``w0 = [0, 0, 0, 0, 0, 1]`` and takes 100 steps of batch 
   same formula, no eps difference (tests/test_optim.py checks all three against the seed's numpy
   step for step).
 
-Like the seed, the loss is recorded on the FULL data while every step sees a batch of 4: ``fit`` runs
-one-step epochs (``steps_per_epoch=1``) with the full data as ``validation_data``, so its ``val_loss``
-is the full-data loss after every step; the curve starts with the loss at ``w0``. The seed draws each
-batch with ``np.random.choice`` (with replacement); here each batch is 4 distinct points drawn from an
-explicit key, and the three optimizers see the SAME batches in the same order, so their curves differ
-only by the update rule. ``repeats`` runs the comparison over that many data orders (keys) to say how
-often momentum and RMSprop end below SGD, not just in one draw.
+Like the seed, the loss is recorded on the FULL data while every step sees a batch of 4:
+:class:`fnnet.callbacks.StepLog` evaluates the full-data loss inside the compiled loop before the first step
+and after every step, so each curve has ``iterations + 1`` points and starts with the loss at ``w0``. The
+seed draws each batch with ``np.random.choice`` (with replacement); here the 100 batches of 4 are one
+shuffled pass over the 400 points, drawn from an explicit key. The seed's experiment is a comparison over
+data orders, so it runs as one population per optimizer (:func:`fnnet.ensemble.fit_ensemble`): the
+``repeats`` data orders are its members, all trained in one compiled program, and the three populations
+get the SAME member keys, so member ``r`` sees the same batches under every optimizer and the curves
+differ only by the update rule. The counts say how often momentum and RMSprop end below SGD over those
+orders, not just in one draw.
 """
 from __future__ import annotations
 
@@ -34,8 +37,12 @@ import numpy as np
 import fnnet
 from fnnet import models as M
 from fnnet import optim, viz
+from fnnet.callbacks import StepLog
 from fnnet.data import circles
+from fnnet.ensemble import fit_ensemble
 from fnnet.report import text_table
+from fnnet.state import initial_state
+from fnnet.tree import member
 
 from . import _settings as V
 from . import _support as S
@@ -101,18 +108,23 @@ def expand_check() -> float:
         return float(np.max(np.abs(np.asarray(M.expand(DUMMY_X)) - DUMMY_EXPANDED)))
 
 
-def full_data_losses(model, tx, data, *, config: Config, key) -> tuple[np.ndarray, fnnet.TrainState]:
-    """Trains from ``W0``; returns the full-data loss before the first and after every step
-    ``(iterations + 1,)`` and the final state."""
+def full_data_curves(model, tx, data, *, config: Config, keys) -> tuple[dict, fnnet.TrainState]:
+    """Trains one member per key from ``W0`` (member ``r`` visits the data in ``keys[r]``'s order) for
+    ``iterations`` steps; returns the full-data ``{"loss", "accuracy"}`` before the first and after every
+    step, each ``(members, iterations + 1)``, and the stacked final state."""
     x, y = data
     w0 = {"dense_0": {"kernel": jnp.asarray(W0, jnp.float32)[:, None]}}
-    initial = fnnet.create_train_state(model, tx, key, x[:1], params=w0)
-    start = fnnet.evaluate(model, initial, x, y, loss=LOSS)["loss"]
-    state, history = fnnet.fit(
-        model, LOSS, tx, (x, y), batch_size=config.batch_size, epochs=config.iterations, steps_per_epoch=1,
-        validation_data=(x, y), initial_state=initial, key=key, verbose=0,
+    one = initial_state(w0, tx.init(w0), {}, keys[0])
+    # Every member starts from W0, stacked on the host (no initializer program to compile for 6 fixed weights).
+    start = jax.tree.map(lambda leaf: np.broadcast_to(leaf, (len(keys), *np.shape(leaf))), one.replace(key=None))
+    start = start.replace(key=keys)
+    log = StepLog(x, y, every=1)
+    epochs = -(-config.iterations * config.batch_size // len(x))  # ceil: enough epochs for the steps
+    state, _ = fit_ensemble(
+        model, LOSS, tx, (x, y), batch_size=config.batch_size, epochs=epochs, keys=keys, initial_state=start,
+        metrics=["accuracy"], callbacks=[log], options=fnnet.TrainOptions(max_steps=config.iterations), verbose=0,
     )
-    return np.array([start, *history["val_loss"]]), state
+    return log.values, state
 
 
 def first_below(curve: np.ndarray, level: float) -> Optional[int]:
@@ -136,22 +148,15 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     say(f"expand(dummy_X) vs the seed's dummy_expanded_ans: max |difference| {expand_error:.1e} (float64)")
 
     txs = optimizers(config)
-    curves = {name: [] for name in txs}  # per optimizer: one curve per data order
-    states = {}
-    for r in range(config.repeats):
-        k = jax.random.fold_in(order_key, r)  # the same batches for every optimizer
-        for name, tx in txs.items():
-            curve, state = full_data_losses(model, tx, (x, y), config=config, key=k)
-            curves[name].append(curve)
-            if r == 0:
-                states[name] = state
-    curves = {name: np.stack(c) for name, c in curves.items()}
+    keys = jnp.stack([jax.random.fold_in(order_key, r) for r in range(config.repeats)])  # the same for all
+    curves, accuracy, states = {}, {}, {}  # per optimizer: (repeats, iterations + 1) curves; order 1's state
+    for name, tx in txs.items():
+        logs, population = full_data_curves(model, tx, (x, y), config=config, keys=keys)
+        curves[name], accuracy[name], states[name] = logs["loss"], logs["accuracy"][0, -1], member(population, 0)
 
     n = config.iterations
     final = {name: c[:, -1] for name, c in curves.items()}
     mean_loss = {name: c.mean(axis=1) for name, c in curves.items()}
-    accuracy = {name: fnnet.evaluate(model, s, x, y, loss=LOSS, metrics=["accuracy"])["accuracy"]
-                for name, s in states.items()}
     table, faster = [], {}
     for name in txs:
         # Iterations to reach the loss SGD ends with (same data order), per repeat.
@@ -175,8 +180,9 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
 
     median_curves = {f"{name} (median of {config.repeats})": np.median(c, axis=0) for name, c in curves.items()}
     surfaces, axes = viz.figure_grid(len(states), ncols=len(states))
+    logits = jax.jit(model.apply)  # one compiled program for the three surfaces
     for ax, (name, state) in zip(axes, states.items()):
-        predict = lambda points, p=state.params: np.asarray(model.apply(p, points) > 0).astype(int).ravel()
+        predict = lambda points, p=state.params: np.asarray(logits(p, points) > 0).astype(int).ravel()
         viz.plot_decision_boundary(predict, x, y, ax=ax, title=f"{name}: loss {final[name][0]:.3f} after {n} it.")
     figures = {
         "loss_curves.png": viz.plot_curves(

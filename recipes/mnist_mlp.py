@@ -19,9 +19,10 @@ with Keras' betas, batch 32 with a partial last batch, reshuffled every epoch). 
 * the seed's Keras code itself, ``KERAS_BACKEND=jax python tools/keras_mnist_mlp.py --data-dir DATA
   --seeds 0 1 2`` (Keras 3.15.1, JAX backend, the same split): 97.14 / 97.33 / 97.23%, mean 97.23% ± 0.10%.
 
-So ``repeats=N`` trains N runs with keys ``key, fold_in(key, 1), ...`` and reports their median, each run
-and their mean ± standard deviation (the figures show the first run; ``repeats=1``, the default, is the
-seed's single run).
+So ``repeats=N`` trains N runs with keys ``key, fold_in(key, 1), ...`` as the members of one population
+(one compiled program, :func:`fnnet.ensemble.fit_ensemble`) and reports their median, each run and their
+mean ± standard deviation (the figures show the first run; ``repeats=1``, the default, is the seed's single
+run). The rows say plainly whether the seed's "> 97.5%" is met.
 """
 from __future__ import annotations
 
@@ -69,6 +70,23 @@ SETTINGS = {
 RELATIONS = [V.batch_fits_data()]
 
 SEED_VALIDATION = "> 97.5%"
+SEED_TARGET = 0.975
+
+
+def target_verdict(val_accs) -> str:
+    """Plainly, whether the median of the runs' validation accuracies beats the seed's 97.5%, and how many
+    single runs do."""
+    median = statistics.median(val_accs)
+    met = median > SEED_TARGET
+    verdict = f"{'yes' if met else 'no'}: {S.percent(median)} is {'above' if met else 'at or below'} 97.5%"
+    if len(val_accs) == 1:
+        return verdict + " (one run)"
+    above = sum(v > SEED_TARGET for v in val_accs)
+    return f"{verdict} (median of {len(val_accs)} runs; {above} of them above)"
+
+
+def _dataset_title(name: str) -> str:
+    return S.DATA_TITLES.get(name, name).split(" (")[0]
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:
@@ -100,14 +118,14 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
 
     model = M.keras_mnist_mlp()
     M.summary(model, train[0][:1], print_fn=say)
-    runs = []
-    for r, run_key in enumerate(S.repeat_keys(key, config.repeats)):
-        runs.append(S.train_classifier(
-            model, optim.optimizer("adam", config.learning_rate), train, test, validation=validation,
-            key=run_key, epochs=config.epochs, batch_size=config.batch_size, verbose=verbose,
-        ))
-        say(f"run {r + 1}/{config.repeats}: validation accuracy {S.percent(runs[-1].history['val_accuracy'][-1])} "
-            f"(seed: {SEED_VALIDATION}); test accuracy {S.percent(runs[-1].test['accuracy'])}")
+    runs = S.train_classifiers(  # the repeats as the members of one population
+        model, optim.optimizer("adam", config.learning_rate), train, test, validation=validation,
+        keys=S.repeat_keys(key, config.repeats), epochs=config.epochs, batch_size=config.batch_size,
+        verbose=verbose,
+    )
+    for r, t in enumerate(runs):
+        say(f"run {r + 1}/{config.repeats}: validation accuracy {S.percent(t.history['val_accuracy'][-1])} "
+            f"(seed: {SEED_VALIDATION}); test accuracy {S.percent(t.test['accuracy'])}")
     trained = runs[0]
     val_accs = [t.history["val_accuracy"][-1] for t in runs]
     test_accs = [t.test["accuracy"] for t in runs]
@@ -126,10 +144,15 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
          "fnnet": S.percent(test_acc)},
     ]
     rows = [S.add_spread(row, values) for row, values in zip(rows, (val_accs, test_accs))]
+    rows.append({"experiment": f"is the seed's \"> 97.5%\" validation accuracy met? ({trained.epochs} epochs, "
+                               f"{_dataset_title(config.dataset)}, {val_note})",
+                 "seed": SEED_VALIDATION, "fnnet": target_verdict(val_accs)})
+    say(f"seed's {SEED_VALIDATION}: {rows[-1]['fnnet']}")
     return {
         "rows": rows,
         "data": data_note,
         "validation_accuracy": val_acc,
+        "target_met": val_acc > SEED_TARGET,
         "test_accuracy": test_acc,
         "runs": {"validation_accuracy": val_accs, "test_accuracy": test_accs},
         "train_seconds": sum(t.seconds for t in runs),

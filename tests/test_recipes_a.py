@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import fnnet
-import recipes
 from fnnet import cli, report
 from fnnet.data import load_mnist_small
+
+import recipes
 from recipes import cs4487_table
 
 
@@ -50,6 +51,13 @@ def test_mnist_mlp_quick_learns_and_labels_its_validation_set(tmp_path, no_data)
     assert row["experiment"].endswith("median of 2 runs") and row["fnnet runs"].count("%") == 2
     mean, sd = np.mean(vals), np.std(vals, ddof=1)
     assert row["fnnet mean ± sd"] == f"{100 * mean:.2f}% ± {100 * sd:.2f}% (2 runs)"
+    # The seed's "> 97.5%" gets a plain yes/no row naming the settings it was measured under.
+    target = results["rows"][-1]
+    assert target["experiment"].startswith("is the seed's \"> 97.5%\" validation accuracy met? (2 epochs, mnist_small")
+    assert target["fnnet"].startswith("no: ") and "median of 2 runs" in target["fnnet"]
+    assert results["target_met"] is False
+    assert recipes.mnist_mlp.target_verdict([0.9746, 0.9734, 0.9733]).startswith("no: 97.34% is at or below 97.5%")
+    assert recipes.mnist_mlp.target_verdict([0.976]) == "yes: 97.60% is above 97.5% (one run)"
     with pytest.raises(ValueError, match="setting repeats expects an int >= 1, got 0"):
         run_quick("mnist_mlp", tmp_path, no_data, repeats=0)
 
@@ -124,22 +132,42 @@ def test_cifar_recipes_run_on_the_synthetic_stand_in_only_when_asked_and_say_so(
 
 
 def test_cs4487_table_quick_rows_and_weight_figures(tmp_path, no_data):
-    results = run_quick("cs4487_table", tmp_path, no_data)
+    # The quick rows minus the shallow CNN, and the noise row's epochs cut to 1 (the test checks the wiring;
+    # test_cs4487_table_quick_settings_learn below runs --quick's own settings).
+    rows = ("lr", "mlp_50", "deep_cnn_dropout_aug_noise")
+    results = run_quick("cs4487_table", tmp_path, no_data, rows=",".join(rows), noise_epochs=1, repeats=2)
     check_rows_and_plots(results)
-    quick_rows = cs4487_table.QUICK["rows"]
-    assert [r["experiment"] for r in results["rows"]] == [cs4487_table.ROWS[k].label for k in quick_rows]
+    assert [r["experiment"] for r in results["rows"]] == [cs4487_table.ROWS[k].label for k in rows]
     for row in results["rows"]:
         assert row["data"] == "mnist_small" and row["seed"] == "-"  # the seed's numbers are MNIST's only
+    # Each row says what it ran: the noise row 1 epoch (not the seed's 100), the others their stopping rule.
+    settings = [r["settings"] for r in results["rows"]]
+    quick = cs4487_table.QUICK
+    assert settings[0] == (f"900 training images, at most {quick['max_epochs']} epochs, early stopping after "
+                           f"{quick['patience'] + 1} without improvement, 2 runs")
+    assert settings[2] == "900 training images, 1 epoch, 2 runs"
+    assert "100 epochs" not in results["rows"][2]["experiment"]
+    # The repeats are members of one population: two runs per row, with their own accuracies and epochs.
+    assert all(len(results["runs"]["mnist_small"][k]) == 2 for k in rows)
+    assert results["epochs"]["mnist_small"]["deep_cnn_dropout_aug_noise"] == [1, 1]
     assert results["accuracy"]["mnist_small"]["lr"] > 0.6 and results["accuracy"]["mnist_small"]["mlp_50"] > 0.6
     names = {p.rsplit("/", 1)[-1] for p in results["plots"]}
     assert {"mnist_small_lr_weights.png", "mnist_small_mlp50_output_weights_5.png",
             "mnist_small_mlp50_filters_for_5.png", "mnist_small_augmentation.png",
             "mnist_small_mlp50_histograms.png"} <= names
-    best = max(quick_rows, key=lambda r: results["accuracy"]["mnist_small"][r])  # its errors are shown
+    best = max(rows, key=lambda r: results["accuracy"]["mnist_small"][r])  # its errors are shown
     assert {f"mnist_small_confusion_{best}.png", f"mnist_small_misclassified_{best}.png"} <= names
     (table,) = results["tables"].values()
-    assert [r["seed (text)"] for r in table] == [cs4487_table.ROWS[k].seed_text for k in quick_rows]
-    assert "fnnet mnist_small" in table[0]
+    assert [r["seed (text)"] for r in table] == [cs4487_table.ROWS[k].seed_text for k in rows]
+    assert "fnnet mnist_small" in table[0] and table[2]["fnnet settings"] == settings[2]
+
+
+@pytest.mark.slow
+def test_cs4487_table_quick_settings_learn(tmp_path, no_data):
+    # --quick must not put a row at chance under a label it did not run (it once showed 0.1000 as "100 epochs").
+    results = run_quick("cs4487_table", tmp_path, no_data)
+    for name, accuracy in results["accuracy"]["mnist_small"].items():
+        assert accuracy > 0.4, name
 
 
 def test_cs4487_table_reports_each_missing_dataset(tmp_path, no_data):

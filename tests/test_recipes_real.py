@@ -151,7 +151,8 @@ def test_imdb_quick_trains_every_model_and_plots_the_books_comparisons(tmp_path,
     monkeypatch.setenv("FNNET_CACHE_DIR", str(tmp_path / "cache"))  # the tokenized corpus is cached here
     write_imdb_like(tmp_path / "data" / "imdb")
     with pytest.warns(PartialDatasetWarning, match="40 reviews, expected 12,500"):
-        results = run_quick("imdb_regularization", tmp_path / "data", tmp_path / "out", allow_partial_data=True)
+        results = run_quick("imdb_regularization", tmp_path / "data", tmp_path / "out", allow_partial_data=True,
+                            synthetic=False)
     assert_pngs(results)
     assert sorted(Path(p).name for p in results["plots"]) == ["dropout.png", "l2.png", "size.png"]
     assert "80 training reviews" in results["data"]
@@ -170,8 +171,28 @@ def test_imdb_quick_trains_every_model_and_plots_the_books_comparisons(tmp_path,
     assert len(claims) == 4 and claims[1]["seed"].startswith("bigger net overfits sooner")
 
 
+def test_imdb_quick_runs_on_the_synthetic_stand_in_and_says_so(tmp_path, no_data):
+    results = run_quick("imdb_regularization", no_data, tmp_path / "out", models="original,bigger", epochs=4)
+    assert results["data"].startswith("SYNTHETIC stand-in") and "not IMDB" in results["data"]
+    assert all(row["experiment"].endswith("[SYNTHETIC stand-in, not IMDB]") for row in results["rows"])
+    original, bigger = results["curves"]["original"], results["curves"]["bigger"]
+    assert original["val_accuracy"][-1] > 0.6  # the sentiment words are learnable
+    assert max(bigger["val_loss"]) - min(bigger["val_loss"]) > 0  # curves recorded per epoch
+    assert len(results["plots"]) == 1  # size.png: original vs bigger
+
+
+def test_synthetic_reviews_are_multi_hot_keyed_and_labelled():
+    make = lambda seed: recipes.imdb_regularization.synthetic_reviews(jax.random.key(seed), n_train=200, n_test=100,
+                                                                       num_words=50)
+    data = make(0)
+    assert data.x_train.shape == (200, 50) and data.x_test.shape == (100, 50) and data.x_train.dtype == np.uint8
+    assert set(np.unique(data.x_train)) <= {0, 1} and set(np.unique(data.y_train)) == {0, 1}
+    np.testing.assert_array_equal(make(0).x_train, data.x_train)
+    assert not np.array_equal(make(1).x_train, data.x_train)
+
+
 def test_imdb_missing_data_gives_not_run_rows(tmp_path, no_data):
-    results = run_quick("imdb_regularization", no_data, tmp_path / "out")
+    results = run_quick("imdb_regularization", no_data, tmp_path / "out", synthetic=False)
     assert len(results["rows"]) == 5 and results["plots"] == []
     for row in results["rows"]:
         assert row["fnnet"].startswith("not run: IMDB") and str(no_data) in row["fnnet"]

@@ -1,10 +1,9 @@
-"""Recipes on generated data (linear_quadratic, polynomial_overfit, optimizers, init_scale) in quick mode:
+"""Recipes on generated data (linear_quadratic, planar, polynomial_overfit, optimizers, init_scale), quick:
 the properties each experiment is about, checked on what the recipe measured."""
-import numpy as np
-import pytest
-
 import jax
 import jax.numpy as jnp
+import numpy as np
+import pytest
 
 import recipes
 from recipes import init_scale, linear_quadratic, optimizers
@@ -26,17 +25,19 @@ def test_recipes_are_listed():
 
 
 def test_linear_quadratic_momentum_and_rmsprop_fall_faster_than_sgd(tmp_path):
-    results = run_quick("linear_quadratic", tmp_path)
+    results = run_quick("linear_quadratic", tmp_path, repeats=3)  # 3 data orders: one population per optimizer
     assert results["expand_max_difference"] <= 1e-12  # the seed's dummy test, in float64
     curves = {name: np.asarray(c) for name, c in results["curves"].items()}
     iterations = linear_quadratic.Config().iterations
     # w0 = [0, 0, 0, 0, 0, 1] gives logit 1 everywhere; the classes are balanced: -(log s(1) + log s(-1)) / 2.
     start = 0.5 * (np.log1p(np.exp(-1.0)) + np.log1p(np.exp(1.0)))
-    for name, c in curves.items():
-        assert c.shape == (1, iterations + 1)
-        assert c[0, 0] == pytest.approx(start, rel=1e-5)
-    assert curves["momentum"][0, -1] < curves["SGD"][0, -1]
-    assert curves["RMSprop"][0, -1] < curves["SGD"][0, -1]
+    for c in curves.values():
+        assert c.shape == (3, iterations + 1)  # (orders, steps + 1): the full-data loss before and after each step
+        np.testing.assert_allclose(c[:, 0], start, rtol=1e-5)
+        assert len(np.unique(c[:, -1])) == 3  # the orders differ
+    assert np.all(curves["momentum"][:, -1] < curves["SGD"][:, -1])
+    assert np.all(curves["RMSprop"][:, -1] < curves["SGD"][:, -1])
+    assert results["below_sgd"] == {"SGD": 0, "momentum": 3, "RMSprop": 3}
     assert curves["SGD"][0, -1] < 0.8 * start  # SGD too learns, only slower
     assert {p.rsplit("/", 1)[-1] for p in results["plots"]} == {"loss_curves.png", "loss_curves_median.png",
                                                                "decision_surfaces.png"}
@@ -112,6 +113,21 @@ def test_init_scale_variances_and_activation_scales(tmp_path):
     assert 0.3 < relu["He normal"][-1] < 3.0  # He keeps relu's scale
     assert tanh["N(0, 1)"][-1] > 0.9  # saturated at +-1
     assert 0.1 < tanh["Glorot normal"][-1] < 1.0
+    # Zero initialization: the sigmoid hidden units moved off zero but stayed identical; Glorot broke the symmetry.
+    symmetry = results["zero_init_symmetry"]["sigmoid"]
+    zeros, glorot = symmetry["zeros"], symmetry["Glorot uniform"]
+    assert zeros["spread"] == 0.0 and zeros["largest_weight"] > 0
+    assert glorot["spread"] > 0.1 and glorot["accuracy"] > zeros["accuracy"]
+
+
+def test_init_scale_draws_in_one_program_equal_the_single_draws():
+    config = init_scale.Config(n_inputs=10, n_outputs=50)
+    init = init_scale.UNIT_INITS["He normal, 2/n"]
+    keys = jax.random.split(jax.random.key(0), 3)
+    draws = init_scale.unit_output_draws(init, keys, config)
+    assert draws.shape == (3, 50)
+    for k, z in zip(keys, draws):
+        np.testing.assert_allclose(z, init_scale.unit_outputs(init, k, config), rtol=1e-6, atol=1e-6)
 
 
 def test_init_scale_unit_outputs_are_keyed():
@@ -120,3 +136,26 @@ def test_init_scale_unit_outputs_are_keyed():
     same = [init_scale.unit_outputs(init, jax.random.key(3), config) for _ in range(2)]
     np.testing.assert_array_equal(same[0], same[1])
     assert not np.array_equal(same[0], init_scale.unit_outputs(init, jax.random.key(4), config))
+
+
+def test_planar_logs_the_cost_from_iteration_0_and_reports_held_out_accuracy(tmp_path):
+    results = run_quick("planar", tmp_path, iterations=200, log_every=100, sweep_sizes=(4,), sweep_iterations=200,
+                        logreg_iterations=50)
+    assert results["cost_iterations"] == [0, 100, 200] and len(results["costs"]) == 2
+    # The course's initial weights are randn * 0.01: the output is ~0, so the cost at iteration 0 is ~ln 2.
+    assert results["cost_at_0"] == pytest.approx(np.log(2), abs=1e-3)
+    assert results["cost_at_0"] > results["costs"][0] > results["costs"][1]
+    held = results["held_out_sweep"][4]
+    assert 0.5 < held["train"] <= 1 and 0.5 < held["held_out"] <= 1
+    experiments = [row["experiment"] for row in results["rows"]]
+    assert any(e.startswith("held-out sweep n_h=4: train / held-out accuracy (300 / 100 points)") for e in experiments)
+    assert "does large n_h overfit? (held-out sweep)" in experiments
+
+
+def test_planar_holdout_split_is_keyed_and_disjoint():
+    from recipes import planar
+
+    train, held = planar.holdout_split(jax.random.key(0), 400, 0.25)
+    assert len(train) == 300 and len(held) == 100 and not set(train) & set(held)
+    assert np.array_equal(held, planar.holdout_split(jax.random.key(0), 400, 0.25)[1])
+    assert not np.array_equal(held, planar.holdout_split(jax.random.key(1), 400, 0.25)[1])
