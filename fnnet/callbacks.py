@@ -15,10 +15,11 @@ step.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import warnings
-from typing import Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -201,21 +202,28 @@ class LambdaCallback(Callback):
         return self._end(state) if self._end else None
 
 
-def full_data_logs(info: StepInfo) -> dict:
-    """The in-step statistic of :class:`StepLog`: the run's loss and metrics on ``info.data = (x, y)``
-    (inference mode) with the parameters after the step (``"after"``) and, on step 0 only, before it
-    (``"before"``; zeros on the other steps). One function object for every log, so that logs of the same
-    shapes share one compiled program."""
-    x, y = info.data
+@functools.cache
+def full_data_logs(every: int) -> Callable[[StepInfo], dict]:
+    """The in-step statistic of :class:`StepLog` for an interval: the run's loss and metrics on
+    ``info.data = (x, y)`` (inference mode) with the parameters after step ``t`` when ``t + 1`` steps
+    are a multiple of ``every`` (``"after"``), and before step 0 (``"before"``); ``"logged"`` says
+    which of the two the step computed (zeros otherwise). One function object per interval, so that
+    logs of the same shapes share one compiled program."""
 
-    def logs(params):
-        outputs, _ = info.model.apply(params, x, train=False, state=info.model_state)
-        return info.objective.logs(params, outputs, y)
+    def statistic(info: StepInfo) -> dict:
+        x, y = info.data
 
-    after = logs(info.new_params)
-    before = jax.lax.cond(info.step == 0, lambda: logs(info.params),
-                          lambda: jax.tree.map(jnp.zeros_like, after))
-    return {"after": after, "before": before}
+        def logs(params):
+            outputs, _ = info.model.apply(params, x, train=False, state=info.model_state)
+            return info.objective.logs(params, outputs, y)
+
+        zeros = lambda: jax.tree.map(jnp.zeros_like, jax.eval_shape(logs, info.new_params))
+        after_due, before_due = (info.step + 1) % every == 0, info.step == 0
+        after = jax.lax.cond(after_due, lambda: logs(info.new_params), zeros)
+        before = jax.lax.cond(before_due, lambda: logs(info.params), zeros)
+        return {"after": after, "before": before, "logged": {"after": after_due, "before": before_due}}
+
+    return statistic
 
 
 class StepLog(Callback):
@@ -225,8 +233,9 @@ class StepLog(Callback):
 
     After training, ``values[name]`` is a float array: ``(n,)`` under :func:`fnnet.fit`, ``(members, n)``
     under :func:`fnnet.ensemble.fit_ensemble` / :func:`fnnet.search.fit_sweep`, where entry ``k`` is the
-    value after step ``steps[k] - 1`` (``steps[k]`` steps taken). When training starts at step 0 the first
-    entry is the value before any step (``steps[0] == 0``). Evaluated in inference mode (no dropout, BatchNorm
+    value once ``steps[k]`` steps are taken: ``steps == [0, every, 2 every, ...]`` (so the last entry is the
+    final state's when the run's step count is a multiple of ``every``). When training starts at step 0 the
+    first entry is the value before any step (``steps[0] == 0``). Evaluated in inference mode (no dropout, BatchNorm
     with its running statistics), with the loss's weight penalties included as in the training loss.
     """
 
@@ -242,7 +251,9 @@ class StepLog(Callback):
         self._rows: dict = {}  # member (None under fit) -> list of (step, {name: value})
 
     def statistics(self) -> StepStatistics:
-        return StepStatistics(full_data_logs, self.every, data=(self.x, self.y))
+        # Computed on every step under its own schedule (the log's entries fall after steps every, 2 every...,
+        # while in-step statistics are due on steps 0, every...): the step pays a cond, not an evaluation.
+        return StepStatistics(full_data_logs(self.every), 1, data=(self.x, self.y))
 
     def for_member(self, i: int) -> StepLog:
         """Member ``i``'s view in a population: it writes into this log's row ``i``."""
@@ -255,11 +266,12 @@ class StepLog(Callback):
 
     def on_step_statistics(self, epoch: int, statistics: dict) -> None:
         rows = self._rows.setdefault(self.member, [])
-        steps = np.asarray(statistics["step"])
+        steps, logged = np.asarray(statistics["step"]), statistics["logged"]
         for k, step in enumerate(steps):
-            if step == 0:
+            if logged["before"][k]:
                 rows.append((0, {n: float(v[k]) for n, v in statistics["before"].items()}))
-            rows.append((int(step) + 1, {n: float(v[k]) for n, v in statistics["after"].items()}))
+            if logged["after"][k]:
+                rows.append((int(step) + 1, {n: float(v[k]) for n, v in statistics["after"].items()}))
 
     @property
     def steps(self) -> np.ndarray:

@@ -150,8 +150,7 @@ def gradient_descent(
         x, y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
         params = linear_params(np.full(x.shape[1], start), start, dtype)
         initial = fnnet.create_train_state(model, tx, key, x[:1], params=params)
-        # every=1, subsampled below: StepLog(every=k) logs after steps 1, k + 1, ... (notes/ASK_recipes.md).
-        log = StepLog(np.asarray(x), np.asarray(y), every=1)
+        log = StepLog(np.asarray(x), np.asarray(y), every=log_every)
         epochs = 1 if batch_size is None else iterations  # mini-batches: a fresh permutation per iteration
         state, _ = fnnet.fit(
             model, "mse", tx, (x, y), batch_size=len(x) if batch_size is None else batch_size,
@@ -160,7 +159,7 @@ def gradient_descent(
         )
         coef = np.asarray(state.params["dense_0"]["kernel"][:, 0], np.float64)
         intercept = float(state.params["dense_0"]["bias"][0])
-    mse = log.values["loss"][::log_every].tolist()  # after 0, log_every, 2 * log_every, ... iterations
+    mse = log.values["loss"].tolist()  # after 0, log_every, 2 * log_every, ... iterations
     return LinearFit(coef, intercept, mse, log_every, time.perf_counter() - t0)
 
 

@@ -114,7 +114,7 @@ def _train_net(n_h, x, y, *, key, learning_rate, iterations, course_init, float6
         else:
             params = jax.tree_util.tree_map(lambda a: a.astype(dtype), model.init(key, x[:1]))
         initial = fnnet.create_train_state(model, tx, key, x[:1], params=params)
-        # every=1: StepLog(every=k) logs after steps 1, k + 1, 2k + 1, ..., not after the k-th (notes/ASK_recipes.md).
+        # every=1: cost.png draws every iteration (the printed cost every 1,000 reads entries 0, 1000, ...).
         step_log = StepLog(np.asarray(x), y, every=1) if log else None
         state, _ = fnnet.fit(
             model, "sigmoid_binary_cross_entropy", tx, (x, y), batch_size=len(x), epochs=1,

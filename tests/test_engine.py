@@ -117,7 +117,7 @@ def test_step_log_records_the_full_data_loss_before_and_after_every_step():
     members = StepLog(X, Y, every=2)
     fit_ensemble(MODEL, LOSS, fnnet.optim.optimizer("sgd", 0.1), (X, Y), epochs=1, batch_size=16, n_members=3,
                  key=KEY, callbacks=[members], verbose=0)
-    assert members.values["loss"].shape == (3, 3) and members.steps.tolist() == [0, 1, 3]
+    assert members.values["loss"].shape == (3, 3) and members.steps.tolist() == [0, 2, 4]
     with pytest.raises(ValueError, match="same number of rows"):
         StepLog(X, Y[:10])
 

@@ -17,7 +17,7 @@ from fnnet import optim, viz
 from fnnet.data import PartialDatasetWarning
 
 import recipes
-from recipes import housing_gd
+from recipes import housing_gd, imdb_regularization
 
 SHARED = Path(os.environ.get("FNNET_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -158,7 +158,7 @@ def test_imdb_quick_trains_every_model_and_plots_the_books_comparisons(tmp_path,
     assert "80 training reviews" in results["data"]
     curves = results["curves"]
     assert set(curves) == {"original", "smaller", "bigger", "l2", "dropout"}
-    quick = recipes.imdb_regularization.QUICK
+    quick = imdb_regularization.QUICK
     for curve in curves.values():
         assert len(curve["val_loss"]) == quick["epochs"]
     # num_words=100 columns: 100*16+16 + 16*16+16 + 16+1 weights.
@@ -182,7 +182,7 @@ def test_imdb_quick_runs_on_the_synthetic_stand_in_and_says_so(tmp_path, no_data
 
 
 def test_synthetic_reviews_are_multi_hot_keyed_and_labelled():
-    make = lambda seed: recipes.imdb_regularization.synthetic_reviews(jax.random.key(seed), n_train=200, n_test=100,
+    make = lambda seed: imdb_regularization.synthetic_reviews(jax.random.key(seed), n_train=200, n_test=100,
                                                                        num_words=50)
     data = make(0)
     assert data.x_train.shape == (200, 50) and data.x_test.shape == (100, 50) and data.x_train.dtype == np.uint8
