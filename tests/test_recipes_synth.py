@@ -72,6 +72,16 @@ def test_optimizers_surface_sgd_is_slowest_on_the_valley():
         np.testing.assert_allclose(r["path"][0], optimizers.SURFACES["valley"].start)
 
 
+def test_optimizers_offers_the_article_rules_next_to_optax():
+    assert set(optimizers.RULES) == set(optimizers.ALL_OPTIMIZERS)
+    assert set(optimizers.ARTICLE_OPTIMIZERS) <= set(optimizers.Config().optimizers)
+    found = optimizers.best_paths(optimizers.SURFACES["valley"], ("adam", "adam_jhui"), np.array([0.1]))
+    start = np.asarray(optimizers.SURFACES["valley"].start)
+    first = {name: np.abs(r["path"][1] - start) for name, r in found.items()}
+    # step 1 without bias correction: (1 - b1) / sqrt(1 - b2) = 3.16 times optax's lr * sign(g)
+    np.testing.assert_allclose(first["adam_jhui"] / first["adam"], 0.1 / np.sqrt(0.001), rtol=1e-3)
+
+
 def test_optimizers_mnist_options_clip_and_decay():
     config = optimizers.Config(step_decay=True, decay_start=2, decay_every=3, decay_factor=0.5, clip_norm=5.0)
     tx = optimizers.mnist_optimizer("sgd", 0.1, config)
