@@ -11,7 +11,6 @@ Usage: /work/venv-peers/bin/python tools/seed_keras_mnist_cnn.py --data-dir ../s
 import os
 import time
 
-
 from seed_common import mnist, parser, report, require
 
 PROGRAM = "seed_keras_mnist_cnn"
