@@ -163,10 +163,11 @@ def _load() -> str:
 
 
 def table(results: list, args, load_before: str, load_after: str) -> str:
+    when = datetime.datetime.now(datetime.timezone.utc)
     lines = [
-        f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} on {platform.node() or 'this machine'}: "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average (1/5/15 min) {load_before} before, "
-        f"{load_after} after; {'quick settings' if args.quick else 'full settings'}.",
+        (f"Measured {when:%Y-%m-%d %H:%M UTC} on {platform.node() or 'this machine'}: {os.cpu_count()} CPUs, Python "
+         f"{platform.python_version()}; load average (1/5/15 min) {load_before} before, {load_after} after; "
+         f"{'quick settings' if args.quick else 'full settings'}."),
         f"Command: `{' '.join(shlex.quote(a) for a in sys.argv)}`",
         "",
         "| recipe | fnnet s | seed program s [own] | ratio | fnnet result | seed program result | what runs |",
@@ -178,8 +179,8 @@ def table(results: list, args, load_before: str, load_after: str) -> str:
         program = f"`tools/{pair.program}.py`" if pair.program else ""
         lines.append(f"| {pair.recipe} | {_seconds(ours)} | {_seconds(theirs)} | {ratio} | {ours.result} | "
                      f"{program} {theirs.result} | {pair.note} |")
-    lines += ["", "fnnet s and seed program s: wall time of a cold process each (start-up, imports, data, compilation "
-                  "and training); [own]: the program's own time after its imports. ratio = fnnet s / seed program s."]
+    lines += ["", ("fnnet s and seed program s: wall time of a cold process each (start-up, imports, data, compilation "
+                   "and training); [own]: the program's own time after its imports. ratio = fnnet s / seed program s.")]
     return "\n".join(lines) + "\n"
 
 

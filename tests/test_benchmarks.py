@@ -132,7 +132,7 @@ def test_recipe_benchmark_table_ratio_and_missing_sides():
     text = bench.table([(pair, bench.Timed(6.0, result="cost 0.2"), bench.Timed(3.0, 2.5, "{}")),
                         (lone, bench.Timed(4.0, result="r"), bench.Timed(result="no seed program: no program"))],
                        args, "1.00", "2.00")
-    rows = [line for line in text.splitlines() if line.startswith("| planar") or line.startswith("| optimizers")]
+    rows = [line for line in text.splitlines() if line.startswith(("| planar", "| optimizers"))]
     assert rows[0] == "| planar | 6.0 | 3.0 [2.5] | 2.00 | cost 0.2 | `tools/seed_planar.py` {} | n |"
     assert rows[1].startswith("| optimizers | 4.0 | – | – | r |") and "no seed program" in rows[1]
 
