@@ -1,4 +1,5 @@
-"""Optimizers, named one way, built as optax chains (no hand-written update rules), and LR schedules.
+"""Optimizers, named one way, built as optax chains, and LR schedules. The only update rules written here
+are two of the jhui article's own formulas, offered to reproduce it (``"adagrad_jhui"``, ``"adam_jhui"``).
 
 ``optimizer(name, learning_rate, ...)`` returns an ``optax.GradientTransformation`` that is the chain ::
 
@@ -47,12 +48,14 @@ by side in float64):
   seed's at 0 — pass ``initial_accumulator_value=0.0`` to reproduce the seed; (2) its eps is *inside* the
   root, ``dw / np.sqrt(cache + eps)`` (and 0 where ``cache == 0``). To first order the steps differ by
   the relative amount ``|eps / (2 * cache) - eps / sqrt(cache)|``, 4e-6 at ``cache = 1e-2`` with
-  eps=1e-7; it matters only for parameters whose gradients have stayed ~0.
+  eps=1e-7; it matters only for parameters whose gradients have stayed ~0. ``optimizer("adagrad_jhui")``
+  (:func:`scale_by_sum_of_squares`) is the seed's formula exactly.
 * Adam, jhui: ``m = b1*m + (1-b1)*dw; v = b2*v + (1-b2)*dw**2; w += -lr*m/(np.sqrt(v) + 1e-7)`` omits
   the bias correction that ``optax.scale_by_adam`` (and the TensorFlow ``AdamOptimizer`` the seed's code
   actually runs) applies: ``m_hat = m/(1-b1**t)``, ``v_hat = v/(1-b2**t)``, step
   ``-lr*m_hat/(sqrt(v_hat) + eps)``. The uncorrected seed steps are ``(1-b1**t)/sqrt(1-b2**t)`` times
-  the corrected ones (3.16x at t=1 with the default betas), tending to 1x as t grows. optax's default eps
+  the corrected ones (3.16x at t=1 with the default betas), tending to 1x as t grows;
+  ``optimizer("adam_jhui")`` (:func:`scale_by_adam_uncorrected`, eps 1e-7) is the seed's formula exactly. optax's default eps
   is 1e-8 (Keras 3 1e-7, PyTorch 1e-8), outside the root in all three, but Keras 3 adds it to the
   *uncorrected* ``sqrt(v)`` (the paper's "epsilon hat" form, ``lr_t = lr*sqrt(1-b2**t)/(1-b1**t)``, step
   ``-lr_t*m/(sqrt(v) + eps)``), which equals optax's rule with ``eps / sqrt(1-b2**t)``: larger early on
