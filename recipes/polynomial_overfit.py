@@ -30,8 +30,8 @@ the true line y = x (mean squared gap over [0, 20]), and the norm of the non-lin
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Optional
 
 import jax
