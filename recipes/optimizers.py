@@ -82,7 +82,8 @@ ALL_OPTIMIZERS = OPTIMIZERS + ARTICLE_OPTIMIZERS
 
 #: The update rule each name runs, for the tables.
 RULES = {
-    "sgd": "optax sgd", "momentum": "optax trace (= the article's)", "nesterov": "optax trace nesterov (= the article's)",
+    "sgd": "optax sgd", "momentum": "optax trace, the article's formula",
+    "nesterov": "optax nesterov trace, the article's formula",
     "adagrad": "optax, accumulator from 0.1", "rmsprop": "optax, eps inside the root",
     "adam": "optax, bias-corrected", "adagrad_jhui": "the article's, accumulator from 0",
     "adam_jhui": "the article's, no bias correction",
