@@ -57,7 +57,7 @@ SYNTHETIC_CIFAR = ("--set", "synthetic=true", "--set", "synthetic_train=5000", "
 PAIRS = (
     Pair("linear_quadratic", "seed_linear_quadratic", key_row="momentum",
          note="20 data orders x 3 optimizers, 100 steps of batch 4 (quick: 1 order)"),
-    Pair("planar", "seed_planar", key_row="9000",
+    Pair("planar", "seed_planar", key_row="cost after",
          note="recipe also: logistic regression, float32/float64 and course-init variants; both: n_h 4 for 10,000 "
               "iterations and the 7-size sweep of 5,000"),
     Pair("housing_gd", "seed_housing_gd", key_row="GD",
@@ -68,7 +68,7 @@ PAIRS = (
          note="recipe also: 10 draws, deep-network activation statistics; program: the article's 3 numbers"),
     Pair("mnist_mlp", "seed_keras_mnist_mlp", peer=True, key_row="validation accuracy",
          note="Keras 3 (JAX backend), the seed's model and fit; 50,000 / 10,000 split, 13 epochs, batch 32"),
-    Pair("mnist_cnn", "seed_keras_mnist_cnn", peer=True, key_row="cnn",
+    Pair("mnist_cnn", "seed_keras_mnist_cnn", peer=True, key_row="test accuracy",
          note="Keras 3 (JAX backend): Dense 100 and the Conv 25 CNN, 10 epochs, batch 128"),
     Pair("imdb_regularization", "seed_keras_imdb", peer=True, key_row="bigger",
          note="Keras 3 (JAX backend): 5 models, 20 epochs, batch 512"),
