@@ -38,10 +38,12 @@ import optax
 
 from fnnet import models as M
 from fnnet import train
+from fnnet.engine import programs
+from fnnet.objective import resolve_loss
 
 LOSS = "softmax_cross_entropy"
 YNN_CONVOLUTIONS = None  # XLA's default CPU options
-EIGEN_CONVOLUTIONS = train._CPU_CONV_OPTIONS
+EIGEN_CONVOLUTIONS = programs.CPU_CONV_OPTIONS
 
 
 def interleaved(runs: dict, repeats: int, work: float) -> dict:
@@ -73,7 +75,7 @@ def _data(shape, n, key=0):
 
 def _select_skip_step(model, tx):
     """fnnet's earlier step: the update always computed, then ``jnp.where(finite, new, old)`` per leaf."""
-    loss_fn = train._resolve_loss(LOSS)
+    loss_fn = resolve_loss(LOSS)
 
     def step(state, x, y):
         def objective(params):
@@ -91,7 +93,7 @@ def _select_skip_step(model, tx):
 
 
 def _unchecked_step(model, tx):
-    loss_fn = train._resolve_loss(LOSS)
+    loss_fn = resolve_loss(LOSS)
 
     def step(state, x, y):
         loss, grads = jax.value_and_grad(lambda p: loss_fn(model.apply(p, x), y) + model.penalty(p))(state.params)
@@ -105,7 +107,7 @@ def _unchecked_step(model, tx):
 def _loss_checked_step(model, tx):
     """The step skipped through ``lax.cond`` when the *loss* is not finite, without the gradients'
     global norm that fnnet's step also checks (what that reduction costs)."""
-    loss_fn = train._resolve_loss(LOSS)
+    loss_fn = resolve_loss(LOSS)
 
     def step(state, x, y):
         loss, grads = jax.value_and_grad(lambda p: loss_fn(model.apply(p, x), y) + model.penalty(p))(state.params)
@@ -134,7 +136,7 @@ def _scan_epoch(step, *, unroll: int = 1, pregather: bool = False):
 
 def _segment(program, state, *args):
     """A run of ``program`` that continues from the previous run's (donated) state."""
-    box = [train._copy_tree(state)]
+    box = [jax.tree.map(jnp.copy, state)]
 
     def run():
         box[0], logs = program(box[0], *args)
@@ -159,7 +161,7 @@ def mlp_experiment(batches: int, repeats: int, batch_size: int = 100) -> dict:
 
 
 def _step_loop(program, state, x, y, idx):
-    box = [train._copy_tree(state)]
+    box = [jax.tree.map(jnp.copy, state)]
 
     def run():
         for i in range(idx.shape[0]):
@@ -180,11 +182,22 @@ def _setup(model, example_shape, batch_size: int, batches: int, *, shuffled: boo
     return tx, state, train.make_train_step(model, LOSS, tx), x, y, idx
 
 
+def _epoch_programs(step, compiler_options):
+    """``run(mode, ...)``: the two epoch shapes fnnet compiles, with the given XLA options: ``"scan"``
+    ``(state, x, y, idx)`` scans every row of ``idx``; ``"step"`` ``(state, x, y, idx, i)`` runs row ``i``."""
+    batch = lambda x, y, rows: (jnp.take(x, rows, axis=0), jnp.take(y, rows, axis=0))
+    scan = lambda state, x, y, idx: jax.lax.scan(lambda s, rows: step(s, *batch(x, y, rows)), state, idx)
+    one = lambda state, x, y, idx, i: step(state, *batch(x, y, idx[i]))
+    compiled = {mode: jax.jit(fn, donate_argnums=0, compiler_options=compiler_options)
+                for mode, fn in (("scan", scan), ("step", one))}
+    return lambda mode, *args: compiled[mode](*args)
+
+
 def _convolution_step_loops(step, state, x, y, idx) -> dict:
     """The step loop compiled with fnnet's Eigen convolutions and with XLA's default (YNNPACK) ones."""
     runs = {}
     for label, options in (("Eigen convolutions (fnnet)", EIGEN_CONVOLUTIONS), ("YNNPACK convolutions (XLA default)", YNN_CONVOLUTIONS)):
-        programs = train._EpochPrograms(step, compiler_options=options)
+        programs = _epoch_programs(step, options)
         runs[f"jit per step, {label}"] = _step_loop(lambda *a, p=programs: p("step", *a), state, x, y, idx)
     return runs
 
@@ -213,7 +226,7 @@ def flags_experiment(mlp_batches: int, cnn_batches: int, repeats: int) -> tuple[
         _, state, step, x, y, idx = _setup(model, (28, 28, 1), batch, batches, shuffled=False)
         runs = {}
         for name, options in variants.items():
-            programs = train._EpochPrograms(step, compiler_options=options)
+            programs = _epoch_programs(step, options)
             run = _step_loop if mode == "step" else _segment
             runs[name] = run(lambda *a, p=programs, m=mode: p(m, *a), state, x, y, idx)
         results.append(interleaved(runs, repeats, batches))
@@ -232,7 +245,7 @@ def cnn_experiment(batches: int, repeats: int, batch_size: int = 50, scan_batche
     # the scan epochs collapse: time them on a few batches only (ratio: of the medians)
     scan_runs = {}
     for label, options in (("Eigen", EIGEN_CONVOLUTIONS), ("YNNPACK", YNN_CONVOLUTIONS)):
-        programs = train._EpochPrograms(step, compiler_options=options)
+        programs = _epoch_programs(step, options)
         scan_runs[f"lax.scan epoch, {label} convolutions"] = _segment(lambda *a, p=programs: p("scan", *a), state, x, y,
                                                                        idx[:scan_batches])
     train_rates.update({k: (v[0], v[0] / train_rates[next(iter(train_rates))][0])

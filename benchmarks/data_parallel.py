@@ -30,7 +30,7 @@ def measure(args) -> dict:
     import jax
     import optax
 
-    from fnnet import distributed, fit
+    from fnnet import TrainOptions, distributed, fit
     from fnnet import models as M
     from fnnet.data import load, scale_pixels
 
@@ -41,7 +41,8 @@ def measure(args) -> dict:
         raise SystemExit(f"asked for {args.devices} devices, {jax.default_backend()} has {jax.device_count()}")
     mesh = distributed.data_mesh(jax.devices()[: args.devices])
     state, history = fit(model, "softmax_cross_entropy", optax.adam(1e-3), (x, y), epochs=1 + args.epochs,
-                         batch_size=args.batch_size, key=jax.random.key(0), verbose=0, mesh=mesh, drop_remainder=True)
+                         batch_size=args.batch_size, key=jax.random.key(0), verbose=0, devices=mesh,
+                         options=TrainOptions(drop_remainder=True))
     jax.block_until_ready(state.params)
     examples = (len(x) // args.batch_size) * args.batch_size
     return {"devices": args.devices, "backend": jax.default_backend(), "epoch_seconds": history.epoch_times[1:],

@@ -68,7 +68,8 @@ def mnist(data_dir) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def _options(steps: int) -> dict:
-    return dict(epochs=EPOCHS, batch_size=BATCH, steps_per_epoch=steps, verbose=0, metrics=["accuracy"])
+    return dict(epochs=EPOCHS, batch_size=BATCH, options=fnnet.TrainOptions(steps_per_epoch=steps), verbose=0,
+                metrics=["accuracy"])
 
 
 def time_sequential(model, x, y, n: int, steps: int) -> tuple[float, float]:

@@ -207,7 +207,7 @@ class FnnetTrainer:
         self.state, self.history = fnnet.fit(
             self.model, LOSS, optax.adam(LEARNING_RATE), (self.x, self.y), epochs=epochs,
             batch_size=self.spec.batch_size, key=jax.random.fold_in(self.key, self.calls), initial_state=self.state,
-            drop_remainder=True, epoch_mode=self.epoch_mode, validation_data=self.validation, metrics=["accuracy"] if self.validation else [],
+            options=fnnet.TrainOptions(drop_remainder=True, epoch_mode=self.epoch_mode), validation_data=self.validation, metrics=["accuracy"] if self.validation else [],
             callbacks=callbacks, verbose=0,
         )
         if self.compile_seconds is None:
@@ -506,7 +506,8 @@ def measure_throughput(specs, frameworks, *, repeats: int, key, quick: bool, log
 def fnnet_default_mode(spec: Spec) -> str:
     """The epoch mode ``fnnet.fit`` picks for the model by itself (``epoch_mode="auto"``)."""
     x, y = synthetic_data(spec, spec.batch_size, jax.random.key(0))
-    _, history = fnnet.fit(spec.fnnet_model(), LOSS, optax.adam(LEARNING_RATE), (x, y), epochs=1, max_steps=1,
+    _, history = fnnet.fit(spec.fnnet_model(), LOSS, optax.adam(LEARNING_RATE), (x, y), epochs=1,
+                           options=fnnet.TrainOptions(max_steps=1),
                            batch_size=spec.batch_size, key=jax.random.key(0), verbose=0)
     return history.epoch_mode
 
@@ -703,7 +704,7 @@ def main(argv=None) -> int:
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {_versions(frameworks)}; "
         f"load averages (1/5/15 min) {load_before} before, {load_after} after the throughput runs.",
-        f"fp32 matmul peak (2048², best of 5, before and after): "
+        "fp32 matmul peak (2048², best of 5, before and after): "
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + f"; the % column uses {peak:.0f}.",
         "FLOPs per step (XLA cost analysis, forward + backward + Adam): "
         + ", ".join(f"{s.name} {flops[s.name] / 1e6:.0f} MFLOP" for s in specs) + ".",

@@ -13,12 +13,40 @@ a compiled program (:func:`fnnet.fit`)::
                                validation_data=(x_val, y_val), metrics=["accuracy"],
                                key=jax.random.key(0))
 """
-from fnnet import callbacks, checkpoint, distributed, engine, initializers, losses, metrics, models, optim, tree
-from fnnet.callbacks import Callback, EarlyStopping, LambdaCallback
+import importlib.metadata as _metadata  # the version is pyproject's, read from the installed metadata
+
+from fnnet import (
+    callbacks,
+    checkpoint,
+    diagnostics,
+    distributed,
+    engine,
+    ensemble,
+    exercises,
+    initializers,
+    losses,
+    metrics,
+    models,
+    optim,
+    search,
+    train,
+    tree,
+)
+from fnnet.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    StepLog,
+    TensorBoard,
+)
 from fnnet.checkpoint import CheckpointError
 from fnnet.engine import Checkpointing, TrainOptions, count_compiles
 from fnnet.models import Model, Sequential, summary
 from fnnet.objective import Objective, make_objective
+from fnnet.saving import load_model, save_model
 from fnnet.state import History, NonFiniteError, NonFiniteLossError, PopulationHistory, StepStatistics, TrainState
 from fnnet.train import (
     create_train_state,
@@ -29,6 +57,8 @@ from fnnet.train import (
     predict,
     predict_proba,
 )
-from fnnet import diagnostics, train  # noqa: E402  (module access: fnnet.train.fit, fnnet.diagnostics...)
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("fnnet")
+except _metadata.PackageNotFoundError:  # a source tree on PYTHONPATH that was never installed
+    __version__ = "0+unknown"

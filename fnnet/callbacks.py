@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import warnings
 from typing import Optional
 
@@ -62,6 +63,12 @@ class Callback:
 
     def on_epoch_end(self, epoch: int, logs: dict, state) -> Optional[bool]:
         """Called after each epoch (``epoch`` counts from 0). Return True to stop training."""
+        return None
+
+    def update_state(self, state):
+        """Called after :meth:`on_epoch_end`; may return a replacement :class:`TrainState` for the next
+        epoch (else None), e.g. a new learning rate written into the optimizer's injected
+        hyper-parameters: the same compiled program trains on, nothing is recompiled."""
         return None
 
     def on_train_end(self, state):
@@ -235,7 +242,7 @@ class StepLog(Callback):
     def statistics(self) -> StepStatistics:
         return StepStatistics(full_data_logs, self.every, data=(self.x, self.y))
 
-    def for_member(self, i: int) -> "StepLog":
+    def for_member(self, i: int) -> StepLog:
         """Member ``i``'s view in a population: it writes into this log's row ``i``."""
         view = copy.copy(self)
         view.member = i
@@ -271,3 +278,230 @@ class StepLog(Callback):
         names = members[0][0][1] if members[0] else {}
         return {n: np.array([[v[n] for _, v in rows] for rows in members]) for n in names}
 
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by ``factor`` when ``monitor`` has not improved for ``patience``
+    epochs (Keras 3's rule and defaults).
+
+    Each epoch end: during a cooldown, ``cooldown_counter -= 1`` and ``wait = 0``; then an epoch improves
+    when ``current < best - min_delta`` (``current > best + min_delta`` in ``max`` mode) and sets ``best``
+    and ``wait = 0``; otherwise, outside a cooldown, ``wait += 1`` and when ``wait >= patience`` and
+    ``lr > min_lr`` the rate becomes ``max(lr * factor, min_lr)``, ``cooldown_counter = cooldown`` and
+    ``wait = 0``.
+
+    The learning rate is the optimizer state's injected hyper-parameter (``fnnet.optim.optimizer(name, lr)``
+    keeps it there by default), so changing it recompiles nothing. A schedule would overwrite it at every
+    step: give a constant learning rate. ``learning_rates``: the rate used in each epoch.
+    """
+
+    def __init__(self, monitor: str = "val_loss", *, factor: float = 0.1, patience: int = 10, mode: str = "auto",
+                 min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0, verbose: bool = False):
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau(factor=...) must lie in (0, 1), got {factor!r}")
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"ReduceLROnPlateau({name}=...) must be an int >= 0, got {value!r}")
+        if min_lr < 0:
+            raise ValueError(f"ReduceLROnPlateau(min_lr=...) must be >= 0, got {min_lr!r}")
+        self.monitor, self.factor, self.patience, self.cooldown = monitor, float(factor), patience, cooldown
+        self.mode = resolve_mode(monitor, mode)
+        self.min_delta, self.min_lr, self.verbose = abs(min_delta), float(min_lr), verbose
+        self._reset()
+
+    def _reset(self):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = self.cooldown_counter = 0
+        self.learning_rates: list = []
+        self._new_lr: Optional[float] = None
+
+    def on_train_begin(self, state, history):
+        self._reset()
+        self._learning_rate(state)  # fail before the first epoch when there is none to change
+
+    def _learning_rate(self, state) -> float:
+        injected = getattr(state.opt_state, "hyperparams", None)
+        if not injected or "learning_rate" not in injected:
+            raise ValueError("ReduceLROnPlateau needs the learning rate in the optimizer state: build the optimizer "
+                             "with fnnet.optim.optimizer(name, learning_rate) (inject=True, the default) or "
+                             "optax.inject_hyperparams(...)(learning_rate=...)")
+        return float(np.asarray(injected["learning_rate"]))
+
+    def on_epoch_end(self, epoch, logs, state):
+        lr = self._learning_rate(state)
+        self.learning_rates.append(lr)
+        if self.monitor not in logs:
+            warnings.warn(f"ReduceLROnPlateau: '{self.monitor}' is not in the logs (have {sorted(logs)}); "
+                          "the learning rate is left as it is", stacklevel=2)
+            return None
+        current = float(logs[self.monitor])
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        improved = current < self.best - self.min_delta if self.mode == "min" else current > self.best + self.min_delta
+        if improved:
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience and lr > np.float32(self.min_lr):
+                self._new_lr = max(lr * self.factor, self.min_lr)
+                self.cooldown_counter, self.wait = self.cooldown, 0
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {self._new_lr:.4g}.")
+        return None
+
+    def update_state(self, state):
+        if self._new_lr is None:
+            return None
+        injected = state.opt_state.hyperparams
+        old = injected["learning_rate"]
+        opt_state = state.opt_state._replace(hyperparams={**injected, "learning_rate": jnp.full_like(old, self._new_lr)})
+        self._new_lr = None
+        return state.replace(opt_state=opt_state)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.wait = float(state["best"]), int(state["wait"])
+        self.cooldown_counter = int(state["cooldown_counter"])
+
+
+class CSVLogger(Callback):
+    """Appends each epoch's logs to a CSV file as Keras' ``CSVLogger``: a header ``epoch,<names sorted>``
+    and one row per epoch (``epoch`` from 0). In a population every member writes to the same file, with
+    a ``member`` column first. Each row is written and closed at once, so a killed run keeps its rows.
+    ``append=True`` continues an existing file (e.g. a resumed run) instead of starting it afresh."""
+
+    def __init__(self, filename, separator: str = ",", append: bool = False):
+        if not isinstance(filename, (str, os.PathLike)):
+            raise ValueError(f"CSVLogger(filename=...) must be a path, got {type(filename).__name__}")
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self.member: Optional[int] = None
+        self._started = {"fresh": not append}  # shared by the members' views
+
+    def for_member(self, i: int) -> CSVLogger:
+        view = copy.copy(self)
+        view.member = i
+        return view
+
+    def on_train_begin(self, state, history):
+        if self._started.pop("fresh", False) and os.path.exists(self.filename):
+            os.remove(self.filename)
+
+    def on_epoch_end(self, epoch, logs, state):
+        names = sorted(logs)
+        columns = (["member"] if self.member is not None else []) + ["epoch", *names]
+        values = ([str(self.member)] if self.member is not None else []) + [str(epoch)]
+        values += [repr(float(logs[n])) if np.ndim(logs[n]) == 0 else str(logs[n]) for n in names]
+        new_file = not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0
+        with open(self.filename, "a", newline="") as f:
+            if new_file:
+                f.write(self.separator.join(columns) + "\n")
+            f.write(self.separator.join(values) + "\n")
+        return None
+
+
+class TensorBoard(Callback):
+    """Writes each epoch's logs as TensorBoard scalars (``tensorboard --logdir LOG_DIR``): ``train/loss``,
+    ``validation/loss`` (from ``val_loss``)..., at step = epoch. A population writes one run per member
+    (``LOG_DIR/member_i``). Needs the optional writer ``tensorboardX`` (``pip install fnnet[tensorboard]``)."""
+
+    def __init__(self, log_dir="logs"):
+        try:
+            import tensorboardX  # noqa: F401
+        except ImportError:
+            raise ImportError("fnnet.callbacks.TensorBoard writes with tensorboardX: pip install 'fnnet[tensorboard]' "
+                              "(or pip install tensorboardX)") from None
+        self.log_dir = os.fspath(log_dir)
+        self.member: Optional[int] = None
+        self._writer = None
+
+    def for_member(self, i: int) -> TensorBoard:
+        view = copy.copy(self)
+        view.member, view._writer = i, None
+        return view
+
+    @property
+    def run_dir(self) -> str:
+        return self.log_dir if self.member is None else os.path.join(self.log_dir, f"member_{self.member}")
+
+    def on_train_begin(self, state, history):
+        from tensorboardX import SummaryWriter
+
+        self._writer = SummaryWriter(self.run_dir)
+
+    def on_epoch_end(self, epoch, logs, state):
+        for name, value in logs.items():
+            tag = f"validation/{name[4:]}" if name.startswith("val_") else f"train/{name}"
+            if np.ndim(value) == 0:
+                self._writer.add_scalar(tag, float(value), epoch)
+        self._writer.flush()
+        return None
+
+    def on_train_end(self, state):
+        if self._writer is not None:
+            self._writer.close()
+        return None
+
+    def __deepcopy__(self, memo):  # a writer holds a thread and a file: copies start without one
+        view = copy.copy(self)
+        view._writer = None
+        return view
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model with :func:`fnnet.save_model` (architecture, params and model state, written
+    into a temporary folder and renamed, so a killed run never leaves a half-written model) at the end
+    of epochs, as Keras' ``ModelCheckpoint``: ``filepath`` may name the epoch and logs
+    (``"models/{epoch:02d}-{val_loss:.3f}"``, ``epoch`` from 1 as in Keras); with ``save_best_only`` only
+    when ``monitor`` improves (``mode`` as :class:`EarlyStopping`). In a population each member saves to
+    ``<path>/member_<i>``. ``saved``: the paths written. Load one with ``fnnet.load_model(path)``.
+
+    For resumable training (optimizer state, data position, bitwise continuation) use
+    ``fit(..., checkpoint=fnnet.Checkpointing(...))`` instead: this callback keeps models for inference.
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss", *, save_best_only: bool = False, mode: str = "auto",
+                 verbose: bool = False):
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise ValueError(f"ModelCheckpoint(filepath=...) must be a path, got {type(filepath).__name__}")
+        self.filepath, self.monitor, self.save_best_only = os.fspath(filepath), monitor, save_best_only
+        self.mode, self.verbose = resolve_mode(monitor, mode), verbose
+        self.member: Optional[int] = None
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.saved: list = []
+
+    def for_member(self, i: int) -> ModelCheckpoint:
+        view = copy.deepcopy(self)
+        view.member = i
+        return view
+
+    def on_train_begin(self, state, history):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs, state):
+        from fnnet.saving import save_model  # orbax and the model config only when saving
+
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"ModelCheckpoint: '{self.monitor}' is not in the logs (have {sorted(logs)}); "
+                              "nothing saved", stacklevel=2)
+                return None
+            better = current < self.best if self.mode == "min" else current > self.best
+            if not better:
+                return None
+            self.best = float(current)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"ModelCheckpoint(filepath={self.filepath!r}) names {err} that is not 'epoch' or a log "
+                             f"of this run ({sorted(logs)})") from None
+        if self.member is not None:
+            path = os.path.join(path, f"member_{self.member}")
+        save_model(path, self.model, state)
+        self.saved.append(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved the model to {path}")
+        return None

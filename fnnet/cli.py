@@ -14,16 +14,33 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import shlex
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import jax
 
 from fnnet import report
+
+
+def load_recipes() -> ModuleType:
+    """The recipes package: the checkout's ``recipes/`` folder when fnnet runs from a source checkout
+    (``PYTHONPATH`` or an editable install, so a worktree runs its own recipes), else ``fnnet_recipes``, the
+    name a wheel installs that folder under (a top-level ``recipes`` could be any other package)."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "recipes" / "__init__.py").is_file():
+        try:
+            import recipes
+        except ImportError:  # an editable install maps only fnnet and fnnet_recipes
+            recipes = None
+        if recipes is not None and Path(recipes.__file__).resolve().parent == root / "recipes":
+            return recipes
+    return importlib.import_module("fnnet_recipes")
 
 
 def _parse_settings(pairs: list[str]) -> dict:
@@ -44,7 +61,7 @@ def _json_default(obj):
 
 
 def cmd_list(args) -> int:
-    import recipes
+    recipes = load_recipes()
 
     for name in recipes.names():
         print(f"{name:22s} {recipes.load(name).DESCRIPTION}")
@@ -52,7 +69,7 @@ def cmd_list(args) -> int:
 
 
 def _recipe_names(requested: list[str]) -> list[str]:
-    import recipes
+    recipes = load_recipes()
 
     if "all" in requested:
         if len(requested) > 1:
@@ -86,7 +103,9 @@ def _command_line(argv: list[str]) -> str:
 
 def _saved_run(name: str, module, results: dict, *, args, command: str, machine_info: dict,
                seconds: float) -> dict:
-    """``results`` plus what a report entry needs (``report.SAVED_RUN_KEYS``): written as results.json."""
+    """``results`` (less the figures, already written as the PNGs ``results["plots"]``) plus what a report
+    entry needs (``report.SAVED_RUN_KEYS``): written as results.json."""
+    results = {k: v for k, v in results.items() if k != "figures"}
     return {**results, "recipe": name, "description": module.DESCRIPTION, "command": command,
             "machine": machine_info, "finished": report.now_utc(), "wall_seconds": round(seconds, 1),
             "quick": args.quick, "seed": args.seed}
@@ -94,7 +113,7 @@ def _saved_run(name: str, module, results: dict, *, args, command: str, machine_
 
 def _run_one(name: str, module, args, overrides: dict, out: Path, *, command: str) -> dict:
     """Runs one recipe, prints its table and writes ``out/results.json``; returns the saved run."""
-    import recipes
+    recipes = load_recipes()
 
     machine_info = report.machine()
     t0 = time.perf_counter()
@@ -114,9 +133,42 @@ def _run_one(name: str, module, args, overrides: dict, out: Path, *, command: st
     return saved
 
 
-def cmd_run(args) -> int:
-    import recipes
+def _setting_text(value) -> str:
+    """A setting's value as ``--set NAME=VALUE`` takes it: tuples comma-separated, flags true/false."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(_setting_text, value))
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
+
+def settings_help(name: str) -> str:
+    """``fnnet run NAME --help``'s part about the recipe: its description, every setting with its default,
+    its ``--quick`` value and what it accepts, and the relations between settings."""
+    recipes = load_recipes()
+
+    module = recipes.load(name)
+    rows = [{"setting": r.name, "default": _setting_text(r.default),
+             "--quick": _setting_text(r.quick) if r.quick != r.default else "(same)", "accepts": r.allowed}
+            for r in recipes.settings_table(name)]
+    lines = [f"recipe {name}: {module.DESCRIPTION}", "", "settings (--set NAME=VALUE):", report.text_table(rows)]
+    relations = getattr(module, "RELATIONS", ())
+    if relations:
+        lines += ["", "and:"] + [f"  {relation.text}" for relation in relations]
+    return "\n".join(lines)
+
+
+def cmd_run(args) -> int:
+    recipes = load_recipes()
+
+    if args.help:
+        names = _recipe_names(args.names) if args.names else []
+        print(args.parser.format_help())
+        for name in names:
+            print(settings_help(name) + "\n")
+        return 0
+    if not args.names:
+        args.parser.error("give the recipe(s) to run: fnnet run NAME [NAME ...] (see `fnnet list`), or `all`")
     names = _recipe_names(args.names)
     several = len(names) > 1
     overrides = _parse_settings(args.set)
@@ -137,7 +189,7 @@ def cmd_run(args) -> int:
         t0 = time.perf_counter()
         try:
             saved = _run_one(name, module, args, _settings_for(module, overrides, several), out, command=command)
-        except Exception as err:  # noqa: BLE001 - with several recipes one failure must not lose the others
+        except Exception as err:  # with several recipes one failure must not lose the others
             if not several:
                 raise
             failed.append(name)
@@ -158,7 +210,7 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     """Adds saved runs (``results.json`` files of ``fnnet run``) to the markdown report at ``args.path``."""
-    import recipes
+    recipes = load_recipes()
 
     entries = []
     for file in args.files:
@@ -174,7 +226,7 @@ def cmd_report(args) -> int:
 
 def cmd_doctor(args) -> int:
     """Runs :func:`fnnet.diagnostics.diagnose` on a recipe's ``diagnose_setup`` and prints the report."""
-    import recipes
+    recipes = load_recipes()
     from fnnet import diagnostics
 
     module = recipes.load(args.name)
@@ -201,8 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser("list", help="list the recipes")
     p_list.set_defaults(func=cmd_list)
 
-    p_run = sub.add_parser("run", help="run a recipe")
-    p_run.add_argument("names", nargs="+", metavar="NAME", help="recipe name(s) (see `fnnet list`), or `all`")
+    # `fnnet run NAME --help` also lists the recipe's settings: -h is handled by cmd_run, after the names.
+    p_run = sub.add_parser("run", help="run a recipe", add_help=False)
+    p_run.add_argument("-h", "--help", action="store_true",
+                       help="show this help; with recipe names, also their settings, defaults and --quick values")
+    p_run.add_argument("names", nargs="*", metavar="NAME", help="recipe name(s) (see `fnnet list`), or `all`")
     p_run.add_argument("--quick", action="store_true", help="the seconds-long settings used by the tests")
     p_run.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p_run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a config setting")
@@ -211,17 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--out", default=None,
                        help="folder for plots and results.json (default outputs/NAME; with several recipes OUT/NAME)")
     p_run.add_argument("--report", default=None, metavar="PATH",
-                       help="write a markdown report (e.g. RESULTS.md): `all` rewrites it, named recipes update their sections")
+                       help="write a markdown report (e.g. RESULTS.md): `all` rewrites it, named recipes update "
+                            "their sections")
     p_run.add_argument("--quiet", action="store_true", help="no per-epoch progress")
-    p_run.set_defaults(func=cmd_run)
+    p_run.set_defaults(func=cmd_run, parser=p_run)
 
     p_report = sub.add_parser("report", help="add saved runs (results.json of `fnnet run`) to a markdown report")
-    p_report.add_argument("path", metavar="PATH", help="the report (e.g. RESULTS.md): these recipes' sections are replaced")
+    p_report.add_argument("path", metavar="PATH",
+                          help="the report (e.g. RESULTS.md): these recipes' sections are replaced")
     p_report.add_argument("files", nargs="+", metavar="RESULTS_JSON", help="results.json files written by `fnnet run`")
     p_report.set_defaults(func=cmd_report)
 
     p_doctor = sub.add_parser("doctor", help="train a recipe's model briefly with all monitors on and report what "
-                                             "looks unhealthy (gradient check, overfit test, LR range test, per-layer statistics)")
+                                             "looks unhealthy (gradient check, overfit test, LR range test, "
+                                             "per-layer statistics)")
     p_doctor.add_argument("name", metavar="NAME", help="a recipe with diagnose_setup (e.g. planar, cs4487_table)")
     p_doctor.add_argument("--quick", action="store_true", help="the recipe's quick settings and fewer steps")
     p_doctor.add_argument("--steps", type=int, default=None, help="monitored training steps (default 300, quick 100)")
@@ -230,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_doctor.add_argument("--data-dir", default=None, help="folder with the real datasets (else FNNET_DATA_DIR)")
     p_doctor.add_argument("--out", default=None, help="also write the doctor's plots (PNG) to this folder")
     p_doctor.set_defaults(func=cmd_doctor)
+
+    # --- `fnnet exercises` / `fnnet check` live in fnnet/exercises/cli.py (issue 16) ---
+    from fnnet.exercises import cli as exercises_cli
+
+    exercises_cli.add_subcommands(sub)
     return parser
 
 

@@ -182,10 +182,10 @@ def _distribution(name: str, p: Any) -> jax.Array:
 
 
 def _distribution_pair(p: Any, q: Any) -> tuple[jax.Array, jax.Array]:
-    p, q = _distribution("p", p), _distribution("q", q)
-    if p.shape != q.shape:
-        raise ValueError(f"q must have the shape of p {p.shape}, got {q.shape}")
-    return p, q
+    # Shapes first: a row-sum complaint about q would hide that q is not shaped like p at all.
+    if jnp.shape(p) != jnp.shape(q):
+        raise ValueError(f"q must have the shape of p {jnp.shape(p)}, got {jnp.shape(q)}")
+    return _distribution("p", p), _distribution("q", q)
 
 
 def _log_base(base: float) -> float:
@@ -283,9 +283,17 @@ _REGISTRY: dict[str, LossFn] = {
 }
 
 
+def canonical_name(name: str) -> str:
+    """The registered spelling of a loss name matched case-insensitively (Keras' ``"MSE"`` is ``"mse"``);
+    an unknown name comes back unchanged."""
+    return name.lower() if isinstance(name, str) and name.lower() in _REGISTRY else name
+
+
 def get(name_or_fn: str | LossFn) -> LossFn:
-    """The loss registered under ``name_or_fn``; a callable passes through unchanged."""
+    """The loss registered under ``name_or_fn`` (any case: ``"MSE"``, ``"mse"``); a callable passes through
+    unchanged."""
     if callable(name_or_fn):
         return name_or_fn
-    check_choice("loss", name_or_fn, tuple(_REGISTRY))
-    return _REGISTRY[name_or_fn]
+    name = canonical_name(name_or_fn)
+    check_choice("loss", name, tuple(_REGISTRY))
+    return _REGISTRY[name]

@@ -127,13 +127,23 @@ _REGISTRY: dict[str, MetricFn] = {
 _TOP_K_NAME = re.compile(r"top_(\d+)_accuracy")
 
 
+def canonical_name(name: str) -> str:
+    """The registered spelling of a metric name matched case-insensitively (Keras' ``"Accuracy"`` is
+    ``"accuracy"``, ``"Top_5_Accuracy"`` is ``"top_5_accuracy"``); an unknown name comes back unchanged."""
+    if not isinstance(name, str):
+        return name
+    lower = name.lower()
+    return lower if lower in _REGISTRY or _TOP_K_NAME.fullmatch(lower) else name
+
+
 def get(name_or_fn: str | MetricFn) -> MetricFn:
-    """The metric registered under ``name_or_fn`` (also ``"top_<k>_accuracy"`` for any k); a callable
-    passes through unchanged."""
+    """The metric registered under ``name_or_fn`` (any case; also ``"top_<k>_accuracy"`` for any k); a
+    callable passes through unchanged."""
     if callable(name_or_fn):
         return name_or_fn
-    top_k = _TOP_K_NAME.fullmatch(name_or_fn) if isinstance(name_or_fn, str) else None
+    name = canonical_name(name_or_fn)
+    top_k = _TOP_K_NAME.fullmatch(name) if isinstance(name, str) else None
     if top_k:
         return top_k_accuracy(int(top_k.group(1)))
-    check_choice("metric", name_or_fn, tuple(_REGISTRY) + ("top_<k>_accuracy",))
-    return _REGISTRY[name_or_fn]
+    check_choice("metric", name, tuple(_REGISTRY) + ("top_<k>_accuracy",))
+    return _REGISTRY[name]

@@ -155,7 +155,7 @@ def resolve_metrics(metrics: Sequence) -> tuple:
     resolved = []
     for m in metrics or ():
         fn = metrics_lib.get(m)
-        name = m if isinstance(m, str) else getattr(fn, "__name__", f"metric_{len(resolved)}")
+        name = metrics_lib.canonical_name(m) if isinstance(m, str) else getattr(fn, "__name__", f"metric_{len(resolved)}")
         if name == "<lambda>":
             name = f"metric_{len(resolved)}"
         resolved.append((name, fn))

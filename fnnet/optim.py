@@ -309,8 +309,8 @@ def optimizer(
     Args:
       name: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
         ``"adamw"`` (optax's rules); ``"adagrad_jhui"``, ``"adam_jhui"`` (the jhui article's own formulas:
-        :func:`scale_by_sum_of_squares`, :func:`scale_by_adam_uncorrected`); or an existing
-        ``optax.GradientTransformation``, returned unchanged (then no other argument may be given).
+        :func:`scale_by_sum_of_squares`, :func:`scale_by_adam_uncorrected`); in any case (``"Adam"``); or
+        an existing ``optax.GradientTransformation``, returned unchanged (then no other argument may be given).
       learning_rate: a positive float or an optax schedule (``constant``, ``exponential_decay``,
         ``step_decay``...); ``None`` = Keras's default (0.01 for the SGD family, 0.001 otherwise).
       momentum: SGD family (``"momentum"``/``"nesterov"`` default 0.9; ``"sgd"`` default none) and
@@ -347,6 +347,8 @@ def optimizer(
             raise ValueError(f"{given} cannot be applied to an existing optax transformation; "
                              "build the optimizer by name instead")
         return name
+    if isinstance(name, str) and name.lower() in _SPECS:
+        name = name.lower()  # names are matched case-insensitively, as Keras' ("Adam", "RMSprop")
     check_choice("optimizer", name, tuple(_SPECS))
     spec = _SPECS[name]
 

@@ -30,7 +30,6 @@ import dataclasses
 import inspect
 import itertools
 import math
-from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import jax
@@ -257,7 +256,7 @@ class Axis:
         value = float(self._value(self._unit(self.values()[index]) + u * self.spacing))
         return value if self.scale == "log" else min(max(value, self.low), self.high)
 
-    def zoom(self, center: float, factor: float) -> "Axis":
+    def zoom(self, center: float, factor: float) -> Axis:
         """The finer axis for the next round: ``num`` values centred on ``center``, spacing divided by
         ``factor``. A log axis may extend past the old bounds (a best point on the border is retested
         beyond it); a linear axis stays inside them (they are usually hard limits, e.g. dropout in [0, 1))."""
@@ -332,54 +331,12 @@ class SearchResult:
         lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
         return "\n".join(lines)
 
-    def plot(self, path, *, x: Optional[str] = None, y: Optional[str] = None) -> Path:
-        """PNG: a heat map of the coarse mesh's scores over two of its axes (``x``, ``y``; by default the
-        two with most values), and every trial of every round at its actual (jittered) point."""
+    def plot(self, path=None, *, x: Optional[str] = None, y: Optional[str] = None):
+        """:func:`fnnet.viz.plot_search` of this result: a matplotlib Figure (inline in Jupyter), also
+        written as a PNG when ``path`` is given."""
         from fnnet import viz  # matplotlib only when plotting
 
-        coarse = self.axes[0]
-        varying = sorted((n for n, a in coarse.items() if _size(a) > 1), key=lambda n: -_size(coarse[n]))
-        if x is None or y is None:
-            if len(varying) < 2:
-                raise ValueError(f"a heat map needs two axes with several values; the mesh varies {varying}")
-            x, y = x or varying[0], y or next(n for n in varying if n != (x or varying[0]))
-        for name in (x, y):
-            if name not in coarse:
-                raise ValueError(f"{name!r} is not an axis of the search; axes: {list(coarse)}")
-        names = list(coarse)
-        ix, iy = names.index(x), names.index(y)
-        grid = np.full((_size(coarse[y]), _size(coarse[x])), np.nan)
-        use_max = self.mode == "max"
-        for t in self.trials:
-            if t.round == 0:
-                current = grid[t.cell[iy], t.cell[ix]]
-                better = np.isnan(current) or (t.score > current if use_max else t.score < current)
-                grid[t.cell[iy], t.cell[ix]] = t.score if better else current
-        fig, (ax_map, ax_points) = viz.plt.subplots(1, 2, figsize=(12, 4.8))
-        image = ax_map.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
-        for (r, c), v in np.ndenumerate(grid):
-            if np.isfinite(v):
-                ax_map.text(c, r, f"{v:.3f}", ha="center", va="center", fontsize=8, color="w")
-        ax_map.set_xticks(range(grid.shape[1]), [_label(v) for v in _axis_values(coarse[x])])
-        ax_map.set_yticks(range(grid.shape[0]), [_label(v) for v in _axis_values(coarse[y])])
-        ax_map.set(xlabel=x, ylabel=y, title=f"coarse mesh: {self.monitor}")
-        fig.colorbar(image, ax=ax_map)
-        for rnd, marker in ((0, "o"), (1, "s")):
-            pts = [t for t in self.trials if t.round == rnd]
-            if pts:
-                sc = ax_points.scatter([t.values[x] for t in pts], [t.values[y] for t in pts],
-                                       c=[t.score for t in pts], marker=marker, cmap="viridis",
-                                       vmin=np.nanmin([t.score for t in self.trials]),
-                                       vmax=np.nanmax([t.score for t in self.trials]),
-                                       label="coarse" if rnd == 0 else "fine", edgecolors="k", linewidths=0.3)
-        ax_points.scatter([self.best.values[x]], [self.best.values[y]], marker="*", s=250, c="red", label="best")
-        for name, setter in ((x, ax_points.set_xscale), (y, ax_points.set_yscale)):
-            if isinstance(coarse[name], Axis) and coarse[name].scale == "log":
-                setter("log")
-        ax_points.set(xlabel=x, ylabel=y, title="every trial (jittered points)")
-        ax_points.legend()
-        fig.colorbar(sc, ax=ax_points)
-        return viz.save_figure(fig, path)
+        return viz.plot_search(self, path, x=x, y=y)
 
 
 def _size(axis) -> int:
@@ -388,12 +345,6 @@ def _size(axis) -> int:
 
 def _axis_values(axis) -> list:
     return list(axis.values()) if isinstance(axis, Axis) else list(axis)
-
-
-def _label(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.0e}" if value != 0 and not 1e-2 <= abs(value) < 1e3 else f"{value:g}"
-    return str(value)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class History:
         for k, v in logs.items():
             self.history.setdefault(k, []).append(float(v))
 
-    def extend(self, later: "History") -> "History":
+    def extend(self, later: History) -> History:
         """This run followed by ``later`` (a ``fit`` continued with ``initial_state=``), as a new History."""
         names = dict.fromkeys([*self.history, *later.history])
         pad = lambda h, n: h.history.get(n, [float("nan")] * len(h.epochs))

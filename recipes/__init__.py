@@ -9,8 +9,9 @@ Each recipe is a module ``recipes.<name>`` with
   finish in seconds (tests, ``--quick``);
 * ``run(config=None, *, key, data_dir=None, out_dir=None, verbose=True) -> dict`` returning the
   measured numbers (``results["rows"]``: the seed's number next to fnnet's), a line naming the data the
-  numbers come from (``results["data"]``), the PNG files it wrote (``results["plots"]``) and, optionally,
-  further tables (``results["tables"]``: ``{title: rows}``). A dataset that is not available gives rows
+  numbers come from (``results["data"]``), the PNG files it wrote (``results["plots"]``), the same plots
+  as figures (``results["figures"]``: ``{file name: fnnet.viz.Figure}``, shown inline in a notebook) and,
+  optionally, further tables (``results["tables"]``: ``{title: rows}``). A dataset that is not available gives rows
   saying so (``fnnet`` column "not run: ..."), never numbers from other data.
 
 ``recipes.run(name, quick=True, overrides={"epochs": 2})`` is what ``fnnet run`` calls.
@@ -26,7 +27,7 @@ from typing import Optional
 
 import jax
 
-from recipes import _settings
+from . import _settings
 
 
 def names() -> list[str]:

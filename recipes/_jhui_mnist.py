@@ -5,7 +5,8 @@ import numpy as np
 
 from fnnet import models as M
 from fnnet.data import scale_pixels
-from recipes import _support as S
+
+from . import _support as S
 
 
 def mlp(hidden: tuple):

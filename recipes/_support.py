@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import jax
@@ -19,7 +18,8 @@ import numpy as np
 import fnnet
 from fnnet import viz
 from fnnet.data import Dataset, DatasetNotFoundError, data_root, load, template_images
-from recipes import _settings as V
+
+from . import _settings as V
 
 LOSS = "softmax_cross_entropy"
 
@@ -103,7 +103,7 @@ def not_available(err: DatasetNotFoundError, data_dir, say, *experiments: tuple)
     """The results dict of a recipe whose data is absent: one "not run" row per ``(experiment, seed)``."""
     say(missing_message(err, data_dir))
     rows = [missing_row(experiment, seed, err, data_dir) for experiment, seed in experiments]
-    return {"rows": rows, "data": "not available", "plots": []}
+    return {"rows": rows, "data": "not available", "plots": [], "figures": {}}
 
 
 def subset(x, y, limit: int):
@@ -196,5 +196,6 @@ def kernel_images(kernel, shape: tuple) -> np.ndarray:
     return viz.filter_images(kernel, shape if np.ndim(kernel) == 2 else None)
 
 
-def history_plot(trained: Trained, path: Path, title: str) -> str:
-    return str(viz.plot_history(trained.history, path, metrics=["loss", "accuracy"], title=title))
+def history_plot(trained: Trained, title: str):
+    """The loss and accuracy curves of a trained classifier (a :class:`fnnet.viz.Figure`)."""
+    return viz.plot_history(trained.history, metrics=["loss", "accuracy"], title=title)

@@ -22,8 +22,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, Whitener, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "dense autoencoder 784-128-32-128-784 on MNIST: reconstructions and the code space (seed 002 outline)"
 
@@ -69,7 +69,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     except DatasetNotFoundError as err:
         return S.not_available(err, data_dir, say, (experiment, "-"))
 
-    flat = lambda images: scale_pixels(images).reshape(len(images), -1)  # noqa: E731
+    flat = lambda images: scale_pixels(images).reshape(len(images), -1)
     x_train = S.subset(flat(data.x_train), data.y_train, config.train_limit)[0]
     x_test = flat(data.x_test)
     data_note = f"{S.describe(data)}; trained on {len(x_train):,} images (labels unused)"
@@ -90,16 +90,18 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     codes = np.asarray(fnnet.predict(encoder, state.params["encoder"], x_test))
     projection = Whitener.fit(codes, method="pca", n_components=2)(codes)
     shown = np.concatenate([x_test[: config.n_shown], reconstructions[: config.n_shown]]).reshape(-1, 28, 28)
-    plots = [
-        str(viz.plot_history(history, out / "history.png", metrics=["loss"], title="autoencoder: reconstruction loss")),
-        str(viz.plot_image_grid(shown, out / "reconstructions.png", ncols=config.n_shown,
-                                title="test digits (top) and their reconstructions (bottom)")),
-        str(viz.plot_embedding(projection, data.y_test, out / "codes_pca.png", class_names=data.class_names,
-                               title=f"{config.code}-d codes of the test digits, first two principal components")),
-    ]
+    figures = {
+        "history.png": viz.plot_history(history, metrics=["loss"], title="autoencoder: reconstruction loss"),
+        "reconstructions.png": viz.plot_image_grid(shown, ncols=config.n_shown,
+                                                   title="test digits (top) and their reconstructions (bottom)"),
+        "codes_pca.png": viz.plot_embedding(
+            projection, data.y_test, class_names=data.class_names,
+            title=f"{config.code}-d codes of the test digits, first two principal components"),
+    }
     rows = [
         {"experiment": experiment, "seed": "- (outline only)", "fnnet": f"{bce:.4f}"},
         {"experiment": "autoencoder: test mean squared pixel error of the reconstructions", "seed": "-",
          "fnnet": f"{mse:.4f}"},
     ]
-    return {"rows": rows, "data": data_note, "test_bce": bce, "test_mse": mse, "plots": plots}
+    return {"rows": rows, "data": data_note, "test_bce": bce, "test_mse": mse,
+            "plots": viz.save_figures(figures, out), "figures": figures}

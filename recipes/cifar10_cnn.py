@@ -24,8 +24,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "workshop CIFAR-10 CNN (conv 50/75/125, dropout), Adam, batch 128 (seed 001; needs CIFAR-10)"
 
@@ -78,11 +78,11 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     label = " [SYNTHETIC stand-in, not CIFAR-10]" if config.synthetic else ""
     say(f"test accuracy{label}: {S.percent(trained.test['accuracy'])}")
     filters = trained.state.params["conv2d_0"]["kernel"]  # (3, 3, 3, 50): show each filter as an RGB patch
-    plots = [
-        S.history_plot(trained, out / "history.png", f"workshop CIFAR-10 CNN{label}"),
-        str(viz.plot_image_grid(np.moveaxis(np.asarray(filters), -1, 0), out / "first_layer_filters.png", ncols=10,
-                                title=f"first-layer 3x3 filters{label}")),
-    ]
+    figures = {
+        "history.png": S.history_plot(trained, f"workshop CIFAR-10 CNN{label}"),
+        "first_layer_filters.png": viz.plot_image_grid(np.moveaxis(np.asarray(filters), -1, 0), ncols=10,
+                                                       title=f"first-layer 3x3 filters{label}"),
+    }
     rows = [
         {"experiment": "workshop CIFAR-10 CNN: parameters", "seed": "-", "fnnet": f"{trained.params:,}"},
         {"experiment": f"{EXPERIMENT} after {trained.epochs} epochs{label}",
@@ -90,4 +90,4 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
          "fnnet": S.percent(trained.test["accuracy"])},
     ]
     return {"rows": rows, "data": data_note, "synthetic": config.synthetic,
-            "test_accuracy": trained.test["accuracy"], "plots": plots}
+            "test_accuracy": trained.test["accuracy"], "plots": viz.save_figures(figures, out), "figures": figures}

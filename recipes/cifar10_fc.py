@@ -31,8 +31,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, Standardizer
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "jhui FullyConnectedNet (100, 50, 25) on CIFAR-10, Adam, batch 200, 10 epochs (seed 003; needs CIFAR-10)"
 
@@ -106,13 +106,13 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     say(f"test accuracy{label}: {S.percent(trained.test['accuracy'])} (best validation epoch "
         f"{keep_best.best_epoch + 1})")
     first_layer = S.kernel_images(trained.state.params["dense_0"]["kernel"], (32, 32, 3))
-    plots = [
-        S.history_plot(trained, out / "history.png", f"FullyConnectedNet (100, 50, 25){label}"),
-        str(viz.plot_image_grid(first_layer[:30], out / "first_layer_weights.png", ncols=10,
-                                title=f"first hidden layer: 30 of the {config.hidden[0]} weight images{label}")),
-    ]
+    figures = {
+        "history.png": S.history_plot(trained, f"FullyConnectedNet (100, 50, 25){label}"),
+        "first_layer_weights.png": viz.plot_image_grid(
+            first_layer[:30], ncols=10, title=f"first hidden layer: 30 of the {config.hidden[0]} weight images{label}"),
+    }
     rows = [{"experiment": f"{EXPERIMENT} (best of {trained.epochs} epochs by validation){label}",
              "seed": "n/a (synthetic data)" if config.synthetic else SEED,
              "fnnet": S.percent(trained.test["accuracy"])}]
     return {"rows": rows, "data": data_note, "synthetic": config.synthetic,
-            "test_accuracy": trained.test["accuracy"], "plots": plots}
+            "test_accuracy": trained.test["accuracy"], "plots": viz.save_figures(figures, out), "figures": figures}

@@ -60,12 +60,12 @@ import numpy as np
 import fnnet
 from fnnet import models as M
 from fnnet import optim, viz
-from fnnet.data import Augment, DatasetNotFoundError, Standardizer, cs4487_split, save_augmentation_grid, scale_pixels
+from fnnet.data import Augment, DatasetNotFoundError, Standardizer, cs4487_split, plot_augmentations, scale_pixels
 from fnnet.diagnostics import DoctorSetup, layer_snapshot
 from fnnet.report import text_table
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "CS4487 comparison table: LR, MLPs, CNNs, dropout, L2, augmentation, noise (seed 002; + Fashion-MNIST)"
 
@@ -128,7 +128,7 @@ class Config:
     shear_degrees: float = KERAS_2_0_SHEAR_DEGREES
     interpolation_order: int = 0  # Keras 2.0's ImageDataGenerator resampled nearest-neighbour (order 0)
     highlight_digit: int = 5
-    highlight_threshold: float = 0.75
+    highlight_fraction: float = 0.5  # frame units whose weight exceeds this share of the largest (the seed: 0.75)
 
 
 QUICK = dict(dataset=("mnist_small",), rows=("lr", "mlp_50", "shallow_cnn", "deep_cnn_dropout_aug_noise"), every=5,
@@ -151,7 +151,7 @@ SETTINGS = {
     "shear_degrees": V.number(-90, 90, low_open=True, high_open=True),
     "interpolation_order": V.integer(0, 1, note="0 nearest, 1 bilinear"),
     "highlight_digit": V.integer(0, 9),
-    "highlight_threshold": V.number(0, 1),
+    "highlight_fraction": V.number(0, 1, low_open=True, note="of the largest |weight|"),
 }
 
 
@@ -207,61 +207,65 @@ def train_row(row: Row, parts: dict, config: Config, *, key) -> S.Trained:
     )
 
 
-def weight_plots(trained: dict, parts: dict, config: Config, out: Path, prefix: str, title: str, key) -> list:
-    """The seed's figures: LR weight images, MLP-50 hidden filters, the output weights of one class as
-    bars and the filters highlighted green (weight > threshold) / red (< -threshold), CNN first-layer
-    filters, and the augmentation grid; and the troubleshooting views: MLP-50's weight / activation /
-    gradient histograms, the best row's confusion matrix and misclassified test images."""
-    plots = []
+def weight_plots(trained: dict, parts: dict, config: Config, prefix: str, title: str, key) -> dict:
+    """The seed's figures, ``{file name: Figure}``: LR weight images, MLP-50 hidden filters, the output
+    weights of one class as bars and the filters framed green (weight above the cut-off) / red (below
+    minus it), CNN first-layer filters, and the augmentation grid; and the troubleshooting views: MLP-50's
+    weight / activation / gradient histograms, the best row's confusion matrix and misclassified test
+    images."""
+    figures = {}
     if "lr" in trained:
         w = trained["lr"].state.params["dense_0"]["kernel"]
-        plots.append(viz.plot_filters(w, out / f"{prefix}lr_weights.png", image_shape=(28, 28), ncols=5,
-                                      titles=[str(c) for c in range(10)], title=f"{title}: LR weight images"))
+        figures[f"{prefix}lr_weights.png"] = viz.plot_filters(
+            w, image_shape=(28, 28), ncols=5, titles=[str(c) for c in range(10)], title=f"{title}: LR weight images")
     if "mlp_50" in trained:
         params = trained["mlp_50"].state.params
         kernel = params["dense_0"]["kernel"]
-        plots.append(viz.plot_filters(kernel, out / f"{prefix}mlp50_filters.png", image_shape=(28, 28),
-                                      title=f"{title}: MLP relu(50) hidden-unit weights"))
-        d, thr = config.highlight_digit, config.highlight_threshold
+        figures[f"{prefix}mlp50_filters.png"] = viz.plot_filters(
+            kernel, image_shape=(28, 28), title=f"{title}: MLP relu(50) hidden-unit weights")
+        d = config.highlight_digit
         out_w = np.asarray(params["dense_1"]["kernel"][:, d])
-        plots.append(viz.plot_output_weights(out_w, out / f"{prefix}mlp50_output_weights_{d}.png", threshold=thr,
-                                             title=f"{title}: output weights for {d}"))
-        plots.append(viz.plot_filters(kernel, out / f"{prefix}mlp50_filters_for_{d}.png", image_shape=(28, 28),
-                                      highlight=viz.highlight_masks(out_w, thr),
-                                      title=f"{title}: units that {d} should have (green) / not have (red)"))
+        cut = viz.highlight_threshold(out_w, fraction=config.highlight_fraction)
+        figures[f"{prefix}mlp50_output_weights_{d}.png"] = viz.plot_output_weights(
+            out_w, threshold=cut, title=f"{title}: output weights for {d} (cut-off {config.highlight_fraction:g} "
+                                        "x the largest |weight|)")
+        figures[f"{prefix}mlp50_filters_for_{d}.png"] = viz.plot_filters(
+            kernel, image_shape=(28, 28), highlight=viz.highlight_masks(out_w, cut),
+            title=f"{title}: units that {d} should have (green) / not have (red)")
         val_x, val_y = parts["dense"][1]
         snapshot = layer_snapshot(trained["mlp_50"].model, S.LOSS, params, val_x, val_y)
-        plots.append(viz.plot_layer_histograms(snapshot, out / f"{prefix}mlp50_histograms.png",
-                                         title=f"{title}: MLP relu(50) on the validation set"))
+        figures[f"{prefix}mlp50_histograms.png"] = viz.plot_layer_histograms(
+            snapshot, title=f"{title}: MLP relu(50) on the validation set")
     for name in ("shallow_cnn", "deep_cnn"):
         if name in trained:
             w = trained[name].state.params["conv2d_0"]["kernel"]
-            plots.append(viz.plot_filters(w, out / f"{prefix}{name}_filters.png",
-                                          title=f"{title}: {ROWS[name].label}, first-layer filters"))
-    plots += error_plots(trained, parts, out, prefix, title)
+            figures[f"{prefix}{name}_filters.png"] = viz.plot_filters(
+                w, title=f"{title}: {ROWS[name].label}, first-layer filters")
+    figures.update(error_plots(trained, parts, prefix, title))
     augmented = [r for r in config.rows if ROWS[r].augment]
     if augmented:
         images = parts["image"][0][0][:4]
         aug = augmenter(ROWS[augmented[-1]], config)
-        plots.append(save_augmentation_grid(out / f"{prefix}augmentation.png", images, aug, key))
-    return [str(p) for p in plots]
+        figures[f"{prefix}augmentation.png"] = plot_augmentations(images, aug, key)
+    return figures
 
 
-def error_plots(trained: dict, parts: dict, out: Path, prefix: str, title: str) -> list:
+def error_plots(trained: dict, parts: dict, prefix: str, title: str) -> dict:
     """The confusion matrix on the test set and the misclassified test images of the most accurate row
-    (its first run): the seed's checklist item "display and analyse samples that have wrong predictions"."""
+    (its first run), ``{file name: Figure}``: the seed's checklist item "display and analyse samples that
+    have wrong predictions"."""
     if not trained:
-        return []
+        return {}
     name = max(trained, key=lambda n: trained[n].test["accuracy"])
     x_test, y_test = parts["dense" if ROWS[name].dense else "image"][2]
     predicted = np.asarray(fnnet.predict(trained[name].model, trained[name].state, x_test)).argmax(axis=-1)
     matrix = fnnet.metrics.confusion_matrix(predicted, y_test, 10)
     label = f"{title}: {ROWS[name].label}"
-    return [
-        viz.plot_confusion_matrix(matrix, out / f"{prefix}confusion_{name}.png", title=f"{label}, test set"),
-        viz.plot_misclassified(parts["image"][2][0], y_test, predicted, out / f"{prefix}misclassified_{name}.png",
-                               title=f"{label}: misclassified test images (true -> predicted)"),
-    ]
+    return {
+        f"{prefix}confusion_{name}.png": viz.plot_confusion_matrix(matrix, title=f"{label}, test set"),
+        f"{prefix}misclassified_{name}.png": viz.plot_misclassified(
+            parts["image"][2][0], y_test, predicted, title=f"{label}: misclassified test images (true -> predicted)"),
+    }
 
 
 def comparison_table(runs: dict, epochs: dict, config: Config) -> list:
@@ -305,7 +309,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     _check(config)
     out = Path(out_dir or "outputs/cs4487_table")
     say = S.reporter(verbose)
-    rows, plots, data_notes = [], [], []
+    rows, figures, data_notes = [], {}, []
     runs, epochs = {}, {}
     for ds_index, dataset in enumerate(config.dataset):
         title = _title(dataset)
@@ -336,8 +340,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
                 f"{', '.join(map(str, epochs[dataset][name]))} epochs ({sum(r.seconds for r in results):.0f}s); "
                 f"{seed_note}")
             rows.append(_result_row(row, dataset, results[0].params, runs[dataset][name], epochs[dataset][name]))
-            plots.append(S.history_plot(results[0], out / f"{dataset}_history_{name}.png", f"{title}: {row.label}"))
-        plots += weight_plots(first, parts, config, out, f"{dataset}_", title, jax.random.fold_in(ds_key, 99))
+            figures[f"{dataset}_history_{name}.png"] = S.history_plot(results[0], f"{title}: {row.label}")
+        figures.update(weight_plots(first, parts, config, f"{dataset}_", title, jax.random.fold_in(ds_key, 99)))
     table = comparison_table(runs, epochs, config)
     if verbose and runs:
         say("\nThe seed's comparison table (MNIST numbers from the seed) next to fnnet's medians:")
@@ -349,7 +353,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "accuracy": {ds: {name: statistics.median(v) for name, v in by_row.items()} for ds, by_row in runs.items()},
         "runs": runs,
         "epochs": epochs,
-        "plots": plots,
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }
 
 

@@ -28,11 +28,12 @@ import optax
 
 import fnnet
 from fnnet import optim, viz
-from fnnet.ensemble import Snapshots, accuracies, class_probabilities, evaluate_ensemble, fit_ensemble, predict_members
 from fnnet.data import DatasetNotFoundError
-from recipes import _jhui_mnist
-from recipes import _settings as V
-from recipes import _support as S
+from fnnet.ensemble import Snapshots, accuracies, class_probabilities, evaluate_ensemble, fit_ensemble, predict_members
+
+from . import _jhui_mnist
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "MNIST MLP ensembles: vote vs weighted vote vs average vs best single; snapshot ensemble (seed 003)"
 
@@ -69,9 +70,11 @@ SETTINGS = {
 RELATIONS = [V.batch_fits_data(limit=None)]
 
 
-def _accuracy_bars(labels: list, values: list, path, title: str) -> Path:
-    fig, ax = viz.plt.subplots(figsize=(max(6, 0.6 * len(labels)), 4))
-    bars = ax.bar(range(len(values)), np.asarray(values) * 100, color=["tab:blue"] * (len(values) - 3) + ["tab:orange"] * 3)
+def _accuracy_bars(labels: list, values: list, title: str) -> viz.Figure:
+    """Test accuracies as labelled bars: the members (blue), then the three ensembles (orange)."""
+    fig, ax = viz.subplots(figsize=(max(6, 0.6 * len(labels)), 4))
+    colors = ["tab:blue"] * (len(values) - 3) + ["tab:orange"] * 3
+    bars = ax.bar(range(len(values)), np.asarray(values) * 100, color=colors)
     ax.bar_label(bars, fmt="%.2f", fontsize=7)
     low = min(values) * 100
     ax.set_ylim(max(0, low - 2), min(100, max(values) * 100 + 1))
@@ -79,19 +82,7 @@ def _accuracy_bars(labels: list, values: list, path, title: str) -> Path:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
     ax.grid(True, axis="y", alpha=0.3)
-    return viz.save_figure(fig, path)
-
-
-def _lines(x, curves: dict, path, *, xlabel: str, ylabel: str) -> Path:
-    """Curves over integer ``x`` (ensemble sizes, epochs), one marker per point."""
-    fig, ax = viz.plt.subplots(figsize=(6, 4))
-    for name, values in curves.items():
-        ax.plot(list(x), values, marker="o", markersize=3, label=name)
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.xaxis.set_major_locator(viz.plt.MaxNLocator(integer=True))
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    return viz.save_figure(fig, path)
+    return fig
 
 
 def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, verbose: bool = True) -> dict:
@@ -102,7 +93,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     try:
         train, validation, test, data_note = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
     except DatasetNotFoundError as err:
-        return S.not_available(err, data_dir, say, (f"{config.n_members} MLPs: ensemble vs best single", "a few points up"))
+        return S.not_available(err, data_dir, say,
+                               (f"{config.n_members} MLPs: ensemble vs best single", "a few points up"))
     say(f"data: {data_note}")
     model = _jhui_mnist.mlp(config.hidden)
     ensemble_key, snapshot_key = jax.random.split(key)
@@ -118,7 +110,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     scores = accuracies(probabilities, test[1])
     best_by_validation = int(np.argmax(history.last()["val_accuracy"]))
     best_single = float(scores["members"][best_by_validation])
-    say(f"{config.n_members} members trained in one program: {seconds:.1f}s of epochs (+{history.compile_time:.1f}s compile)")
+    say(f"{config.n_members} members trained in one program: {seconds:.1f}s of epochs "
+        f"(+{history.compile_time:.1f}s compile)")
     for i, acc in enumerate(scores["members"]):
         say(f"  member {i}: test accuracy {acc:.2%}" + ("  <- best on validation" if i == best_by_validation else ""))
     for method in ("vote", "weighted_vote", "average"):
@@ -146,25 +139,27 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
 
     labels = [f"member {i}" for i in range(config.n_members)] + ["vote", "weighted vote", "average"]
     values = list(scores["members"]) + [scores["vote"], scores["weighted_vote"], scores["average"]]
-    plots = [
-        _accuracy_bars(labels, values, out / "ensemble_accuracy.png", f"{config.n_members} MLPs vs their ensembles"),
-        _lines(sizes, {f"ensemble by {m}": v for m, v in by_size.items()}
-               | {"best single member (validation)": [best_single] * len(sizes)},
-               out / "accuracy_vs_members.png", xlabel="ensemble size (members 0..k-1)", ylabel="test accuracy"),
-        _lines(range(1, history["val_accuracy"].shape[0] + 1),
-               {f"member {i}": history["val_accuracy"][:, i] for i in range(config.n_members)},
-               out / "member_curves.png", xlabel="epoch", ylabel="validation accuracy"),
-        _accuracy_bars([f"snapshot {e + 1}" for e in snapshots.epochs] + ["vote", "weighted vote", "average"],
-                       list(snapshot_scores["members"]) + [snapshot_scores[m] for m in ("vote", "weighted_vote", "average")],
-                       out / "snapshot_accuracy.png", "snapshots of one run (cosine restarts) vs their ensembles"),
-    ]
+    methods = ("vote", "weighted_vote", "average")
+    figures = {
+        "ensemble_accuracy.png": _accuracy_bars(labels, values, f"{config.n_members} MLPs vs their ensembles"),
+        "accuracy_vs_members.png": viz.plot_curves(
+            {f"ensemble by {m}": v for m, v in by_size.items()}
+            | {"best single member (validation)": [best_single] * len(sizes)},
+            start=1, xlabel="ensemble size (members 0..k-1)", ylabel="test accuracy"),
+        "member_curves.png": viz.plot_history(history, title=f"{config.n_members} members: faint, their mean: bold"),
+        "snapshot_accuracy.png": _accuracy_bars(
+            [f"snapshot {e + 1}" for e in snapshots.epochs] + ["vote", "weighted vote", "average"],
+            list(snapshot_scores["members"]) + [snapshot_scores[m] for m in methods],
+            "snapshots of one run (cosine restarts) vs their ensembles"),
+    }
     pct = lambda v: f"{v:.2%}"
     rows = [
         {"experiment": "members: test accuracy min / mean / max", "seed": "-",
          "fnnet": f"{pct(scores['members'].min())} / {pct(scores['mean_member'])} / {pct(scores['members'].max())}"},
         {"experiment": "best single member (chosen on validation)", "seed": "-", "fnnet": pct(best_single)},
         {"experiment": "ensemble: one vote per model", "seed": "a few points up", "fnnet": pct(scores["vote"])},
-        {"experiment": "ensemble: confidence-weighted vote", "seed": "a few points up", "fnnet": pct(scores["weighted_vote"])},
+        {"experiment": "ensemble: confidence-weighted vote", "seed": "a few points up",
+         "fnnet": pct(scores["weighted_vote"])},
         {"experiment": "ensemble: average of probabilities", "seed": "-", "fnnet": pct(scores["average"])},
         {"experiment": "snapshot ensemble of one run (average)", "seed": "checkpoints of one run",
          "fnnet": f"{pct(snapshot_scores['average'])} (last snapshot {pct(snapshot_scores['members'][-1])})"},
@@ -180,5 +175,6 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "accuracy_by_members": by_size,
         "snapshot": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in snapshot_scores.items()},
         "train_seconds": seconds,
-        "plots": [str(p) for p in plots],
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }

@@ -22,12 +22,13 @@ from typing import Optional
 import jax
 
 import fnnet
-from fnnet import optim
-from fnnet.search import grid_search, log_axis
+from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError
-from recipes import _jhui_mnist
-from recipes import _settings as V
-from recipes import _support as S
+from fnnet.search import grid_search, log_axis
+
+from . import _jhui_mnist
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "grid search of learning rate x L2 on the MNIST MLP: jittered log mesh, coarse then fine (seed 003)"
 
@@ -81,7 +82,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     try:
         train, validation, test, data_note = _jhui_mnist.splits(config.dataset, config.validation_size, data_dir)
     except DatasetNotFoundError as err:
-        return S.not_available(err, data_dir, say, ("grid search of learning rate x L2: best setting", "log mesh, jittered"))
+        return S.not_available(err, data_dir, say,
+                               ("grid search of learning rate x L2: best setting", "log mesh, jittered"))
     say(f"data: {data_note}")
     model = _jhui_mnist.mlp(config.hidden)
     space = {"learning_rate": _axis("learning_rates", config.learning_rates), "l2": _axis("l2s", config.l2s)}
@@ -97,7 +99,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     fine = [t for t in result.trials if t.round == 1]
     say(f"\ncoarse mesh ({len(coarse)} settings, {config.coarse_epochs} epochs) and fine mesh ({len(fine)} settings, "
         f"{config.fine_epochs} epochs), best first:\n{result.table(limit=12)}")
-    plot = result.plot(out / "grid_search.png")
+    figures = {"grid_search.png": viz.plot_search(result)}
 
     best = result.best.values
     state, _ = fnnet.fit(model, "softmax_cross_entropy",
@@ -112,7 +114,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
          "seed": "log mesh, jittered", "fnnet": f"({best_coarse.values['learning_rate']:.2g}, "
                                                f"{best_coarse.values['l2']:.2g}), {best_coarse.score:.2%}"},
         {"experiment": f"fine mesh {len(fine)} points (spacing / {config.zoom:g}), {config.fine_epochs} epochs: best",
-         "seed": "zoom around the best", "fnnet": f"({best['learning_rate']:.2g}, {best['l2']:.2g}), {result.best.score:.2%}"},
+         "seed": "zoom around the best",
+         "fnnet": f"({best['learning_rate']:.2g}, {best['l2']:.2g}), {result.best.score:.2%}"},
         {"experiment": "best setting retrained, test accuracy", "seed": "-", "fnnet": f"{test_accuracy:.2%}"},
     ]
     return {
@@ -120,5 +123,6 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "data": data_note,
         "trials": result.rows(),
         "best": {**best, "val_accuracy": result.best.score, "test_accuracy": test_accuracy},
-        "plots": [str(plot)],
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }

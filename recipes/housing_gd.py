@@ -40,8 +40,8 @@ from fnnet import optim, report, viz
 from fnnet.data import DatasetNotFoundError, Standardizer, load_california_housing
 from fnnet.data.formats import HOUSING_FEATURES
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "gradient descent vs closed form vs mini-batch SGD for y = m*x + b on California housing (seed 001)"
 
@@ -200,7 +200,8 @@ def _all_features(config: Config, data_dir, key) -> tuple[str, list]:
     least_squares_mse = mean_squared_error(x, y, coef, intercept, float64=config.float64)
     rows.append({column: "MSE", "least squares": f"{least_squares_mse:.6f}", "full-batch GD": f"{gd.mse[-1]:.6f}"})
     title = (f"extra: all 8 features standardized ({len(x):,} rows without missing values), least squares vs "
-             f"{config.all_features_iterations} full-batch GD steps at lr {config.all_features_learning_rate} from zero")
+             f"{config.all_features_iterations} full-batch GD steps at lr {config.all_features_learning_rate} "
+             "from zero")
     return title, rows
 
 
@@ -252,18 +253,18 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     rows += [{"experiment": f"{name}: MSE on all {len(x):,} rows", "seed": "-",
               "fnnet": f"{value:.6f}"} for name, value in mse.items()]
 
-    plots = [
-        str(viz.plot_fitted_lines(x[:, 0], y, {f"{n} ({m:.4f}, {b:.4f})": (m, b) for n, (m, b) in fits.items()},
-                                  out / "fitted_lines.png", xlabel=config.feature, ylabel="median house value / 100,000",
-                                  title="y = m x + b on California housing")),
-    ]
+    figures = {
+        "fitted_lines.png": viz.plot_fitted_lines(
+            x[:, 0], y, {f"{n} ({m:.4f}, {b:.4f})": (m, b) for n, (m, b) in fits.items()}, xlabel=config.feature,
+            ylabel="median house value / 100,000", title="y = m x + b on California housing"),
+    }
     for name, fit, file in (("full-batch GD", gd, "gd_loss.png"), ("mini-batch SGD", sgd, "sgd_loss.png")):
         # The distance to the optimum on a log scale shows the rate of convergence (the MSE itself is flat).
         excess = np.asarray(fit.mse) - mse["closed form"]
-        plots.append(str(viz.plot_curves({name: excess}, out / file, step=fit.log_every, logy=True, xlabel="iteration",
-                                         ylabel="MSE minus the least-squares MSE", title=f"{name} on all rows")))
+        figures[file] = viz.plot_curves({name: excess}, step=fit.log_every, logy=True, xlabel="iteration",
+                                        ylabel="MSE minus the least-squares MSE", title=f"{name} on all rows")
     results = {
-        "rows": rows, "data": data_note, "plots": plots,
+        "rows": rows, "data": data_note, "plots": viz.save_figures(figures, out), "figures": figures,
         "gd": gd.line, "closed_form": closed, "sgd": sgd.line, "gd_matching_digits": digits,
         "gd_mse": gd.mse, "sgd_mse": sgd.mse,
     }

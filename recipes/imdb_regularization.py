@@ -26,15 +26,14 @@ import dataclasses
 from pathlib import Path
 from typing import Optional
 
-import jax
 import numpy as np
 
 from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, load_imdb
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "IMDB multi-hot: network size, L2 and dropout against overfitting, validation-loss curves (seed 001)"
 
@@ -173,21 +172,21 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
             f"{c.val_loss[-1]:.4f}, val accuracy {S.percent(c.val_accuracy[-1])} ({c.seconds:.0f}s)")
 
     rows = []
-    for name, c in curves.items():
+    for c in curves.values():
         rows.append({"experiment": f"{c.label} ({c.params:,} params): lowest validation loss (epoch)", "seed": "-",
                      "fnnet": f"{c.min_loss:.4f} (epoch {c.best_epoch})"})
         rows.append({"experiment": f"{c.label}: validation loss / accuracy after {len(c.val_loss)} epochs", "seed": "-",
                      "fnnet": f"{c.val_loss[-1]:.4f} / {S.percent(c.val_accuracy[-1])}"})
     rows += [{"experiment": f"{curves[name].label} vs original", "seed": claim, "fnnet": _claim_value(name, curves)}
              for name, claim in CLAIMS.items() if name in curves]
-    plots = []
+    figures = {}
     for file, title, variants in PLOTS:
         drawn = [name for name in ("original", *variants) if name in curves]
         if len(drawn) > 1:
-            plots.append(str(viz.plot_curves({curves[n].label: curves[n].val_loss for n in drawn}, out / file,
-                                             start=1, xlabel="epoch", ylabel="validation loss",
-                                             title=f"IMDB, {title}: validation loss")))
+            figures[file] = viz.plot_curves({curves[n].label: curves[n].val_loss for n in drawn}, start=1,
+                                            xlabel="epoch", ylabel="validation loss",
+                                            title=f"IMDB, {title}: validation loss")
     return {
-        "rows": rows, "data": data_note, "plots": plots,
+        "rows": rows, "data": data_note, "plots": viz.save_figures(figures, out), "figures": figures,
         "curves": {name: dataclasses.asdict(c) for name, c in curves.items()},
     }

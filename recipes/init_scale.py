@@ -23,13 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import initializers
+from fnnet import initializers, viz
 from fnnet import models as M
-from fnnet import viz
 from fnnet.report import text_table
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "weight scale: var(Wx) = 500 with N(0,1) weights vs 1 with He; activations through a deep net (seed 003)"
 
@@ -107,14 +106,17 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         first_draws[name] = draws[0]
     fan_in_scale = {"N(0, 1)": 1.0, "LeCun normal, 1/n": 1.0 / config.n_inputs, "He normal, 2/n": 2.0 / config.n_inputs}
     unit_table = [{"weights": name, "theory: sum(x²)·Var(w)": f"{ones * fan_in_scale[name]:g}",
-                   "var(z), first draw": f"{v[0]:.4g}", f"mean ± sd over {config.draws} draws": f"{v.mean():.4g} ± {v.std():.2g}"}
+                   "var(z), first draw": f"{v[0]:.4g}",
+                   f"mean ± sd over {config.draws} draws": f"{v.mean():.4g} ± {v.std():.2g}"}
                   for name, v in variances.items()]
     say(f"one unit, {config.n_inputs} inputs ({ones} ones), {config.n_outputs:,} outputs per draw; "
         f"var of {config.n_outputs:,} N(0,1) weights: {first_w.var():.4f} (seed {SEED_VARIANCE_W})")
     say(text_table(unit_table))
-    plots = [str(viz.plot_histograms({f"{name}: var {first_draws[name].var():.4g}": first_draws[name]
-                                      for name in UNIT_INITS}, out / "unit_outputs.png", ncols=3, xlabel="z = w·x",
-                                     title=f"{config.n_outputs:,} outputs of one unit with {config.n_inputs} inputs"))]
+    # One x range for all panels: a variance of 500 against 1 shows as a wide bell next to a spike.
+    figures = {"unit_outputs.png": viz.plot_histograms(
+        {f"{name}: var {first_draws[name].var():.4g}": first_draws[name] for name in UNIT_INITS}, ncols=3,
+        xlabel="z = w·x", sharex=True,
+        title=f"{config.n_outputs:,} outputs of one unit with {config.n_inputs} inputs")}
 
     # 2. Deep nets.
     stds, deep_table = {}, []
@@ -128,13 +130,14 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
             deep_table.append({"activation": activation, "weights": name,
                                **{f"std layer {k}": f"{stds[activation][name][k - 1]:.3g}"
                                   for k in sorted({1, (config.depth + 1) // 2, config.depth})}})
-        plots.append(str(viz.plot_curves(stds[activation], out / f"activation_std_{activation}.png",
-                                         x=np.arange(1, config.depth + 1), xlabel="layer", logy=True,
-                                         ylabel="std of the activations",
-                                         title=f"{config.depth} x Dense({config.width}, {activation})")))
-        plots.append(str(viz.plot_histograms(samples, out / f"activation_histograms_{activation}.png",
-                                             ncols=len(samples) // len(DEEP_INITS), xlabel=f"{activation} output",
-                                             title=f"activations, {activation} net")))
+        figures[f"activation_std_{activation}.png"] = viz.plot_curves(
+            stds[activation], x=np.arange(1, config.depth + 1), xlabel="layer", logy=True,
+            ylabel="std of the activations", title=f"{config.depth} x Dense({config.width}, {activation})")
+        # One row per initialization, one x range per row: the layers' activations shrinking to a spike
+        # (vanishing) or spreading (exploding) stay visible instead of each panel filling its own range.
+        figures[f"activation_histograms_{activation}.png"] = viz.plot_histograms(
+            samples, ncols=len(samples) // len(DEEP_INITS), xlabel=f"{activation} output", sharex="row",
+            title=f"activations, {activation} net: each row on one x range")
     say(f"\n{config.depth} layers of {config.width} units, {config.batch} N(0, 1) inputs")
     say(text_table(deep_table))
 
@@ -142,11 +145,13 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     rows = [
         {"experiment": f"var of {config.n_outputs:,} weights drawn from N(0, 1)", "seed": f"{SEED_VARIANCE_W}",
          "fnnet": f"{first_w.var():.3f}"},
-        {"experiment": f"var(Wx), {config.n_inputs} inputs half ones, N(0, 1) weights, first draw of {config.n_outputs:,}",
+        {"experiment": f"var(Wx), {config.n_inputs} inputs half ones, N(0, 1) weights, "
+                       f"first draw of {config.n_outputs:,}",
          "seed": f"{SEED_VARIANCE_WX}", "fnnet": f"{normal[0]:.1f}"},
         {"experiment": f"same, mean ± sd over {config.draws} draws (theory {ones})", "seed": f"{SEED_VARIANCE_WX}",
          "fnnet": f"{normal.mean():.1f} ± {normal.std():.1f}"},
-        {"experiment": "var(Wx) with He weights N(0, 2/n)", "seed": "≈ 1", "fnnet": f"{he.mean():.3f} ± {he.std():.3f}"},
+        {"experiment": "var(Wx) with He weights N(0, 2/n)", "seed": "≈ 1",
+         "fnnet": f"{he.mean():.3f} ± {he.std():.3f}"},
     ]
     rows += [{"experiment": f"{activation} net, {name}: activation std at layer {config.depth}", "seed": "-",
               "fnnet": f"{values[-1]:.3g}"} for activation, by_init in stds.items() for name, values in by_init.items()]
@@ -157,5 +162,6 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "weight_variance": float(first_w.var()),
         "unit_variances": {name: v.tolist() for name, v in variances.items()},
         "activation_std": stds,
-        "plots": plots,
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }

@@ -32,8 +32,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "jhui TensorFlow MLP 784-256-100-10, truncated-normal He init, Adam + L2, 10k iterations (seed 003)"
 
@@ -103,11 +103,12 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     accuracies = [t.test["accuracy"] for t in runs]
     accuracy = statistics.median(accuracies)
     first_layer = S.kernel_images(trained.state.params["dense_0"]["kernel"], (28, 28))
-    plots = [
-        S.history_plot(trained, out / "history.png", f"jhui MLP (one point per pass of {steps_per_pass} steps)"),
-        str(viz.plot_image_grid(first_layer[:40], out / "first_layer_weights.png", ncols=10,
-                                title="first hidden layer: 40 of the 256 weight images")),
-    ]
+    figures = {
+        "history.png": S.history_plot(trained, f"jhui MLP (one point per pass of {steps_per_pass} steps)"),
+        "first_layer_weights.png": viz.plot_image_grid(first_layer[:40], ncols=10,
+                                                       title="first hidden layer: 40 of the 256 weight images"),
+    }
     rows = [S.add_spread({"experiment": experiment, "seed": SEED_TEST, "fnnet": S.percent(accuracy)}, accuracies)]
     return {"rows": rows, "data": data_note, "test_accuracy": accuracy, "runs": {"test_accuracy": accuracies},
-            "steps": trained.history.steps, "train_seconds": sum(t.seconds for t in runs), "plots": plots}
+            "steps": trained.history.steps, "train_seconds": sum(t.seconds for t in runs),
+            "plots": viz.save_figures(figures, out), "figures": figures}

@@ -37,8 +37,8 @@ from fnnet import optim, viz
 from fnnet.data import circles
 from fnnet.report import text_table
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "logistic regression on quadratic features: SGD vs momentum vs RMSprop, batch 4 (seed 000)"
 
@@ -173,23 +173,25 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         f"{config.batch_size}, {n} iterations; full-data loss at w0: {curves['SGD'][0, 0]:.4f}")
     say(text_table(table))
 
-    plots = [str(viz.plot_curves({name: c[0] for name, c in curves.items()}, out / "loss_curves.png",
-                                 xlabel="iteration", ylabel="full-data cross-entropy",
-                                 title=f"batch {config.batch_size}, eta {config.learning_rate} (same batches for all)"))]
     median_curves = {f"{name} (median of {config.repeats})": np.median(c, axis=0) for name, c in curves.items()}
-    plots.append(str(viz.plot_curves(median_curves, out / "loss_curves_median.png", xlabel="iteration",
-                                     ylabel="full-data cross-entropy", title="median over data orders")))
-    fig, axes = viz.figure_grid(len(states), ncols=len(states))
+    surfaces, axes = viz.figure_grid(len(states), ncols=len(states))
     for ax, (name, state) in zip(axes, states.items()):
         predict = lambda points, p=state.params: np.asarray(model.apply(p, points) > 0).astype(int).ravel()
-        viz.plot_decision_boundary(predict, x, y, None, ax=ax,
-                                   title=f"{name}: loss {final[name][0]:.3f} after {n} it.")
-    plots.append(str(viz.save_figure(fig, out / "decision_surfaces.png")))
+        viz.plot_decision_boundary(predict, x, y, ax=ax, title=f"{name}: loss {final[name][0]:.3f} after {n} it.")
+    figures = {
+        "loss_curves.png": viz.plot_curves(
+            {name: c[0] for name, c in curves.items()}, xlabel="iteration", ylabel="full-data cross-entropy",
+            title=f"batch {config.batch_size}, eta {config.learning_rate} (same batches for all)"),
+        "loss_curves_median.png": viz.plot_curves(median_curves, xlabel="iteration", ylabel="full-data cross-entropy",
+                                                  title="median over data orders"),
+        "decision_surfaces.png": surfaces,
+    }
 
     rows = [{"experiment": "expand(dummy_X) equals the seed's dummy_expanded_ans (max |diff|, float64)",
              "seed": "exact", "fnnet": f"{expand_error:.1e}"}]
     for name in txs:
-        rows.append({"experiment": f"{name}: full-data loss after {n} iterations (median of {config.repeats} data orders)",
+        rows.append({"experiment": f"{name}: full-data loss after {n} iterations "
+                                   f"(median of {config.repeats} data orders)",
                      "seed": "loss curve falls" if name == "SGD" else "falls faster than SGD",
                      "fnnet": f"{np.median(final[name]):.4f}"})
     for name in ("momentum", "RMSprop"):
@@ -204,5 +206,6 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "curves": {name: c.tolist() for name, c in curves.items()},
         "final_loss": {name: v.tolist() for name, v in final.items()},
         "below_sgd": faster,
-        "plots": plots,
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }

@@ -20,8 +20,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "workshop MNIST dense (79,510 params) vs CNN (conv 25 3x3), Adam, batch 128, 10 epochs (seed 001)"
 
@@ -73,7 +73,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     data_note = f"{S.describe(data)}; trained on {len(train[0]):,}, validated and tested on the test set"
     say(f"data: {data_note}")
 
-    rows, plots, accuracies = [], [], {}
+    rows, figures, accuracies = [], {}, {}
     for name, model_key in zip(config.models, jax.random.split(key, len(config.models))):
         title, build, seed_params = MODELS[name]
         model = build()
@@ -88,9 +88,10 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         rows.append({"experiment": f"{title}: parameters", "seed": seed_params, "fnnet": f"{trained.params:,}"})
         rows.append({"experiment": f"{title}: test accuracy after {trained.epochs} epochs", "seed": "-",
                      "fnnet": S.percent(trained.test["accuracy"])})
-        plots.append(S.history_plot(trained, out / f"history_{name}.png", f"workshop MNIST {name}"))
+        figures[f"history_{name}.png"] = S.history_plot(trained, f"workshop MNIST {name}")
         if name == "cnn":
             filters = S.kernel_images(trained.state.params["conv2d_0"]["kernel"], (3, 3))
-            plots.append(str(viz.plot_image_grid(filters, out / "cnn_filters.png", ncols=13,
-                                                 title="CNN: the 25 first-layer 3x3 filters")))
-    return {"rows": rows, "data": data_note, "test_accuracy": accuracies, "plots": plots}
+            figures["cnn_filters.png"] = viz.plot_image_grid(filters, ncols=13,
+                                                             title="CNN: the 25 first-layer 3x3 filters")
+    return {"rows": rows, "data": data_note, "test_accuracy": accuracies, "plots": viz.save_figures(figures, out),
+            "figures": figures}

@@ -34,8 +34,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "Keras MLP 3x[128 relu, dropout .5] on MNIST, Adam, 13 epochs (seed 000)"
 
@@ -89,7 +89,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     if config.validation == "train_tail":
         if not 0 < config.val_size < len(x):
             raise ValueError(f"val_size must be in (0, {len(x)}), got {config.val_size}")
-        (x, y), validation = (x[: -config.val_size], y[: -config.val_size]), (x[-config.val_size :], y[-config.val_size :])
+        cut = len(x) - config.val_size
+        (x, y), validation = (x[:cut], y[:cut]), (x[cut:], y[cut:])
         val_note = f"last {config.val_size:,} training images"
     else:
         validation, val_note = test, "the test set"
@@ -113,11 +114,11 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     val_acc, test_acc = statistics.median(val_accs), statistics.median(test_accs)
 
     first_layer = S.kernel_images(trained.state.params["dense_0"]["kernel"], (28, 28))
-    plots = [
-        S.history_plot(trained, out / "history.png", "Keras MLP on MNIST"),
-        str(viz.plot_image_grid(first_layer[:40], out / "first_layer_weights.png", ncols=10,
-                                title="first hidden layer: weights of 40 of the 128 units")),
-    ]
+    figures = {
+        "history.png": S.history_plot(trained, "Keras MLP on MNIST"),
+        "first_layer_weights.png": viz.plot_image_grid(first_layer[:40], ncols=10,
+                                                       title="first hidden layer: weights of 40 of the 128 units"),
+    }
     rows = [
         {"experiment": f"Keras MLP, validation accuracy after {trained.epochs} epochs ({val_note})",
          "seed": SEED_VALIDATION, "fnnet": S.percent(val_acc)},
@@ -132,5 +133,6 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "test_accuracy": test_acc,
         "runs": {"validation_accuracy": val_accs, "test_accuracy": test_accs},
         "train_seconds": sum(t.seconds for t in runs),
-        "plots": plots,
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }

@@ -43,9 +43,9 @@ from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
 from fnnet.report import text_table
 
-from recipes import _jhui_mnist as J
-from recipes import _settings as V
-from recipes import _support as S
+from . import _jhui_mnist as J
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "SGD/momentum/Nesterov/Adagrad/RMSprop/Adam paths on 2-D surfaces and on MNIST (seed 003)"
 
@@ -177,7 +177,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     out = Path(out_dir or "outputs/optimizers")
     say = S.reporter(verbose)
     rates = np.geomspace(config.lr_grid_low, config.lr_grid_high, config.lr_grid_points)
-    rows, tables, plots, surface_results = [], {}, [], {}
+    rows, tables, figures, surface_results = [], {}, {}, {}
 
     for surface_name in config.surfaces:
         surface = SURFACES[surface_name]
@@ -191,11 +191,10 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         say(f"\n{title}\n{text_table(table)}")
         tables[title] = table
         paths = {f"{n} (lr {r['rate']:.3g})": r["path"] for n, r in found.items()}
-        plots.append(str(viz.plot_trajectories(jax.vmap(surface.fn), paths, out / f"{surface_name}_paths.png",
-                                               xlim=surface.xlim, ylim=surface.ylim, minimum=surface.minimum,
-                                               title=title)))
-        plots.append(str(viz.plot_curves({n: r["values"] for n, r in found.items()}, out / f"{surface_name}_loss.png",
-                                         xlabel="step", ylabel="loss", logy=True, title=surface_name)))
+        figures[f"{surface_name}_paths.png"] = viz.plot_trajectories(
+            jax.vmap(surface.fn), paths, xlim=surface.xlim, ylim=surface.ylim, minimum=surface.minimum, title=title)
+        figures[f"{surface_name}_loss.png"] = viz.plot_curves(
+            {n: r["values"] for n, r in found.items()}, xlabel="step", ylabel="loss", logy=True, title=surface_name)
         for n, r in found.items():
             rows.append({"experiment": f"{surface_name} surface: {n} ({RULES[n]}) at lr {r['rate']:.3g}, "
                                        f"steps to loss <= {surface.threshold:g}", "seed": "trajectories compared",
@@ -203,11 +202,11 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
 
     steps = np.arange(0, 200_001, 500)
     schedule = optim.step_decay(1.0, config.decay_factor, config.decay_every, config.decay_start)
-    plots.append(str(viz.plot_curves({"learning rate / initial rate": np.asarray(jax.vmap(schedule)(steps))},
-                                     out / "step_decay.png", x=steps / 1000, xlabel="step (thousands)",
-                                     ylabel="rate factor",
-                                     title=f"x{config.decay_factor} every {config.decay_every:,} steps after "
-                                           f"{config.decay_start:,}")))
+    figures["step_decay.png"] = viz.plot_curves(
+        {"learning rate / initial rate": np.asarray(jax.vmap(schedule)(steps))}, x=steps / 1000,
+        xlabel="step (thousands)", ylabel="rate factor",
+        title=f"x{config.decay_factor} every {config.decay_every:,} steps after {config.decay_start:,}")
+    plots = viz.save_figures(figures, out)
 
     experiment = "MNIST MLP 784-256-100-10: test accuracy per optimizer"
     try:
@@ -216,7 +215,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         say(S.missing_message(err, data_dir))
         rows.append(S.missing_row(experiment, "-", err, data_dir))
         return {"rows": rows, "tables": tables, "data": "2-D surfaces (generated); MNIST not available",
-                "surfaces": surface_results, "plots": plots}
+                "surfaces": surface_results, "plots": plots, "figures": figures}
     flat = lambda images: scale_pixels(images).reshape(len(images), -1)
     train = S.subset(flat(data.x_train), data.y_train, config.train_limit)
     test = (flat(data.x_test), data.y_test)
@@ -246,4 +245,5 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "surfaces": surface_results,
         "mnist": mnist,
         "plots": plots,
+        "figures": figures,
     }

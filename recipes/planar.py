@@ -29,7 +29,8 @@ from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import flower
 from fnnet.diagnostics import DoctorSetup, TrainingMonitor
-from recipes import _settings as V
+
+from . import _settings as V
 
 DESCRIPTION = "planar flower: logistic regression vs one-hidden-layer tanh net, hidden-size sweep (seed 000)"
 
@@ -80,8 +81,10 @@ def course_initial_params(n_h: int, n_x: int = 2, n_y: int = 1, dtype=np.float32
     }
 
 
-def _train_net(n_h, x, y, *, key, learning_rate, iterations, log_every, course_init, float64=False, callbacks=()):
-    """Full-batch gradient descent on the tanh net; returns (model, state, history).
+def _train_net(n_h, x, y, *, key, learning_rate, iterations, log_every, course_init, float64=False, callbacks=(),
+               initial_cost=False):
+    """Full-batch gradient descent on the tanh net; returns ``(model, state, history)``, and with
+    ``initial_cost`` also the cost before the first step: ``(model, state, history, cost)``.
 
     ``float64`` computes in double precision (params, data and arithmetic), as the course's numpy does."""
     model = M.planar_net(n_h)
@@ -101,6 +104,9 @@ def _train_net(n_h, x, y, *, key, learning_rate, iterations, log_every, course_i
             validation_data=(x, y), metrics=["accuracy"], initial_state=initial, key=key, verbose=0,
             callbacks=callbacks,
         )
+        if initial_cost:
+            cost = fnnet.evaluate(model, initial, x, y, loss="sigmoid_binary_cross_entropy")["loss"]
+            return model, state, history, cost
     return model, state, history
 
 
@@ -123,19 +129,23 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         logreg, "sigmoid_binary_cross_entropy", optim.optimizer("adam", 0.05), (x, y),
         batch_size=len(x), epochs=1, steps_per_epoch=config.logreg_iterations, key=keys[0], verbose=0,
     )
-    lr_acc = fnnet.evaluate(logreg, lr_state, x, y, loss="sigmoid_binary_cross_entropy", metrics=["accuracy"])["accuracy"]
+    lr_scores = fnnet.evaluate(logreg, lr_state, x, y, loss="sigmoid_binary_cross_entropy", metrics=["accuracy"])
+    lr_acc = lr_scores["accuracy"]
     say(f"Logistic regression training accuracy: {lr_acc:.2%} (course: 47%)")
 
     # 2. The one-hidden-layer tanh net, with per-layer gradient norms, update/weight ratios and tanh
     # saturation measured inside the compiled steps (100 times over the run; they do not change it).
     monitor = TrainingMonitor(every=max(1, config.iterations // 100))
-    model, state, history = _train_net(
-        config.n_h, x_course if config.float64 else x, y, key=keys[1], learning_rate=config.learning_rate, iterations=config.iterations,
-        log_every=config.log_every, course_init=config.course_init, float64=config.float64, callbacks=[monitor],
+    model, state, history, cost_0 = _train_net(
+        config.n_h, x_course if config.float64 else x, y, key=keys[1], learning_rate=config.learning_rate,
+        iterations=config.iterations, log_every=config.log_every, course_init=config.course_init,
+        float64=config.float64, callbacks=[monitor], initial_cost=True,
     )
     costs = history["val_loss"]  # full-batch cost after every log_every iterations
-    for i, cost in enumerate(costs):
-        say(f"Cost after iteration {(i + 1) * config.log_every}: {cost:.6f}")
+    log_every = min(config.log_every, config.iterations)
+    cost_iterations = [0] + [(i + 1) * log_every for i in range(len(costs))]
+    for iteration, cost in zip(cost_iterations, [cost_0, *costs]):
+        say(f"Cost after iteration {iteration}: {cost:.6f}")
     acc = history["val_accuracy"][-1]
     say(f"n_h={config.n_h}: training accuracy {acc:.2%} (course: about 90%)")
     state = jax.tree_util.tree_map(lambda a: a.astype(np.float32) if a.dtype == np.float64 else a, state)
@@ -143,7 +153,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
 
     # 3. Hidden-layer size sweep.
     sweep = {}
-    fig, axes = viz.figure_grid(len(config.sweep_sizes))
+    sweep_figure, axes = viz.figure_grid(len(config.sweep_sizes))
     for ax, n_h in zip(axes, config.sweep_sizes):
         m, s, h = _train_net(
             n_h, x, y, key=jax.random.fold_in(keys[2], n_h), learning_rate=config.learning_rate,
@@ -151,15 +161,18 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         )
         sweep[n_h] = h["val_accuracy"][-1]
         say(f"Accuracy for {n_h} hidden units: {sweep[n_h]:.2%}")
-        viz.plot_decision_boundary(_predict_labels(m, s.params), x, y, None, ax=ax, title=f"n_h = {n_h}: {sweep[n_h]:.1%}")
-    plots = [viz.save_figure(fig, out / "hidden_size_sweep.png")]
-    plots.append(viz.plot_decision_boundary(_predict_labels(logreg, lr_state.params), x, y, out / "logistic_regression.png",
-                                            title=f"Logistic regression ({lr_acc:.0%})"))
-    plots.append(viz.plot_decision_boundary(_predict_labels(model, state.params), x, y, out / "tanh_net.png",
-                                            title=f"Hidden layer of size {config.n_h} ({acc:.0%})"))
-    plots.append(viz.plot_curves({"cost": costs}, out / "cost.png", xlabel=f"iterations (x{config.log_every})", ylabel="cost"))
-    plots.append(viz.plot_layer_statistics(monitor.history, out / "tanh_net_layer_statistics.png",
-                                           title=f"tanh net n_h={config.n_h}: inside the training steps"))
+        viz.plot_decision_boundary(_predict_labels(m, s.params), x, y, ax=ax, title=f"n_h = {n_h}: {sweep[n_h]:.1%}")
+    figures = {
+        "hidden_size_sweep.png": sweep_figure,
+        "logistic_regression.png": viz.plot_decision_boundary(_predict_labels(logreg, lr_state.params), x, y,
+                                                              title=f"Logistic regression ({lr_acc:.0%})"),
+        "tanh_net.png": viz.plot_decision_boundary(_predict_labels(model, state.params), x, y,
+                                                   title=f"Hidden layer of size {config.n_h} ({acc:.0%})"),
+        "cost.png": viz.plot_curves({"cost": [cost_0, *costs]}, x=cost_iterations, xlabel="iteration", ylabel="cost",
+                                    title=f"tanh net n_h={config.n_h}: full-batch cost every {log_every:,} iterations"),
+        "tanh_net_layer_statistics.png": viz.plot_layer_statistics(
+            monitor.history, title=f"tanh net n_h={config.n_h}: inside the training steps"),
+    }
     say(monitor.report())
 
     rows = [
@@ -176,11 +189,13 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "data": "flower, m=400, generated in-package with the course's numpy seed 1",
         "logreg_accuracy": lr_acc,
         "accuracy": acc,
+        "cost_at_0": cost_0,
         "costs": costs,
         "cost_at_9000": cost_9000,
         "sweep": sweep,
         "monitor": {"summary": monitor.summary(), "findings": [str(f) for f in monitor.findings()]},
-        "plots": [str(p) for p in plots],
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }
 
 

@@ -43,8 +43,8 @@ from fnnet import optim, viz
 from fnnet.data import noisy_line
 from fnnet.report import text_table
 
-from recipes import _settings as V
-from recipes import _support as S
+from . import _settings as V
+from . import _support as S
 
 DESCRIPTION = "polynomial orders 1-9 on noisy y=x data, without and with L2 (seed 003)"
 
@@ -230,19 +230,22 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
                                                                      for k in config.orders},
               "Adam, λ chosen on validation": {f"order {k}, λ={best[k].l2:g}": curve(best[k]) for k in config.orders},
               f"Adam, MSE + {lam:g} (c1²+..+ck²)": {f"order {k}": curve(fits[k, lam]) for k in config.orders}}
-    fig, axes = viz.figure_grid(len(panels), ncols=len(panels), panel_size=(5.0, 4.0))
+    fits_figure, axes = viz.figure_grid(len(panels), ncols=len(panels), panel_size=(5.0, 4.0))
     for ax, (title, curves) in zip(axes, panels.items()):
-        viz.plot_fits(data["train"][0], data["train"][1], {"y = x": (grid, grid), **curves}, None, ax=ax, title=title,
+        viz.plot_fits(data["train"][0], data["train"][1], {"y = x": (grid, grid), **curves}, ax=ax, title=title,
                       ylim=ylim)
-    plots = [str(viz.save_figure(fig, out / "fits.png"))]
-    plots.append(str(viz.plot_fits(doubled["train"][0], doubled["train"][1],
-                                   {"y = x": (grid, grid), f"order {top}, {config.n_train} points": curve(exact[top]["none"]),
-                                    f"order {top}, {2 * config.n_train} points": curve(more_data)},
-                                   out / "more_data.png", ylim=ylim, title=f"order {top} without L2: doubling the data")))
     swept = [l2 for l2 in lambdas if l2 > 0]
-    plots.append(str(viz.plot_curves({f"order {k}": [fits[k, l2].validation_mse for l2 in swept] for k in config.orders},
-                                     out / "validation_mse_vs_l2.png", x=swept, logx=True, logy=True, xlabel="λ",
-                                     ylabel="validation MSE", title="L2 strength (Adam)")))
+    figures = {
+        "fits.png": fits_figure,
+        "more_data.png": viz.plot_fits(
+            doubled["train"][0], doubled["train"][1],
+            {"y = x": (grid, grid), f"order {top}, {config.n_train} points": curve(exact[top]["none"]),
+             f"order {top}, {2 * config.n_train} points": curve(more_data)},
+            ylim=ylim, title=f"order {top} without L2: doubling the data"),
+        "validation_mse_vs_l2.png": viz.plot_curves(
+            {f"order {k}": [fits[k, l2].validation_mse for l2 in swept] for k in config.orders},
+            x=swept, logx=True, logy=True, xlabel="λ", ylabel="validation MSE", title="L2 strength (Adam)"),
+    }
     return {
         "rows": _rows(config, exact, fits, best, more_data, top, low),
         "tables": {"train/test MSE per order and fit": table},
@@ -252,7 +255,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         "fits": {f"order {k}, l2 {l2:g}": _summary(f) for (k, l2), f in fits.items()},
         "best_l2": {k: f.l2 for k, f in best.items()},
         "more_data_line_gap": more_data.line_gap,
-        "plots": plots,
+        "plots": viz.save_figures(figures, out),
+        "figures": figures,
     }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import optax
 import pytest
 
+import fnnet
 from fnnet import checkpoint
 from fnnet import models as M
 from fnnet.callbacks import EarlyStopping
@@ -40,10 +41,27 @@ STEPS_PER_EPOCH = 7
 MODEL = M.Sequential([M.Dense(16, "relu"), M.BatchNorm(), M.Dropout(0.2), M.Dense(3)])
 
 
+_CHECKPOINTING = {"checkpoint_dir": "directory", "checkpoint_every": "every", "keep": "keep", "keep_best": "keep_best",
+                  "resume": "resume"}
+
+
 def _fit(epochs, **kw):
+    """fit with the checkpoint settings as keywords, passed as one ``Checkpointing`` (the old keywords'
+    own test: test_the_old_checkpoint_keywords_still_work_with_a_deprecation_warning)."""
     args = dict(batch_size=32, key=jax.random.key(0), verbose=0, metrics=["accuracy"], validation_data=(XV, YV))
     args.update(kw)
+    settings = {new: args.pop(old) for old, new in _CHECKPOINTING.items() if old in args}
+    if settings:
+        args["checkpoint"] = fnnet.Checkpointing(**settings)
     return fit(args.pop("model", MODEL), LOSS, args.pop("optimizer", optax.adam(1e-2)), (X, Y), epochs=epochs, **args)
+
+
+def test_the_old_checkpoint_keywords_still_work_with_a_deprecation_warning(tmp_path, uninterrupted):
+    with pytest.warns(DeprecationWarning, match="checkpoint_dir=.*is deprecated"):
+        first = fit(MODEL, LOSS, optax.adam(1e-2), (X, Y), epochs=4, batch_size=32, key=jax.random.key(0), verbose=0,
+                    metrics=["accuracy"], validation_data=(XV, YV), checkpoint_dir=tmp_path, keep=2)
+    assert_same_run(first, uninterrupted)
+    assert len(checkpoint.steps(tmp_path)) == 2
 
 
 def _raw(state):
@@ -103,14 +121,15 @@ _KILL_DATA = 4096, 64  # examples, batch size: 64 steps per epoch
 _KILLED_RUN = textwrap.dedent("""
     import sys
     import jax, numpy as np, optax
+    import fnnet
     from fnnet import models as M
     from fnnet.train import fit
     rng = np.random.RandomState(0)
     x = rng.randn(4096, 32).astype(np.float32)
     y = (x @ rng.randn(32, 10)).argmax(1)
     fit(M.mlp([64, 10], dropout=0.1, flatten=False), "softmax_cross_entropy", optax.adam(1e-3), (x, y),
-        epochs=1000, batch_size=64, key=jax.random.key(0), verbose=0, checkpoint_dir=sys.argv[1],
-        checkpoint_every=16, keep=2)
+        epochs=1000, batch_size=64, key=jax.random.key(0), verbose=0,
+        checkpoint=fnnet.Checkpointing(sys.argv[1], every=16, keep=2))
 """)
 
 
@@ -152,8 +171,8 @@ def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(tmp_path):
 
     def run(directory, resume):
         return fit(M.mlp([64, 10], dropout=0.1, flatten=False), LOSS, optax.adam(1e-3), (x, y), epochs=final_epochs,
-                   batch_size=batch, key=jax.random.key(0), verbose=0, checkpoint_dir=directory, checkpoint_every=16,
-                   keep=2, resume=resume)
+                   batch_size=batch, key=jax.random.key(0), verbose=0,
+                   checkpoint=fnnet.Checkpointing(directory, every=16, keep=2, resume=resume))
 
     assert_same_run(run(killed_dir, True), run(tmp_path / "clean", False))
 
@@ -226,7 +245,8 @@ def test_checkpoint_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="already holds checkpoints.*resume=True"):
         _fit(2, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="keep_best, resume need checkpoint_dir"):
-        _fit(1, keep_best="val_loss", resume=True)
+        fit(MODEL, LOSS, optax.adam(1e-2), (X, Y), epochs=1, key=jax.random.key(0), verbose=0, keep_best="val_loss",
+            resume=True)
     with pytest.raises(ValueError, match="every must be 'epoch' or a positive number of steps"):
         _fit(1, checkpoint_dir=tmp_path / "a", checkpoint_every=0)
     with pytest.raises(ValueError, match="keep must be a positive int"):

@@ -1,10 +1,12 @@
 """The fnnet command and the recipes package: the README's main job in quick mode."""
 import json
+import math
 
 import pytest
 
-import recipes
 from fnnet import cli
+
+import recipes
 
 
 def test_list_shows_every_recipe(capsys):
@@ -26,6 +28,27 @@ def test_run_planar_quick_writes_results_and_plots(tmp_path, capsys):
     assert any(plot.endswith("tanh_net_layer_statistics.png") for plot in results["plots"])
     assert set(results["monitor"]["summary"]) == {"dense_0", "dense_1"}
     assert "logistic regression" in capsys.readouterr().out
+    # The cost curve starts at iteration 0: the course's tiny initial weights give a cost of ln 2.
+    assert results["cost_at_0"] == pytest.approx(math.log(2), abs=1e-3)
+    assert len(results["costs"]) == results["config"]["iterations"] // results["config"]["log_every"]
+    assert "figures" not in results  # Figures are not JSON: they went out as the PNGs above
+
+
+def test_run_name_help_lists_the_recipes_settings_with_defaults_and_quick_values(capsys):
+    assert cli.main(["run", "planar", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "usage: fnnet run" in out and "recipe planar:" in out
+    line = next(line.split() for line in out.splitlines() if line.startswith("sweep_sizes"))
+    assert line[:3] == ["sweep_sizes", "1,2,3,4,5,20,50", "1,4"]  # as --set takes them
+    assert next(line for line in out.splitlines() if line.startswith("n_h")).split()[1:3] == ["4", "(same)"]
+    assert "iterations is a multiple of log_every" in out
+    assert cli.main(["run", "--help"]) == 0
+    assert "settings (--set" not in capsys.readouterr().out
+    assert cli.main(["run", "nope", "--help"]) == 2
+    assert "unknown recipe 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["run"])
+    assert "give the recipe(s) to run" in capsys.readouterr().err
 
 
 def test_unknown_recipe_and_bad_setting_exit_with_a_message(tmp_path, capsys):

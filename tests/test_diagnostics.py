@@ -9,7 +9,7 @@ import optax
 import pytest
 from blobs import blobs
 
-import recipes
+import fnnet
 from fnnet import cli, initializers, optim
 from fnnet import diagnostics as D
 from fnnet import models as M
@@ -17,6 +17,8 @@ from fnnet.callbacks import Callback
 from fnnet.data import flower
 from fnnet.ensemble import fit_ensemble
 from fnnet.train import NonFiniteLossError, fit
+
+import recipes
 
 LOSS = "softmax_cross_entropy"
 X, Y = blobs(160, seed=0)
@@ -113,7 +115,8 @@ def test_in_step_statistics_leave_training_bitwise_unchanged(epoch_mode):
     """Two epochs of 5 full batches and a remainder batch (160 = 5 * 30 + 10): the monitored run's
     params equal the plain run's bit for bit, and the statistics arrive on every third step."""
     model = M.mlp([16, 16, 3], flatten=False, dropout=0.1)
-    args = dict(epochs=2, batch_size=30, key=jax.random.key(3), verbose=0, epoch_mode=epoch_mode)
+    args = dict(epochs=2, batch_size=30, key=jax.random.key(3), verbose=0,
+                options=fnnet.TrainOptions(epoch_mode=epoch_mode))
     plain, _ = fit(model, LOSS, optim.optimizer("sgd", 0.1), (X, Y), **args)
     recorder, monitor = _ParamNorm(), D.TrainingMonitor(every=4)
     watched, _ = fit(model, LOSS, optim.optimizer("sgd", 0.1), (X, Y), callbacks=[recorder, monitor], **args)
@@ -148,8 +151,9 @@ def test_statistics_every_is_checked_and_ensemble_members_get_their_own_monitor(
 
 def _monitored(model, optimizer, **kw):
     monitor = D.TrainingMonitor(every=2)
+    options = fnnet.TrainOptions(**kw) if kw else None
     fit(model, LOSS, optimizer, (X, Y), epochs=2, batch_size=32, key=jax.random.key(0), verbose=0,
-        callbacks=[monitor], **kw)
+        callbacks=[monitor], options=options)
     return monitor
 
 

@@ -2,12 +2,12 @@
 update, the pre-step state on a raise, continued training, populations resumed bitwise, label checks that
 belong to the loss, per-step full-data logs. Tiny shapes: each test compiles a handful of programs."""
 import chex
-import fnnet
 import jax
 import numpy as np
 import optax
 import pytest
 
+import fnnet
 from fnnet import losses
 from fnnet import models as M
 from fnnet.callbacks import StepLog
@@ -86,7 +86,7 @@ def test_initial_state_continues_steps_epochs_and_history():
 
 
 def test_a_lambda_loss_gets_the_label_checks_of_the_loss_it_calls():
-    user_loss = lambda outputs, labels: losses.softmax_cross_entropy(outputs, labels)  # noqa: E731
+    user_loss = lambda outputs, labels: losses.softmax_cross_entropy(outputs, labels)
     with pytest.raises(ValueError, match="labels"):
         _fit(loss=user_loss, train_data=(X, Y + 3))
 

@@ -6,9 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from blobs import blobs
 
+import fnnet
 from fnnet import models as M
 from fnnet.callbacks import EarlyStopping
+from fnnet.engine import programs
 from fnnet.ensemble import (
     Snapshots,
     accuracies,
@@ -24,11 +27,8 @@ from fnnet.ensemble import (
     predict_members,
     stack,
 )
-from fnnet.engine import programs
 from fnnet.objective import make_objective
 from fnnet.train import NonFiniteLossError, create_train_state, fit, make_train_step
-
-from blobs import blobs
 
 LOSS = "softmax_cross_entropy"
 KEYS = jax.random.split(jax.random.key(0), 3)
@@ -56,11 +56,11 @@ def _assert_member_equals_fit(ens_state, ens_history, i, state, history):
 def test_each_member_equals_a_separate_fit_with_its_key(epoch_mode):
     # 200 examples in batches of 32: 6 full batches and a partial one, as fit runs them.
     keys = KEYS if epoch_mode == "scan" else KEYS[:2]
-    state, history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=keys, epoch_mode=epoch_mode, **COMMON)
+    state, history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=keys, options=fnnet.TrainOptions(epoch_mode=epoch_mode), **COMMON)
     chex.assert_shape(state.params["dense_0"]["kernel"], (len(keys), 6, 16))
     assert history["val_accuracy"].shape == (2, len(keys)) and len(history) == len(keys)
     for i in range(len(keys)):
-        single, single_history = fit(MODEL, LOSS, TX, (X, Y), key=KEYS[i], epoch_mode=epoch_mode, **COMMON)
+        single, single_history = fit(MODEL, LOSS, TX, (X, Y), key=KEYS[i], options=fnnet.TrainOptions(epoch_mode=epoch_mode), **COMMON)
         _assert_member_equals_fit(state, history, i, single, single_history)
     # The members really differ (own init, dropout and data order).
     assert not np.allclose(state.params["dense_0"]["kernel"][0], state.params["dense_0"]["kernel"][1])
@@ -76,7 +76,7 @@ def test_shared_order_members_see_the_first_members_order():
 
 def test_chunked_training_equals_unchunked():
     full, full_history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS, **COMMON)
-    chunked, chunked_history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS, chunk=2, **COMMON)
+    chunked, chunked_history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS, options=fnnet.TrainOptions(chunk=2), **COMMON)
     chex.assert_trees_all_close(_comparable(chunked), _comparable(full), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(chunked_history["val_loss"], full_history["val_loss"], rtol=1e-5)
     assert len(chunked_history.epoch_times) == 2
@@ -111,7 +111,7 @@ def test_non_finite_member_raises_naming_it_or_is_skipped():
     start = start.replace(params={**start.params, "dense_0": {**start.params["dense_0"], "kernel": kernel}})
     with pytest.raises(NonFiniteLossError, match="member 1"):
         fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS[:2], initial_state=start, **{**COMMON, "validation_data": None})
-    _, history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS[:2], initial_state=start, on_nonfinite="skip",
+    _, history = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS[:2], initial_state=start, options=fnnet.TrainOptions(on_nonfinite="skip"),
                               **{**COMMON, "validation_data": None})
     assert history.members[0].skipped_steps == 0
     assert history.members[1].skipped_steps == history.members[1].steps == 14
@@ -234,7 +234,7 @@ def test_snapshots_every_n_epochs():
 
 def test_snapshot_ensemble_from_the_checkpoints_of_one_run(tmp_path):
     snapshots = Snapshots(every=1)
-    fit(MODEL, LOSS, TX, (X, Y), key=KEYS[0], callbacks=[snapshots], checkpoint_dir=tmp_path,
+    fit(MODEL, LOSS, TX, (X, Y), key=KEYS[0], callbacks=[snapshots], checkpoint=fnnet.Checkpointing(tmp_path),
         **{**COMMON, "validation_data": None})
     from_memory = snapshots.stacked()  # after epochs 1 and 2: steps 7 and 14
     params, model_state = checkpoint_snapshots(tmp_path, MODEL, TX, X[:1])
@@ -267,7 +267,6 @@ def test_stack_and_member_round_trip():
         (dict(n_members=2), "n_members= together with key="),
         (dict(n_members=0, key=KEYS[0]), "n_members must be a positive int"),
         (dict(keys=np.zeros((2, 3), np.uint32)), "raw uint32 keys"),
-        (dict(keys=KEYS, chunk=0), "chunk must be a positive int"),
         (dict(keys=KEYS, epochs=0), "epochs must be a positive int"),
         (dict(keys=KEYS, initial_state=create_train_state(MODEL, TX, KEYS[0], X[:1])), "leading member axis of 3"),
     ],
@@ -276,6 +275,11 @@ def test_bad_arguments_raise_value_errors(kwargs, match):
     options = {**COMMON, **kwargs}
     with pytest.raises(ValueError, match=match):
         fit_ensemble(MODEL, LOSS, TX, (X, Y), **options)
+
+
+def test_bad_options_are_refused_when_built():
+    with pytest.raises(ValueError, match="chunk must be a positive int"):
+        fnnet.TrainOptions(chunk=0)
 
 
 def test_bad_predictor_arguments():

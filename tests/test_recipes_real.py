@@ -9,14 +9,15 @@ import chex
 import jax
 import numpy as np
 import pytest
+from test_data_loaders import write_housing_csv
 
 import fnnet
-import recipes
 from fnnet import models as M
 from fnnet import optim, viz
 from fnnet.data import PartialDatasetWarning
+
+import recipes
 from recipes import housing_gd
-from test_data_loaders import write_housing_csv
 
 SHARED = Path(os.environ.get("FNNET_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -96,7 +97,8 @@ def test_housing_mini_batch_sgd_depends_only_on_the_key():
 
 
 def test_fitted_lines_plot_checks_its_data(tmp_path):
-    path = viz.plot_fitted_lines(np.arange(5.0), np.arange(5.0) * 2, {"y = 2x": (2.0, 0.0)}, tmp_path / "lines.png")
+    path = tmp_path / "lines.png"
+    viz.plot_fitted_lines(np.arange(5.0), np.arange(5.0) * 2, {"y = 2x": (2.0, 0.0)}, path)
     assert path.read_bytes()[:8] == PNG
     with pytest.raises(ValueError, match="one y per x"):
         viz.plot_fitted_lines(np.zeros(3), np.zeros(2), {}, tmp_path / "bad.png")

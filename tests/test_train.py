@@ -1,13 +1,13 @@
 """fit / train_step / evaluate / predict: determinism, equivalence of the compiled paths, early
 stopping, non-finite handling and input validation. Small synthetic data only."""
 import chex
-import fnnet
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
+import fnnet
 from fnnet import models as M
 from fnnet.callbacks import EarlyStopping, LambdaCallback
 from fnnet.train import (

@@ -13,9 +13,9 @@ def _green_pixels(path) -> int:
 
 def test_image_grid_frames_exactly_the_highlighted_panels(tmp_path):
     weights = np.random.default_rng(0).normal(size=(6, 28, 28))  # any real values, like weight images
-    plain = viz.plot_image_grid(weights, tmp_path / "plain.png", ncols=3, titles=[str(i) for i in range(6)])
-    framed = viz.plot_image_grid(weights, tmp_path / "framed.png", ncols=3,
-                                 highlight={"green": [True, False, False, False, False, True]})
+    plain, framed = tmp_path / "plain.png", tmp_path / "framed.png"
+    viz.plot_image_grid(weights, plain, ncols=3, titles=[str(i) for i in range(6)])
+    viz.plot_image_grid(weights, framed, ncols=3, highlight={"green": [True, False, False, False, False, True]})
     assert plain.stat().st_size > 1000
     assert _green_pixels(plain) == 0  # gray panels, white background: nothing green
     assert _green_pixels(framed) > 100
@@ -24,8 +24,9 @@ def test_image_grid_frames_exactly_the_highlighted_panels(tmp_path):
 def test_image_grid_takes_single_channel_and_rgb_batches(tmp_path):
     gray = np.zeros((3, 5, 5, 1), np.float32)
     rgb = np.random.default_rng(1).uniform(-2, 3, size=(2, 4, 4, 3))
-    assert viz.plot_image_grid(gray, tmp_path / "gray.png").exists()
-    assert viz.plot_image_grid(rgb, tmp_path / "rgb.png").exists()
+    for images, name in ((gray, "gray.png"), (rgb, "rgb.png")):
+        assert isinstance(viz.plot_image_grid(images, tmp_path / name), viz.Figure)
+        assert (tmp_path / name).exists()
 
 
 @pytest.mark.parametrize("call, match", [
@@ -42,22 +43,22 @@ def test_plots_reject_bad_shapes(tmp_path, call, match):
 
 
 def test_bars_and_embedding_write_pngs(tmp_path):
-    bars = viz.plot_bars(np.linspace(-1, 1, 50), tmp_path / "bars.png", colors=["g"] * 25 + ["r"] * 25)
+    bars, emb = tmp_path / "bars.png", tmp_path / "emb.png"
+    viz.plot_bars(np.linspace(-1, 1, 50), bars, colors=["g"] * 25 + ["r"] * 25)
     assert _green_pixels(bars) > 100
     points = np.random.default_rng(2).normal(size=(40, 2))
-    emb = viz.plot_embedding(points, np.arange(40) % 4, tmp_path / "emb.png", class_names=list("abcd"))
+    viz.plot_embedding(points, np.arange(40) % 4, emb, class_names=list("abcd"))
     assert emb.stat().st_size > 1000
 
 
 def test_trajectories_fits_histograms_and_curves_against_x_write_pngs(tmp_path):
     surface = lambda p: 0.5 * (p[:, 0] ** 2 / 10 + 10 * p[:, 1] ** 2)
     paths = {"sgd": np.array([[-9.0, 1.0], [-8.0, -0.5], [-7.0, 0.2]]), "adam": np.array([[-9.0, 1.0], [-5.0, 0.0]])}
-    plots = [
-        viz.plot_trajectories(surface, paths, tmp_path / "paths.png", xlim=(-10, 2), ylim=(-2, 2), minimum=(0, 0)),
-        viz.plot_fits(np.arange(5), np.arange(5) + 0.5, {"line": (np.arange(5), np.arange(5))}, tmp_path / "fits.png"),
-        viz.plot_histograms({"a": np.random.default_rng(0).normal(size=100), "b": np.ones((3, 4))}, tmp_path / "h.png"),
-        viz.plot_curves({"std": [1.0, 0.1, 0.01]}, tmp_path / "c.png", x=[1, 10, 100], logx=True, logy=True),
-    ]
+    plots = [tmp_path / name for name in ("paths.png", "fits.png", "h.png", "c.png")]
+    viz.plot_trajectories(surface, paths, plots[0], xlim=(-10, 2), ylim=(-2, 2), minimum=(0, 0))
+    viz.plot_fits(np.arange(5), np.arange(5) + 0.5, {"line": (np.arange(5), np.arange(5))}, plots[1])
+    viz.plot_histograms({"a": np.random.default_rng(0).normal(size=100), "b": np.ones((3, 4))}, plots[2])
+    viz.plot_curves({"std": [1.0, 0.1, 0.01]}, plots[3], x=[1, 10, 100], logx=True, logy=True)
     for plot in plots:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 1000
 

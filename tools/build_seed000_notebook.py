@@ -52,7 +52,7 @@ SWEEP_SIZES = (1, 3, 5, 20)                         # the course: 1, 2, 3, 4, 5,
 MNIST_EPOCHS = 2                                    # the course: 13, on the full MNIST
 OUT = Path(os.environ.get("FNNET_NOTEBOOK_OUT", "outputs/seed000_notebook"))
 KEY = jax.random.key(0)
-show = lambda path: display(Image(filename=str(path)))"""),
+show = lambda shown: display(shown if isinstance(shown, viz.Figure) else Image(filename=str(shown)))"""),
     ("md", """\
 ## 1. Linear models and optimization
 

@@ -62,7 +62,7 @@ QUICK = DATA_DIR is None  # the recipes' quick settings; with DATA_DIR, the arti
 OUT = Path(os.environ.get("FNNET_NOTEBOOK_OUT", "outputs/seed003_notebook"))
 KEY = jax.random.key(3)
 key = lambda i: jax.random.fold_in(KEY, i)  # one independent key per experiment
-show = lambda path: display(Image(filename=str(path)))
+show = lambda shown: display(shown if isinstance(shown, viz.Figure) else Image(filename=str(shown)))
 quick = lambda recipe: recipe.QUICK if QUICK else {}  # a recipe's quick settings, or none"""),
     ("md", """\
 ## 1. Overfitting and regularization
@@ -348,9 +348,10 @@ print(f"after BatchNorm (training mode):         means in [{normed.mean(0).min()
       f"stds in [{normed.std(0).min():.2f}, {normed.std(0).max():.2f}]")
 stats = bn_state_after["batchnorm_0"]["batch_stats"]
 print(f"running mean after one batch = 0.1 x batch mean: {np.allclose(stats['mean'], 0.1 * pre.mean(0), atol=1e-5)}")
-alone = lambda **mode: np.asarray(bn_net.apply(bn_params, digits[:1], state=bn_state_after, **mode)[0])
-in_batch = lambda **mode: np.asarray(bn_net.apply(bn_params, digits, state=bn_state_after, **mode)[0][:1])
-print("the first digit alone vs in the batch of 256, largest difference of the net's outputs:")
+# A batch of one has no batch statistics (BatchNorm refuses it in training): compare the first two digits.
+alone = lambda **mode: np.asarray(bn_net.apply(bn_params, digits[:2], state=bn_state_after, **mode)[0])
+in_batch = lambda **mode: np.asarray(bn_net.apply(bn_params, digits, state=bn_state_after, **mode)[0][:2])
+print("the first two digits alone vs in the batch of 256, largest difference of the net's outputs:")
 print(f"  training mode (the batch's statistics): {np.abs(alone(train=True) - in_batch(train=True)).max():.3f}")
 print(f"  evaluation mode (running averages):     {np.abs(alone() - in_batch()).max():.3f}")"""),
     ("md", """\

@@ -10,9 +10,10 @@
 * ``train_test_split`` (keyed, or scikit-learn-identical with ``seed=``), ``cs4487_split``.
 * ``scale_pixels``, ``Standardizer``, ``Whitener`` (PCA/ZCA), ``one_hot``.
 * ``iterate_batches`` / ``epoch_batches``: key-driven mini-batches.
-* ``Augment``: keyed on-device augmentation ``augment(key, images)``; ``save_augmentation_grid``.
+* ``Augment``: keyed on-device augmentation ``augment(key, images)``; ``plot_augmentations`` (a Figure) /
+  ``save_augmentation_grid`` (a PNG).
 """
-from fnnet.data.augment import FILL_MODES, Augment, affine_transform, save_augmentation_grid
+from fnnet.data.augment import FILL_MODES, Augment, affine_transform, plot_augmentations, save_augmentation_grid
 from fnnet.data.batching import epoch_batches, epoch_order, iterate_batches, num_batches, remainder_indices
 from fnnet.data.dataset import Dataset
 from fnnet.data.imdb import load_imdb, tokenize
@@ -35,15 +36,15 @@ from fnnet.data.splits import cs4487_split, train_test_indices, train_test_split
 from fnnet.data.synthetic import circles, flower, noisy_line, template_images
 
 __all__ = [
-    "Augment",
     "CIFAR10_CLASSES",
-    "Dataset",
-    "DatasetNotFoundError",
     "FASHION_MNIST_CLASSES",
     "FILL_MODES",
-    "IncompleteDatasetError",
     "LOADERS",
     "MNIST_CLASSES",
+    "Augment",
+    "Dataset",
+    "DatasetNotFoundError",
+    "IncompleteDatasetError",
     "PartialDatasetWarning",
     "Standardizer",
     "Whitener",
@@ -66,6 +67,7 @@ __all__ = [
     "noisy_line",
     "num_batches",
     "one_hot",
+    "plot_augmentations",
     "remainder_indices",
     "save_augmentation_grid",
     "scale_pixels",

@@ -142,7 +142,7 @@ class Augment:
             raise ValueError(f"clip must be None or (low, high) with low < high, got {self.clip!r}")
 
     @classmethod
-    def cs4487(cls, *, noise: bool = False) -> "Augment":
+    def cs4487(cls, *, noise: bool = False) -> Augment:
         """The CS4487 seed's generator: rotation 10, shifts 0.2, shear 0.1, zoom 0.1 (+ noise std 0.05), read
         as current Keras reads it (shear in degrees, bilinear). The seed's Keras 2.0 read the same arguments as
         ``dataclasses.replace(Augment.cs4487(), shear=math.degrees(0.1), order=0)`` (recipes/cs4487_table)."""
@@ -205,21 +205,16 @@ class Augment:
         return out.astype(images.dtype)
 
 
-def save_augmentation_grid(
-    path: str | Path, images, augment, key: jax.Array, *, n_augmented: int = 9, dpi: int = 100
-) -> Path:
-    """Saves a PNG grid like the CS4487 seed's figure: one row per image, the original first, then
-    ``n_augmented`` augmented versions (``augment(key_i, images)`` for ``n_augmented`` keys split from
-    ``key``).
+def plot_augmentations(images, augment, key: jax.Array, path: str | Path | None = None, *, n_augmented: int = 9):
+    """A grid like the CS4487 seed's figure, as a :class:`fnnet.viz.Figure`: one row per image, the original
+    first, then ``n_augmented`` augmented versions (``augment(key_i, images)`` for ``n_augmented`` keys split
+    from ``key``). Written as PNG when ``path`` is given.
 
     Args:
-      path: output file (``.png``). images: ``(k, H, W, C)`` floating, C in {1, 3}; shown with the originals'
-        value range. augment: a callable ``(key, images) -> images`` such as :class:`Augment`.
-    Returns:
-      The path written.
+      images: ``(k, H, W, C)`` floating, C in {1, 3}; shown with the originals' value range.
+      augment: a callable ``(key, images) -> images`` such as :class:`Augment`.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from fnnet import viz  # matplotlib only when plotting
 
     images = jnp.asarray(images)
     _check_images(images)
@@ -232,9 +227,7 @@ def save_augmentation_grid(
     originals = np.asarray(images)
     low, high = float(originals.min()), float(originals.max())
     rows, cols = originals.shape[0], int(n_augmented) + 1
-    figure = Figure(figsize=(1.2 * cols, 1.2 * rows + 0.3))
-    FigureCanvasAgg(figure)  # Agg canvas: no display, no pyplot global state
-    axes = figure.subplots(rows, cols, squeeze=False)
+    figure, axes = viz.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows + 0.3), squeeze=False)
 
     def show(ax, image):
         shown = np.clip((image - low) / max(high - low, 1e-12), 0, 1)
@@ -247,8 +240,17 @@ def save_augmentation_grid(
             show(axes[i, j], augmented[j - 1, i])
     axes[0, 0].set_title("original", fontsize=8)
     axes[0, 1].set_title("augmented", fontsize=8)
-    figure.tight_layout()
+    if path is not None:
+        viz.save_figure(figure, path)
+    return figure
+
+
+def save_augmentation_grid(
+    path: str | Path, images, augment, key: jax.Array, *, n_augmented: int = 9, dpi: int = 100
+) -> Path:
+    """Saves :func:`plot_augmentations`'s grid as a PNG at ``path`` (``dpi`` dots per inch) and returns
+    the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi)
+    plot_augmentations(images, augment, key, n_augmented=n_augmented).savefig(path, dpi=dpi)
     return path

@@ -159,14 +159,13 @@ def diagnose(
     report = DoctorReport(setup, steps, monitor, history, grad_check, overfit_result, range_result, findings,
                           skipped_steps=history.skipped_steps)
     if out_dir is not None:
-        out = Path(out_dir)
-        report.plots.append(str(viz.plot_layer_statistics(monitor.history, out / "doctor_layer_statistics.png",
-                                                          title=setup.name)))
+        figures = {"doctor_layer_statistics.png": viz.plot_layer_statistics(monitor.history, title=setup.name)}
         snapshot = layer_snapshot(setup.model, setup.loss, state.params, jnp.asarray(x[:256]), jnp.asarray(y[:256]),
                                   model_state=state.model_state)
-        report.plots.append(str(viz.plot_layer_histograms(snapshot, out / "doctor_histograms.png", title=setup.name)))
+        figures["doctor_histograms.png"] = viz.plot_layer_histograms(snapshot, title=setup.name)
         if range_result is not None:
-            report.plots.append(str(viz.plot_lr_vs_loss(range_result.learning_rates, range_result.losses,
-                                                        out / "doctor_lr_range.png", smoothed=range_result.smoothed,
-                                                        suggested=range_result.suggested)))
+            figures["doctor_lr_range.png"] = viz.plot_lr_vs_loss(
+                range_result.learning_rates, range_result.losses, smoothed=range_result.smoothed,
+                suggested=range_result.suggested)
+        report.plots += viz.save_figures(figures, Path(out_dir))
     return report

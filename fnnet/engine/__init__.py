@@ -23,10 +23,12 @@ from fnnet.engine.options import Checkpointing, TrainOptions
 from fnnet.engine.plan import EpochPlan
 from fnnet.engine.programs import cache_info, clear_cache
 from fnnet.state import StepStatistics
+from fnnet.tree import member
 
 # Per-member work (parameters x batch size) above which a CPU runs members one after another inside the
 # program ("map") rather than as one batched step ("vmap"): large batched products run slower per FLOP
-# than plain ones on a CPU, small ones amortize the per-step overhead (benchmarks/ensemble.py).
+# than plain ones on a CPU, small ones amortize the per-step overhead (measured by
+# benchmarks/member_layout.py).
 CPU_MAP_THRESHOLD = 4_000_000
 
 
@@ -56,6 +58,20 @@ def statistics_of(callbacks: Sequence) -> list:
     return found
 
 
+def _check_a_batch_of_one_trains(model, population: Population, x, batch_size: int) -> None:
+    """Every epoch would end in a batch of one example: fail now, naming the fix, if the model cannot
+    train on one (BatchNorm's batch statistics), rather than after the epoch's full batches."""
+    state = member(population.state, 0) if population.stacked else population.state
+    try:
+        jax.eval_shape(lambda p, s: model.apply(p, x[:1], key=jax.random.key(0), train=True, state=s),
+                       state.params, state.model_state)
+    except ValueError as err:
+        raise ValueError(
+            f"batch_size={batch_size} leaves a last batch of 1 example in every epoch ({int(x.shape[0])} rows), "
+            f"and the model cannot train on one: {err}. Choose another batch_size or pass "
+            "options=TrainOptions(drop_remainder=True)") from None
+
+
 def train(objective, tx, population: Population, x, y, *, epochs: int, batch_size: int,
           options: TrainOptions, validation: Optional[tuple], callbacks: Sequence[Sequence], augment=None,
           verbose: int = 1, checkpoint: Optional[Checkpointing] = None, mesh=None,
@@ -69,6 +85,8 @@ def train(objective, tx, population: Population, x, y, *, epochs: int, batch_siz
     stacked = population.stacked
     plan = EpochPlan.make(int(x.shape[0]), batch_size, shuffle=options.shuffle,
                           drop_remainder=options.drop_remainder, steps_per_epoch=options.steps_per_epoch)
+    if plan.remainder == 1:
+        _check_a_batch_of_one_trains(objective.model, population, x, batch_size)
     if mesh is not None:
         distributed.check_divisible("batch_size" if not stacked else "the number of members",
                                     plan.batch_size if not stacked else population.size, mesh)

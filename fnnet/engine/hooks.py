@@ -139,6 +139,13 @@ class Callbacks(Hook):
             stop = False
             for cb in cbs:
                 stop = bool(cb.on_epoch_end(run.epoch, visible, state_i)) or stop
+            replaced = False
+            for cb in cbs:
+                new_state = cb.update_state(state_i) if hasattr(cb, "update_state") else None
+                if new_state is not None:
+                    state_i, replaced = new_state, True
+            if replaced:
+                run.set_member_state(i, state_i)
             if stop:
                 run.active[i] = False
                 run.histories[i].stopped_early = True

@@ -77,27 +77,27 @@ class Piece:
 class Hook:
     """Something done around the compiled pieces of every epoch. All methods are optional."""
 
-    def prepare(self, run: "Run") -> None:
+    def prepare(self, run: Run) -> None:
         """Before any ``begin``: where a checkpoint hook restores the run it resumes."""
 
-    def begin(self, run: "Run") -> None:
+    def begin(self, run: Run) -> None:
         """Before the first epoch (the run as restored)."""
 
-    def epoch_begin(self, run: "Run") -> None:
+    def epoch_begin(self, run: Run) -> None:
         """Before the epoch's first piece."""
 
-    def piece_end(self, run: "Run", piece: Piece) -> None:
+    def piece_end(self, run: Run, piece: Piece) -> None:
         """After each piece (its non-finite steps already handled)."""
 
-    def piece_failed(self, run: "Run", piece: Piece) -> None:
+    def piece_failed(self, run: Run, piece: Piece) -> None:
         """After a piece with a non-finite step, just before the loop raises (``run.state`` is the piece's
         end state, which is not kept)."""
 
-    def epoch_end(self, run: "Run", logs: list) -> None:
+    def epoch_end(self, run: Run, logs: list) -> None:
         """After the epoch: ``logs[i]`` is member ``i``'s epoch logs (None for a member not training);
         hooks may add to them (validation) before later hooks see them."""
 
-    def end(self, run: "Run") -> None:
+    def end(self, run: Run) -> None:
         """After training, also when it stops with an exception (``run.error`` is then set)."""
 
 
@@ -155,6 +155,14 @@ class Run:
         """Member ``i``'s state (the whole state for a single run)."""
         return member(self.state, i) if self.population.stacked else self.state
 
+    def set_member_state(self, i: int, state: TrainState) -> None:
+        """Replaces member ``i``'s state (the whole state for a single run), e.g. a callback's new
+        learning rate; the arrays keep their shapes and dtypes, so the programs stay the same."""
+        if not self.population.stacked:
+            self.state = state
+        else:
+            self.state = jax.tree.map(lambda every, one: every.at[i].set(one), self.state, state)
+
     def budget(self) -> Optional[int]:
         return None if self.max_steps is None else self.max_steps - self.steps_done
 
@@ -163,7 +171,7 @@ class Run:
         return self.epoch >= self.last_epoch or not self.active.any() or (budget is not None and budget <= 0)
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self) -> "Run":
+    def run(self) -> Run:
         try:
             for hook in self.hooks:
                 hook.prepare(self)

@@ -28,7 +28,7 @@ class EpochPlan:
     steps_per_epoch: Optional[int] = None
 
     @classmethod
-    def make(cls, n: int, batch_size: int, *, shuffle: bool, drop_remainder: bool, steps_per_epoch) -> "EpochPlan":
+    def make(cls, n: int, batch_size: int, *, shuffle: bool, drop_remainder: bool, steps_per_epoch) -> EpochPlan:
         if batch_size > n:
             if drop_remainder:
                 raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples and drop_remainder=True "

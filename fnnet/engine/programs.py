@@ -222,11 +222,11 @@ class StepSpec:
     tx: Any = dataclasses.field(default=None, compare=False, hash=False, repr=False)
 
     @classmethod
-    def make(cls, objective, tx, *, augment=None, statistics=(), skip_nonfinite=False) -> "StepSpec":
+    def make(cls, objective, tx, *, augment=None, statistics=(), skip_nonfinite=False) -> StepSpec:
         return cls(objective, optimizer_key(tx), augment, tuple(s.program_key for s in statistics),
                    bool(skip_nonfinite), bool(skip_nonfinite), tx)
 
-    def checking(self) -> "StepSpec":
+    def checking(self) -> StepSpec:
         """The same step with the full finiteness check and no guard: what a replay runs to locate a bad step."""
         return dataclasses.replace(self, skip_nonfinite=False, full_check=True)
 
@@ -466,7 +466,7 @@ def forward_program(model, batch_size: int, layout: str = "single"):
     return CACHE.get(("forward", model, batch_size, layout), build)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _finite_program(stacked: bool):
     def finite(state):
         core = (state.params, state.opt_state, state.model_state)

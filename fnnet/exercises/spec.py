@@ -60,7 +60,8 @@ class Exercise:
       mistakes: typical wrong solutions, each failing with its hint.
       rtol, atol: tolerances of the comparison.
       numeric: for backward exercises, ``numeric(case) -> expected`` by central finite differences of
-        the reference forward; :func:`check` reports when a learner's gradient matches neither this nor
+        the reference forward, or None on a case where finite differences do not apply (a ReLU kink, a
+        max-pool tie); :func:`check` reports when a learner's gradient matches neither this nor
         ``reference``.
     """
 

@@ -1,4 +1,5 @@
 """Models as pure ``init(key, x_sample) -> params`` / ``apply(params, x, *, key, train)`` pairs."""
+from fnnet.models.config import CustomLayerError, model_config, model_from_config
 from fnnet.models.core import Model, ModelSummary, Sequential, summary
 from fnnet.models.layers import (
     ACTIVATIONS,
@@ -7,8 +8,8 @@ from fnnet.models.layers import (
     Conv2D,
     Dense,
     Dropout,
-    FlaxLayer,
     Flatten,
+    FlaxLayer,
     Lambda,
     Layer,
     Maxout,

@@ -75,7 +75,7 @@ def _tree_misfit(path: str, expected: PyTree, given: PyTree) -> Optional[str]:
     return None if shape == expected else f"{path} has shape {shape}, expected {expected}"
 
 
-def _has_image_layers(model: "Model") -> bool:
+def _has_image_layers(model: Model) -> bool:
     return any(isinstance(layer, (Conv2D, MaxPool2D)) or (isinstance(layer, Model) and _has_image_layers(layer))
                for layer in model.layers)
 
@@ -156,6 +156,12 @@ class Model(Layer):
                 )
             state = {}
         return self._run(params, state, _as_input(x), key=key, train=train)
+
+    def summary(self, x_sample, *, print_fn=print) -> ModelSummary:
+        """Keras' ``model.summary()``, given a sample batch (fnnet models learn their input shape from it):
+        prints (with ``print_fn``; ``None`` to stay quiet) and returns the table of layers, output shapes and
+        parameter counts. See :func:`summary`."""
+        return summary(self, x_sample, print_fn=print_fn)
 
     def penalty(self, params: PyTree) -> Array:
         """Sum of the layers' weight penalties (``l1=``/``l2=`` on Dense/Conv2D)."""
@@ -266,11 +272,12 @@ class Model(Layer):
         return f"Model({self.name})"
 
     def __repr__(self):
-        inner = ", ".join(f"{n}={l.describe()}" for l, n in zip(self.layers, self.names))
+        inner = ", ".join(f"{n}={layer.describe()}" for layer, n in zip(self.layers, self.names))
         return f"Model({self.name!r}: {inner})"
 
 
-def Sequential(layers: Sequence[Layer], *, names: Optional[Sequence[Optional[str]]] = None, name: str = "sequential") -> Model:
+def Sequential(layers: Sequence[Layer], *, names: Optional[Sequence[Optional[str]]] = None,
+               name: str = "sequential") -> Model:
     """Chains layers into a :class:`Model` (Keras ``Sequential``).
 
     Layers are named by kind and per-kind index (``dense_0``, ``dense_1``, ``conv2d_0``...) unless
@@ -347,7 +354,8 @@ def summary(model: Model, x_sample, *, print_fn=print) -> ModelSummary:
     Shapes are found abstractly with ``jax.eval_shape``: nothing is computed, so it is instant even for
     large models. Non-trainable params are the model state (BatchNorm moving mean/variance).
     """
-    x = jax.ShapeDtypeStruct(np.shape(x_sample), _as_input(np.zeros((), np.asarray(x_sample).dtype)).dtype)
+    dtype = x_sample.dtype if hasattr(x_sample, "dtype") else np.asarray(x_sample).dtype  # or a ShapeDtypeStruct
+    x = jax.ShapeDtypeStruct(np.shape(x_sample), _as_input(np.zeros((), dtype)).dtype)
 
     def shapes(x):
         params, state = model.init_with_state(jax.random.key(0), x)

@@ -48,7 +48,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 }
 
 
-def get_activation(activation: Union[None, str, Callable]) -> Callable[[Array], Array]:
+def get_activation(activation: Union[str, Callable, None]) -> Callable[[Array], Array]:
     """Resolves an activation name (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"leaky_relu"``,
     ``"softmax"``, ...) or passes a callable through; ``None`` means identity."""
     if activation is None:
@@ -183,7 +183,7 @@ class _KernelLayer(Layer):
     """A flax ``nn.Dense``/``nn.Conv`` (``_module``) followed by ``activation``, with Keras-style
     ``l1``/``l2`` penalties on its kernel: what Dense and Conv2D share."""
 
-    activation: Union[None, str, Callable]
+    activation: Union[str, Callable, None]
     l1: float
     l2: float
 
@@ -210,7 +210,7 @@ class Dense(_KernelLayer):
     """
 
     units: int
-    activation: Union[None, str, Callable] = None
+    activation: Union[str, Callable, None] = None
     use_bias: bool = True
     kernel_init: Union[str, Callable] = "glorot_uniform"
     bias_init: Union[str, Callable] = "zeros"
@@ -267,7 +267,8 @@ def _check_window(layer: str, arg: str, value) -> None:
     """``value`` must be a positive int or a pair of them (a 2-D window: kernel, pool or stride size)."""
     pair = (value, value) if _is_int(value) else value
     if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(_is_int(v) and v > 0 for v in pair):
-        raise ValueError(f"{layer} {arg} must be a positive int or a pair of positive ints (height, width), got {value!r}")
+        raise ValueError(f"{layer} {arg} must be a positive int or a pair of positive ints (height, width), "
+                         f"got {value!r}")
 
 
 def _padding(padding: str) -> str:
@@ -303,7 +304,7 @@ class Conv2D(_KernelLayer):
     kernel_size: Union[int, Sequence[int]] = 3
     strides: Union[int, Sequence[int]] = 1
     padding: str = "valid"
-    activation: Union[None, str, Callable] = None
+    activation: Union[str, Callable, None] = None
     use_bias: bool = True
     kernel_init: Union[str, Callable] = "glorot_uniform"
     bias_init: Union[str, Callable] = "zeros"
@@ -593,7 +594,7 @@ class MaxPool2D(Layer):
     """Max pooling over NHWC images; ``strides`` defaults to ``pool_size`` (Keras)."""
 
     pool_size: Union[int, Sequence[int]] = 2
-    strides: Union[None, int, Sequence[int]] = None
+    strides: Union[int, Sequence[int], None] = None
     padding: str = "valid"
     kind: ClassVar[str] = "maxpool2d"
 
@@ -644,7 +645,8 @@ class Reshape(Layer):
         target = tuple(self.target_shape)
         size = int(np.prod(x.shape[1:]))
         if -1 not in target and int(np.prod(target)) != size:
-            return f"cannot reshape each example of shape {tuple(x.shape[1:])} ({size} values) into target_shape {target}"
+            return (f"cannot reshape each example of shape {tuple(x.shape[1:])} ({size} values) into target_shape "
+                    f"{target}")
         return None
 
     def layer_apply(self, params, state, x, *, key, train):
