@@ -17,9 +17,9 @@ polynomials of orders 1, 3, 5, 7, 9, fitted two ways:
   ``(AᵀA + μ DᵀD) c = Aᵀy`` with ``μ = n λ / (2 ||D c||)``, found by bisection on μ
   (:func:`article_penalized_fit`), once with the coefficients of the powers of x itself (the article's
   units: its "Pieter's equation" has c9 = 1.9e-7) and once with those of the powers of x / 20.
-* **By training** (:func:`fnnet.fit`, full-batch Adam, ``steps`` steps, on the powers of x / 20 so that
-  gradient descent can train them at all), without L2, with fnnet's squared penalty ``λ (c1² + ... +
-  c_k²)`` (:func:`fnnet.models.polynomial_regression`'s ``l2``, intercept not penalized) at the seed's
+* **By training** (full-batch Adam, ``steps`` steps, on the powers of x / 20 so that gradient descent can
+  train them at all; every λ of an order in one compiled sweep, :func:`fnnet.search.fit_sweep`), without
+  L2, with fnnet's squared penalty ``λ (c1² + ... + c_k²)`` (the intercept not penalized) at the seed's
   λ = 1 and at the λ of a sweep chosen on a validation draw. Training does not reach the exact
   minimizer of order 9 (its powers are nearly collinear): the article's "even after a long training".
 
@@ -158,17 +158,27 @@ def exact_fit(order: int, data: dict, *, lam: float = 0.0, units: str = "x/20") 
     return _measure(order, method, lam, coefficients, _polynomial(coefficients, order), data)
 
 
-def train_polynomial(order: int, l2: float, data: dict, *, config: Config, key) -> Fit:
-    """Full-batch Adam on MSE (+ fnnet's squared L2 penalty) for ``config.steps`` steps on ``data["train"]``."""
-    model = M.polynomial_regression(order, x_scale=X_HIGH, l2=l2)
+def train_polynomials(order: int, lambdas, data: dict, *, config: Config, key) -> dict:
+    """Full-batch Adam on ``MSE + λ (c1² + ... + c_k²)`` for ``config.steps`` steps on ``data["train"]``, one
+    member per λ of ``lambdas``, all in one compiled program (:func:`fnnet.search.fit_sweep`, the same
+    initial weights for every λ). The penalty is the optimizer's coupled ``l2 = 2 λ`` on the kernel
+    (``g += 2 λ c``, the gradient of ``λ Σ c²``; the intercept is the bias, not penalized): the same training
+    as ``polynomial_regression(order, l2=λ)``. Returns ``{λ: Fit}``."""
+    model = M.polynomial_regression(order, x_scale=X_HIGH)
     x, y = data["train"]
-    state, _ = fnnet.fit(model, "mse", optim.optimizer("adam", config.learning_rate), (x, y), batch_size=len(x),
-                         epochs=1, key=key, verbose=0, options=fnnet.TrainOptions(steps_per_epoch=config.steps))
-    dense = state.params["dense_0"]
-    coefficients = np.concatenate([np.asarray(dense["bias"]), np.asarray(dense["kernel"]).ravel()])
-    predict = lambda xs: np.asarray(model.apply(state.params, np.asarray(xs, np.float32)), np.float64)
-    method = "Adam, no L2" if l2 == 0 else f"Adam, λ={l2:g}"
-    return _measure(order, method, l2, coefficients, predict, data)
+    state, _ = fnnet.search.fit_sweep(
+        model, "mse", "adam", (x, y), hyperparams={"l2": [2.0 * lam for lam in lambdas]}, key=key, epochs=1,
+        batch_size=len(x), optimizer_options={"learning_rate": config.learning_rate}, verbose=0,
+        options=fnnet.TrainOptions(steps_per_epoch=config.steps))
+    fits = {}
+    for member, lam in enumerate(lambdas):
+        params = jax.tree.map(lambda leaf, m=member: np.asarray(leaf[m]), state.params)
+        dense = params["dense_0"]
+        coefficients = np.concatenate([dense["bias"], dense["kernel"].ravel()])
+        predict = lambda xs, p=params: np.asarray(model.apply(p, np.asarray(xs, np.float32)), np.float64)
+        method = "Adam, no L2" if lam == 0 else f"Adam, λ={lam:g}"
+        fits[lam] = _measure(order, method, lam, coefficients, predict, data)
+    return fits
 
 
 def _verdict(holds: bool, measured: str) -> str:
@@ -203,8 +213,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
 
     exact = {order: {"none": exact_fit(order, data), "x": exact_fit(order, data, lam=lam, units="x"),
                      "x/20": exact_fit(order, data, lam=lam, units="x/20")} for order in config.orders}
-    fits = {(order, l2): train_polynomial(order, l2, data, config=config, key=k_fit)
-            for order in config.orders for l2 in lambdas}
+    fits = {(order, l2): fit for order in config.orders
+            for l2, fit in train_polynomials(order, lambdas, data, config=config, key=k_fit).items()}
     best = {order: min((fits[order, l2] for l2 in config.l2_sweep), key=lambda f: f.validation_mse)
             for order in config.orders}
     top, low = max(config.orders), min(config.orders)
