@@ -39,7 +39,7 @@ import numpy as np
 
 import fnnet
 from fnnet import models as M
-from fnnet import optim, viz
+from fnnet import viz
 from fnnet.data import noisy_line
 from fnnet.report import text_table
 
@@ -282,6 +282,14 @@ def _rows(config, exact, fits, best, more_data, top, low) -> list:
     raw, scaled = exact[top]["x"], exact[top]["x/20"]
     adam, chosen, adam_seed = fits[top, 0.0], best[top], fits[top, lam]
     through = " (passes through every training point)" if none.train_mse < 1e-12 else ""
+
+    def adam_row(what, attr, fmt, claim, suffix=""):
+        """Order ``top`` trained by Adam: ``attr`` without L2 / at the validated λ / at the seed's λ."""
+        values = [getattr(fit, attr) for fit in (adam, chosen, adam_seed)]
+        settings = f"without L2 / λ={chosen.l2:g} (validation) / λ={lam:g}"
+        verdicts = {f"at λ={chosen.l2:g}": values[1] < values[0], f"at λ={lam:g}": values[2] < values[0]}
+        return {"experiment": f"order {top}, Adam: {what} {settings}{suffix}", "seed": claim,
+                "fnnet": _verdicts(" / ".join(f"{v:{fmt}}" for v in values), **verdicts)}
     rows = [
         {"experiment": f"order {top} vs order {low}, train MSE (exact least squares, no L2, {n} points)",
          "seed": "higher order fits the points closer",
@@ -305,19 +313,10 @@ def _rows(config, exact, fits, best, more_data, top, low) -> list:
                      "fnnet": _verdict(fit.test_mse < none.test_mse,
                                        f"{none.test_mse:.3f} / {fit.test_mse:.3f}")})
     rows += [
-        {"experiment": f"order {top}, Adam: ||c2..c{top}|| without L2 / λ={chosen.l2:g} (validation) / λ={lam:g}, "
-                       "fnnet's λ(c1²+..+ck²)",
-         "seed": "L2 shrinks the coefficients",
-         "fnnet": _verdicts(f"{adam.nonlinear_norm:.2f} / {chosen.nonlinear_norm:.2f} / {adam_seed.nonlinear_norm:.2f}",
-                            **{f"at λ={chosen.l2:g}": chosen.nonlinear_norm < adam.nonlinear_norm, f"at λ={lam:g}": adam_seed.nonlinear_norm < adam.nonlinear_norm})},
-        {"experiment": f"order {top}, Adam: gap to y=x without L2 / λ={chosen.l2:g} (validation) / λ={lam:g}",
-         "seed": "L2 brings the curve back toward a line",
-         "fnnet": _verdicts(f"{adam.line_gap:.3f} / {chosen.line_gap:.3f} / {adam_seed.line_gap:.3f}",
-                            **{f"at λ={chosen.l2:g}": chosen.line_gap < adam.line_gap, f"at λ={lam:g}": adam_seed.line_gap < adam.line_gap})},
-        {"experiment": f"order {top}, Adam: test MSE without L2 / λ={chosen.l2:g} (validation) / λ={lam:g}",
-         "seed": "better predictions with L2",
-         "fnnet": _verdicts(f"{adam.test_mse:.3f} / {chosen.test_mse:.3f} / {adam_seed.test_mse:.3f}",
-                            **{f"at λ={chosen.l2:g}": chosen.test_mse < adam.test_mse, f"at λ={lam:g}": adam_seed.test_mse < adam.test_mse})},
+        adam_row(f"||c2..c{top}||", "nonlinear_norm", ".2f", "L2 shrinks the coefficients",
+                 ", fnnet's λ(c1²+..+ck²)"),
+        adam_row("gap to y=x", "line_gap", ".3f", "L2 brings the curve back toward a line"),
+        adam_row("test MSE", "test_mse", ".3f", "better predictions with L2"),
         {"experiment": f"order {top}, exact, no L2: gap to y=x with {n} / {2 * n} points",
          "seed": "more data: closer to a straight line",
          "fnnet": _verdict(more_data.line_gap < none.line_gap,
