@@ -1,4 +1,5 @@
-"""Optimizers, named one way, built as optax chains (no hand-written update rules), and LR schedules.
+"""Optimizers, named one way, built as optax chains, and LR schedules. The only update rules written here
+are two of the jhui article's own formulas, offered to reproduce it (``"adagrad_jhui"``, ``"adam_jhui"``).
 
 ``optimizer(name, learning_rate, ...)`` returns an ``optax.GradientTransformation`` that is the chain ::
 
@@ -47,12 +48,14 @@ by side in float64):
   seed's at 0 — pass ``initial_accumulator_value=0.0`` to reproduce the seed; (2) its eps is *inside* the
   root, ``dw / np.sqrt(cache + eps)`` (and 0 where ``cache == 0``). To first order the steps differ by
   the relative amount ``|eps / (2 * cache) - eps / sqrt(cache)|``, 4e-6 at ``cache = 1e-2`` with
-  eps=1e-7; it matters only for parameters whose gradients have stayed ~0.
+  eps=1e-7; it matters only for parameters whose gradients have stayed ~0. ``optimizer("adagrad_jhui")``
+  (:func:`scale_by_sum_of_squares`) is the seed's formula exactly.
 * Adam, jhui: ``m = b1*m + (1-b1)*dw; v = b2*v + (1-b2)*dw**2; w += -lr*m/(np.sqrt(v) + 1e-7)`` omits
   the bias correction that ``optax.scale_by_adam`` (and the TensorFlow ``AdamOptimizer`` the seed's code
   actually runs) applies: ``m_hat = m/(1-b1**t)``, ``v_hat = v/(1-b2**t)``, step
   ``-lr*m_hat/(sqrt(v_hat) + eps)``. The uncorrected seed steps are ``(1-b1**t)/sqrt(1-b2**t)`` times
-  the corrected ones (3.16x at t=1 with the default betas), tending to 1x as t grows. optax's default eps
+  the corrected ones (3.16x at t=1 with the default betas), tending to 1x as t grows;
+  ``optimizer("adam_jhui")`` (:func:`scale_by_adam_uncorrected`, eps 1e-7) is the seed's formula exactly. optax's default eps
   is 1e-8 (Keras 3 1e-7, PyTorch 1e-8), outside the root in all three, but Keras 3 adds it to the
   *uncorrected* ``sqrt(v)`` (the paper's "epsilon hat" form, ``lr_t = lr*sqrt(1-b2**t)/(1-b1**t)``, step
   ``-lr_t*m/(sqrt(v) + eps)``), which equals optax's rule with ``eps / sqrt(1-b2**t)``: larger early on
@@ -159,6 +162,66 @@ def _adam_direction(h: dict, static: _Static) -> optax.GradientTransformation:
     return optax.scale_by_adam(b1=h["b1"], b2=h["b2"], eps=h["eps"])
 
 
+# ----------------------------------------------------------------------------------------------
+# The jhui article's own update rules (seed 003), where they differ from optax's
+
+
+def scale_by_sum_of_squares(eps: float = 1e-7) -> optax.GradientTransformation:
+    """Adagrad as the jhui article writes it: the accumulator starts at 0 and eps is outside the root::
+
+        cache += dw**2
+        u = dw / (sqrt(cache) + eps)          # the step is -learning_rate * u
+
+    ``optax.scale_by_rss`` starts the accumulator at ``initial_accumulator_value`` (0.1 by default) and
+    computes ``dw / sqrt(cache + eps)``. Name ``"adagrad_jhui"`` in :func:`optimizer`. State:
+    ``optax.ScaleByRssState`` (the sum of squares, same shapes as the params)."""
+
+    def init_fn(params):
+        return optax.ScaleByRssState(sum_of_squares=optax.tree.zeros_like(params))
+
+    def update_fn(updates, state, params=None):
+        del params
+        cache = jax.tree.map(lambda g, c: c + jnp.square(g), updates, state.sum_of_squares)
+        updates = jax.tree.map(lambda g, c: g / (jnp.sqrt(c) + eps), updates, cache)
+        return updates, optax.ScaleByRssState(sum_of_squares=cache)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_adam_uncorrected(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7) -> optax.GradientTransformation:
+    """Adam as the jhui article writes it, without bias correction::
+
+        m = b1 * m + (1 - b1) * dw            # m, v start at 0
+        v = b2 * v + (1 - b2) * dw**2
+        u = m / (sqrt(v) + eps)               # the step is -learning_rate * u
+
+    ``optax.scale_by_adam`` (like the TensorFlow ``AdamOptimizer`` the article's code runs) divides
+    ``m`` by ``1 - b1**t`` and ``v`` by ``1 - b2**t``: the uncorrected step is ``(1 - b1**t) /
+    sqrt(1 - b2**t)`` times the corrected one (about 3.16x at t = 1 with the default betas, -> 1 as t
+    grows). Name ``"adam_jhui"`` in :func:`optimizer`. State: ``optax.ScaleByAdamState``."""
+
+    def init_fn(params):
+        zeros = optax.tree.zeros_like(params)
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
+
+    def update_fn(updates, state, params=None):
+        del params
+        mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+        nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        updates = jax.tree.map(lambda m, v: m / (jnp.sqrt(v) + eps), mu, nu)
+        return updates, optax.ScaleByAdamState(count=optax.safe_increment(state.count), mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _adagrad_jhui_direction(h: dict, static: _Static) -> optax.GradientTransformation:
+    return scale_by_sum_of_squares(eps=h["eps"])
+
+
+def _adam_jhui_direction(h: dict, static: _Static) -> optax.GradientTransformation:
+    return scale_by_adam_uncorrected(b1=h["b1"], b2=h["b2"], eps=h["eps"])
+
+
 @dataclasses.dataclass(frozen=True)
 class _Spec:
     default_learning_rate: float  # Keras's default for the optimizer
@@ -177,6 +240,9 @@ _SPECS: dict[str, _Spec] = {
     "rmsprop": _Spec(0.001, {"decay": 0.9, "eps": 1e-8, "momentum": None}, _rmsprop_direction, takes_nesterov=True),
     "adam": _Spec(0.001, _ADAM_DEFAULTS, _adam_direction),
     "adamw": _Spec(0.001, _ADAM_DEFAULTS, _adam_direction, default_weight_decay=1e-4),  # optax.adamw's
+    # the jhui article's formulas (seed 003): accumulator from 0 / no bias correction, eps 1e-7 outside the root
+    "adagrad_jhui": _Spec(0.001, {"eps": 1e-7}, _adagrad_jhui_direction),
+    "adam_jhui": _Spec(0.001, {**_ADAM_DEFAULTS, "eps": 1e-7}, _adam_jhui_direction),
 }
 
 # Allowed values of the numeric settings: (low, high, high_open).
@@ -242,14 +308,16 @@ def optimizer(
 
     Args:
       name: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
-        ``"adamw"``, in any case (``"Adam"``); or an existing ``optax.GradientTransformation``, returned
-        unchanged (then no other argument may be given).
+        ``"adamw"`` (optax's rules); ``"adagrad_jhui"``, ``"adam_jhui"`` (the jhui article's own formulas:
+        :func:`scale_by_sum_of_squares`, :func:`scale_by_adam_uncorrected`); in any case (``"Adam"``); or
+        an existing ``optax.GradientTransformation``, returned unchanged (then no other argument may be given).
       learning_rate: a positive float or an optax schedule (``constant``, ``exponential_decay``,
         ``step_decay``...); ``None`` = Keras's default (0.01 for the SGD family, 0.001 otherwise).
       momentum: SGD family (``"momentum"``/``"nesterov"`` default 0.9; ``"sgd"`` default none) and
         ``"rmsprop"`` (default none); in [0, 1).
       nesterov: Nesterov momentum for ``"sgd"``/``"momentum"``/``"rmsprop"`` (``"nesterov"`` implies it).
-      b1, b2, eps: Adam's (defaults 0.9, 0.999, 1e-8). ``eps`` also for RMSprop (1e-8), Adagrad (1e-7).
+      b1, b2, eps: Adam's (defaults 0.9, 0.999, 1e-8; ``"adam_jhui"`` eps 1e-7). ``eps`` also for RMSprop
+        (1e-8), Adagrad (1e-7, both forms).
       decay: RMSprop's average decay, in [0, 1) (default 0.9).
       initial_accumulator_value: Adagrad's starting sum of squares (default 0.1; the seed's is 0.0).
       eps_in_sqrt: RMSprop: eps inside the root (default: seed 000, Keras 3) or outside (jhui, Keras 2,

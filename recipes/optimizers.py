@@ -18,6 +18,16 @@ side by side, on 2-D loss surfaces and on a small real task.
    Options from the seed: the jhui step decay (``step_decay=true``: constant for 10,000 steps, then x0.95
    every 20,000, :func:`fnnet.optim.step_decay`; its schedule is plotted either way) and
    ``clip_norm=5`` (``tf.clip_by_global_norm(gradients, 5.0)``: ``optax.clip_by_global_norm``).
+
+**Which update rules run.** ``sgd``, ``momentum``, ``nesterov``, ``adagrad``, ``rmsprop`` and ``adam`` are
+optax's rules (:func:`fnnet.optim.optimizer`); momentum and Nesterov equal the article's formulas.
+optax's ``adagrad`` starts its accumulator at 0.1 and ``adam`` applies the bias correction (as the
+TensorFlow ``AdamOptimizer`` the article's own code calls does). The article's formulas as it writes them
+run next to them by default, as ``adagrad_jhui`` (``cache += dw**2; w -= lr * dw / (sqrt(cache) + 1e-7)``,
+cache from 0) and ``adam_jhui`` (``m``, ``v`` moving averages from 0, ``w -= lr * m / (sqrt(v) + 1e-7)``,
+no bias correction): :func:`fnnet.optim.scale_by_sum_of_squares`, :func:`fnnet.optim.scale_by_adam_uncorrected`.
+``rmsprop`` is seed 000's form (eps inside the root); the article's puts eps 1e-7 outside, a difference of
+order eps / sqrt(cache). Choose with ``optimizers=...`` (any of :data:`ALL_OPTIMIZERS`).
 """
 from __future__ import annotations
 
@@ -67,11 +77,22 @@ SURFACES = {
 }
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+ARTICLE_OPTIMIZERS = ("adagrad_jhui", "adam_jhui")  # the article's own Adagrad / Adam formulas
+ALL_OPTIMIZERS = OPTIMIZERS + ARTICLE_OPTIMIZERS
+
+#: The update rule each name runs, for the tables.
+RULES = {
+    "sgd": "optax sgd", "momentum": "optax trace, the article's formula",
+    "nesterov": "optax nesterov trace, the article's formula",
+    "adagrad": "optax, accumulator from 0.1", "rmsprop": "optax, eps inside the root",
+    "adam": "optax, bias-corrected", "adagrad_jhui": "the article's, accumulator from 0",
+    "adam_jhui": "the article's, no bias correction",
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    optimizers: tuple = OPTIMIZERS
+    optimizers: tuple = ALL_OPTIMIZERS
     surfaces: tuple = ("valley", "beale")
     lr_grid_low: float = 1e-3
     lr_grid_high: float = 1.0
@@ -79,7 +100,7 @@ class Config:
     dataset: str = "mnist_small"
     epochs: int = 5
     batch_size: int = 100
-    mnist_learning_rates: tuple = (0.1, 0.01, 0.01, 0.01, 0.001, 0.001)  # one per optimizer, in order
+    mnist_learning_rates: tuple = (0.1, 0.01, 0.01, 0.01, 0.001, 0.001, 0.01, 0.001)  # one per optimizer, in order
     train_limit: int = 0  # train on the first N images only (0: all)
     step_decay: bool = False  # the jhui schedule on every optimizer's rate
     decay_start: int = 10_000
@@ -88,13 +109,15 @@ class Config:
     clip_norm: float = 0.0  # > 0: clip gradients to this global norm (the seed: 5.0)
 
 
-# Quick: three optimizers (each MNIST run compiles its own program), one surface, a coarse rate grid.
-QUICK = dict(optimizers=("sgd", "momentum", "adam"), mnist_learning_rates=(0.1, 0.01, 0.001), surfaces=("valley",),
+# Quick: four optimizers, optax's Adam and the article's (each MNIST run compiles its own program), one surface,
+# a coarse rate grid.
+QUICK = dict(optimizers=("sgd", "momentum", "adam", "adam_jhui"), mnist_learning_rates=(0.1, 0.01, 0.001, 0.001),
+             surfaces=("valley",),
              lr_grid_points=4, epochs=1, train_limit=1_000)
 
 #: What each setting accepts, checked before the recipe runs (see recipes._settings).
 SETTINGS = {
-    "optimizers": V.subset(OPTIMIZERS),
+    "optimizers": V.subset(ALL_OPTIMIZERS),
     "surfaces": V.subset(tuple(SURFACES)),
     "lr_grid_low": V.positive(),
     "lr_grid_high": V.positive(),
@@ -161,7 +184,7 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         found = best_paths(surface, config.optimizers, rates)
         surface_results[surface_name] = {n: {k: v for k, v in r.items() if k not in ("path", "values")}
                                          for n, r in found.items()}
-        table = [{"optimizer": n, "learning rate": f"{r['rate']:.3g}",
+        table = [{"optimizer": n, "rule": RULES[n], "learning rate": f"{r['rate']:.3g}",
                   f"steps to loss <= {surface.threshold:g}": r["steps_to_threshold"] or f"> {surface.steps}",
                   f"loss after {surface.steps} steps": f"{r['values'][-1]:.3g}"} for n, r in found.items()]
         title = f"{surface_name}: each optimizer at its best of {len(rates)} rates, from {surface.start}"
@@ -173,8 +196,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
         figures[f"{surface_name}_loss.png"] = viz.plot_curves(
             {n: r["values"] for n, r in found.items()}, xlabel="step", ylabel="loss", logy=True, title=surface_name)
         for n, r in found.items():
-            rows.append({"experiment": f"{surface_name} surface: {n} at lr {r['rate']:.3g}, steps to loss <= "
-                                       f"{surface.threshold:g}", "seed": "trajectories compared",
+            rows.append({"experiment": f"{surface_name} surface: {n} ({RULES[n]}) at lr {r['rate']:.3g}, "
+                                       f"steps to loss <= {surface.threshold:g}", "seed": "trajectories compared",
                          "fnnet": str(r["steps_to_threshold"] or f"not within {surface.steps}")})
 
     steps = np.arange(0, 200_001, 500)
@@ -204,11 +227,12 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
                                      key=key, epochs=config.epochs, batch_size=config.batch_size)
         mnist[name] = {"learning_rate": rate, "train_loss": trained.history["loss"][-1], **trained.test,
                        "seconds": trained.seconds}
-        table.append({"optimizer": name, "learning rate": f"{rate:g}",
+        table.append({"optimizer": name, "rule": RULES[name], "learning rate": f"{rate:g}",
                       "final train loss": f"{trained.history['loss'][-1]:.4f}",
                       "test loss": f"{trained.test['loss']:.4f}", "test accuracy": S.percent(trained.test["accuracy"]),
                       "seconds": f"{trained.seconds:.1f}"})
-        rows.append({"experiment": f"MNIST MLP, {name} lr {rate:g}, {config.epochs} epochs: test accuracy",
+        rows.append({"experiment": f"MNIST MLP, {name} ({RULES[name]}) lr {rate:g}, {config.epochs} epochs: "
+                                   "test accuracy",
                      "seed": "-", "fnnet": S.percent(trained.test["accuracy"])})
     title = (f"MNIST MLP 784-256-100-10, {len(train[0]):,} training images, batch {config.batch_size}, "
              f"{config.epochs} epochs (options: {options})")

@@ -196,7 +196,7 @@ PROBES = [
     ("cs4487_table rows=nope", lambda: recipe_settings("cs4487_table", rows="lr,nope"), ValueError,
      ("setting rows", "distinct", "'nope'")),
     ("optimizers rates per optimizer", lambda: recipe_settings("optimizers", mnist_learning_rates="0.1,0.01"),
-     ValueError, ("mnist_learning_rates has 2 items", "optimizers has 3")),
+     ValueError, ("mnist_learning_rates has 2 items", "optimizers has 4")),
     ("grid_search learning_rates axis", lambda: recipe_settings("grid_search", learning_rates="0.1,0.001,3"),
      ValueError, ("learning_rates", "0 < low < high")),
     ("housing_gd sgd_batch_size=0", lambda: recipe_settings("housing_gd", sgd_batch_size=0), ValueError,

@@ -100,3 +100,57 @@ def test_cpu_paths_convolution_variants_agree():
     results = cpu_paths.conv_experiment(repeats=1, batch=2)
     assert len(results) == 5 and all(rate > 0 for rate, _ in results.values())
     assert cpu_paths._same_padding(7, 5, 1) == (2, 2) and cpu_paths._same_padding(28, 5, 2) == (1, 2)  # TF "same"
+
+
+# ----------------------------------------------------------------------------------------------
+# benchmarks/recipes.py: recipes against the seeds' own programs
+
+SHARED = Path(os.environ.get("FNNET_SHARED_DATA", REPO / ".." / "shared" / "data"))
+
+
+def _load_recipes_benchmark():
+    spec = importlib.util.spec_from_file_location("benchmarks_recipes", REPO / "benchmarks" / "recipes.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_benchmark_pairs_every_recipe_and_names_existing_programs():
+    import recipes
+
+    bench = _load_recipes_benchmark()
+    assert sorted(p.recipe for p in bench.PAIRS) == sorted(recipes.names())
+    for pair in bench.PAIRS:
+        assert (REPO / "tools" / f"{pair.program}.py").is_file() if pair.program else pair.why
+
+
+def test_recipe_benchmark_table_ratio_and_missing_sides():
+    bench = _load_recipes_benchmark()
+    args = bench.argparse.Namespace(quick=True)
+    pair, lone = bench.Pair("planar", "seed_planar", note="n"), bench.Pair("optimizers", why="no program")
+    text = bench.table([(pair, bench.Timed(6.0, result="cost 0.2"), bench.Timed(3.0, 2.5, "{}")),
+                        (lone, bench.Timed(4.0, result="r"), bench.Timed(result="no seed program: no program"))],
+                       args, "1.00", "2.00")
+    rows = [line for line in text.splitlines() if line.startswith(("| planar", "| optimizers"))]
+    assert rows[0] == "| planar | 6.0 | 3.0 [2.5] | 2.00 | cost 0.2 | `tools/seed_planar.py` {} | n |"
+    assert rows[1].startswith("| optimizers | 4.0 | – | – | r |") and "no seed program" in rows[1]
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED} (set FNNET_SHARED_DATA)")
+def test_recipe_benchmark_quick_times_a_recipe_and_its_numpy_seed_program(tmp_path):
+    out = tmp_path / "table.md"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "recipes.py"), "--quick", "--only", "housing_gd",
+                           "--data-dir", str(SHARED), "--out", str(out)], capture_output=True, text=True, env=env,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| housing_gd |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    ours, theirs = float(cells[1]), float(cells[2].split()[0])
+    assert ours > 0 and theirs > 0
+    # the ratio of the unrounded times: within what the 0.1 s rounding of the printed times allows
+    assert (ours - 0.05) / (theirs + 0.05) - 0.005 <= float(cells[3]) <= (ours + 0.05) / (theirs - 0.05) + 0.005
+    assert "0.41893244701" in cells[4] and "0.41893244701" in cells[5]  # both reach the seed's GD slope
+    assert done.stdout == out.read_text()

@@ -172,6 +172,45 @@ def test_seed_adam_without_bias_correction_takes_a_larger_first_step():
     np.testing.assert_allclose((seed[0] - w0) / (ours[0] - w0), 0.1 / np.sqrt(0.001), rtol=1e-4)
 
 
+def jhui_adam(w, dw, s, learning_rate=0.05, b1=0.9, b2=0.999):
+    """The jhui article's Adam, as written: no bias correction, eps 1e-7 outside the root."""
+    s["m"] = b1 * s.get("m", 0.0) + (1 - b1) * dw
+    s["v"] = b2 * s.get("v", 0.0) + (1 - b2) * dw**2
+    return w - learning_rate * s["m"] / (np.sqrt(s["v"]) + 1e-7)
+
+
+@pytest.mark.parametrize(
+    "seed_rule, build",
+    [
+        (jhui_adagrad, lambda: optim.optimizer("adagrad_jhui", 0.05)),
+        (jhui_adagrad, lambda: optim.optimizer("adagrad_jhui", 0.05, inject=False)),
+        (jhui_adagrad, lambda: optax.chain(optim.scale_by_sum_of_squares(), optax.scale(-0.05))),
+        (jhui_adam, lambda: optim.optimizer("adam_jhui", 0.05)),
+        (jhui_adam, lambda: optim.optimizer("adam_jhui", 0.05, inject=False)),
+        (jhui_adam, lambda: optax.chain(optim.scale_by_adam_uncorrected(), optax.scale(-0.05))),
+    ],
+    ids=["adagrad_jhui", "adagrad_jhui-plain", "scale_by_sum_of_squares", "adam_jhui", "adam_jhui-plain",
+         "scale_by_adam_uncorrected"],
+)
+def test_the_article_formulas_are_reproduced_step_for_step(seed_rule, build):
+    with jax.enable_x64(True):
+        ours = _run_optax(build())
+        optax_rule = _run_optax(optim.optimizer("adagrad" if seed_rule is jhui_adagrad else "adam", 0.05, eps=1e-7))
+    expected = _run_seed_rule(seed_rule)
+    assert not np.allclose(expected[-1], expected[0])
+    np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-12)
+    assert np.max(np.abs(optax_rule[0] - expected[0])) > 1e-3  # optax's own rule differs from the article's
+
+
+def test_adam_jhui_takes_hyperparameters_and_refuses_others():
+    with jax.enable_x64(True):
+        ours = _run_optax(optim.optimizer("adam_jhui", 0.05, b1=0.8, b2=0.99))
+    expected = _run_seed_rule(lambda w, dw, s: jhui_adam(w, dw, s, b1=0.8, b2=0.99))
+    np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match=r"\['initial_accumulator_value'\] do not apply to optimizer 'adagrad_jhui'"):
+        optim.optimizer("adagrad_jhui", 0.05, initial_accumulator_value=0.1)
+
+
 # ----------------------------------------------------------------------------------------------
 # Coupled L2 vs decoupled weight decay, masks, clipping
 
@@ -319,7 +358,7 @@ def test_get_and_pass_through():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"name": "adamax"}, r"optimizer must be one of \['adagrad', 'adam', 'adamw'"),
+        ({"name": "adamax"}, r"optimizer must be one of \['adagrad', 'adagrad_jhui', 'adam', 'adam_jhui', 'adamw'"),
         ({"name": "sgd", "learning_rate": 0.0}, "learning_rate must be finite and > 0"),
         ({"name": "adam", "learning_rate": -1e-3}, "learning_rate must be finite and > 0"),
         ({"name": "rmsprop", "decay": -0.5}, r"decay must lie in \[0.0, 1.0\)"),

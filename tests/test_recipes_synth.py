@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import recipes
-from recipes import init_scale, linear_quadratic, optimizers
+from recipes import init_scale, linear_quadratic, optimizers, polynomial_overfit
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -61,6 +61,34 @@ def test_polynomial_overfit_l2_shrinks_the_high_order_coefficients(tmp_path):
     # lambda = 1 in these units outweighs the data: the fit is far from y = x, not just smoother.
     assert seed["line_gap"] > 10 * none["line_gap"]
     assert len(results["plots"]) == 3
+    _check_polynomial_exact_fits(results)
+
+
+def _check_polynomial_exact_fits(results):
+    exact = results["exact"]
+    assert exact["order 9, none"]["train_mse"] < 1e-12  # 10 points, 10 coefficients: through every point
+    assert exact["order 1, none"]["train_mse"] > 0.1
+    rows = {row["experiment"]: row["fnnet"] for row in results["rows"]}
+    article = [text for name, text in rows.items() if "article's MSE + λ||c||" in name]
+    assert len(article) == 4 and all(text.endswith("as the article says") for text in article)
+
+
+def test_article_penalty_minimizer_is_stationary_and_beats_perturbations():
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 20, 10)
+    y = x + rng.normal(size=10)
+    a = polynomial_overfit.powers(x, 5)
+    objective = lambda c, w, lam: np.mean((a @ c - y) ** 2) + lam * np.linalg.norm(w * c)
+    for weights in (np.ones(6), 20.0 ** -np.arange(6.0)):
+        for lam in (0.1, 1.0):
+            c = polynomial_overfit.article_penalized_fit(a, y, lam, weights)
+            grad = 2 / len(y) * a.T @ (a @ c - y) + lam * weights**2 * c / np.linalg.norm(weights * c)
+            assert np.max(np.abs(grad)) < 1e-6 * max(1.0, np.max(np.abs(2 / len(y) * a.T @ y)))
+            best = objective(c, weights, lam)
+            for _ in range(20):
+                assert objective(c + 1e-3 * rng.normal(size=6) * np.abs(c).max(), weights, lam) > best
+    # a penalty larger than the data's pull gives c = 0 (the norm's kink at 0)
+    np.testing.assert_array_equal(polynomial_overfit.article_penalized_fit(a, y, 1e6, np.ones(6)), np.zeros(6))
 
 
 def test_optimizers_surface_sgd_is_slowest_on_the_valley():
@@ -71,6 +99,16 @@ def test_optimizers_surface_sgd_is_slowest_on_the_valley():
     for r in found.values():
         assert r["path"].shape == (optimizers.SURFACES["valley"].steps + 1, 2)
         np.testing.assert_allclose(r["path"][0], optimizers.SURFACES["valley"].start)
+
+
+def test_optimizers_offers_the_article_rules_next_to_optax():
+    assert set(optimizers.RULES) == set(optimizers.ALL_OPTIMIZERS)
+    assert set(optimizers.ARTICLE_OPTIMIZERS) <= set(optimizers.Config().optimizers)
+    found = optimizers.best_paths(optimizers.SURFACES["valley"], ("adam", "adam_jhui"), np.array([0.1]))
+    start = np.asarray(optimizers.SURFACES["valley"].start)
+    first = {name: np.abs(r["path"][1] - start) for name, r in found.items()}
+    # step 1 without bias correction: (1 - b1) / sqrt(1 - b2) = 3.16 times optax's lr * sign(g)
+    np.testing.assert_allclose(first["adam_jhui"] / first["adam"], 0.1 / np.sqrt(0.001), rtol=1e-3)
 
 
 def test_optimizers_mnist_options_clip_and_decay():

@@ -525,29 +525,58 @@ class _RateDropout(nn.Module):
         return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
 
 
+class _KeepMask(nn.Module):
+    """The boolean keep-mask ``nn.Dropout`` draws for this key and rate (``bernoulli(1 - rate)``), for
+    classic dropout, which multiplies by the mask without rescaling."""
+
+    @nn.compact
+    def __call__(self, x, rate):
+        return jax.random.bernoulli(self.make_rng("dropout"), p=1.0 - rate, shape=x.shape)
+
+
 @dataclasses.dataclass(frozen=True)
 class Dropout(Layer):
-    """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the kept ones
-    by ``1 / (1 - rate)`` so evaluation needs no rescaling. Needs a ``key`` when ``train=True``.
+    """Dropout of each unit with probability ``rate`` in training. Needs a ``key`` when ``train=True``.
+
+    * ``inverted=True`` (default; Keras, PyTorch, flax): training computes ``x * mask / (1 - rate)`` with
+      ``mask ~ Bernoulli(1 - rate)``, evaluation returns ``x`` unchanged.
+    * ``inverted=False``, classic dropout (Srivastava et al. 2014; seed 001's worked example
+      ``[0.2, 0.5, 1.3, 0.8, 1.1] -> [0, 0.5, 1.3, 0, 1.1]``, CS4487's "scale by p at test time"):
+      training computes ``x * mask`` (kept units unscaled), evaluation ``x * (1 - rate)``.
+
+    Both have the same expectation over masks, ``E[train output] = evaluation output``; for one key they
+    drop the same units and their training outputs differ by the factor ``1 / (1 - rate)``.
 
     Rate override: when the layer's entry in the model state holds ``{"rate": r}`` (a float32 scalar
-    array in [0, 1)), ``r`` replaces ``rate`` in training. The state is an array, not a static
-    setting, so ``jax.vmap`` can train one model per rate in a single program
-    (``fnnet.search.set_hyperparams(state, model, dropout=rates)`` writes it)."""
+    array in [0, 1)), ``r`` replaces ``rate`` (in training, and in classic dropout's evaluation scale).
+    The state is an array, not a static setting, so ``jax.vmap`` can train one model per rate in a single
+    program (``fnnet.search.set_hyperparams(state, model, dropout=rates)`` writes it)."""
 
     rate: float
+    inverted: bool = True
     kind: ClassVar[str] = "dropout"
 
     def __post_init__(self):
         if not _is_real(self.rate) or not 0.0 <= self.rate < 1.0:
             raise ValueError(f"Dropout rate must be a number in [0, 1), got {self.rate!r}")
+        if not isinstance(self.inverted, bool):
+            raise TypeError(f"Dropout inverted must be True or False, got {self.inverted!r}")
 
     def layer_apply(self, params, state, x, *, key, train):
         overridden = "rate" in state
-        if not train or (self.rate == 0.0 and not overridden):
+        if self.rate == 0.0 and not overridden:
             return x, state
+        if not train:
+            if self.inverted:
+                return x, state
+            rate = state["rate"] if overridden else self.rate
+            return x * jnp.asarray(1.0 - rate, x.dtype), state
         if key is None:
             raise ValueError("Dropout in training mode needs a PRNG key: pass key=... to apply()")
+        if not self.inverted:
+            rate = state["rate"] if overridden else self.rate
+            mask = _KeepMask().apply({}, x, rate, rngs={"dropout": key})
+            return jax.lax.select(mask, x, jnp.zeros_like(x)), state
         if overridden:
             return _RateDropout().apply({}, x, state["rate"], rngs={"dropout": key}), state
         return nn.Dropout(self.rate, deterministic=False).apply({}, x, rngs={"dropout": key}), state
@@ -557,7 +586,7 @@ class Dropout(Layer):
         return self.rate > 0.0
 
     def describe(self):
-        return f"Dropout({self.rate:g})"
+        return f"Dropout({self.rate:g})" if self.inverted else f"Dropout({self.rate:g}, inverted=False)"
 
 
 @dataclasses.dataclass(frozen=True)
