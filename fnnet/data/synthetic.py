@@ -1,6 +1,8 @@
 """Synthetic datasets generated in the package (no files): the course's toy problems."""
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -82,6 +84,13 @@ def circles(
     n = _check_count("n", n, even=True)
     check_positive("radius", radius)
     check_positive("noise", noise, allow_zero=True)
+    points, labels = _circles(key, n, float(radius), float(noise))
+    return np.asarray(points, np.float32), np.asarray(labels, np.int32)
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _circles(key, n: int, radius, noise):
+    # One compiled program: as eager operations, each random draw would compile a generator of its own.
     half = n // 2
     k_area, k_angle, k_jitter, k_order = jax.random.split(key, 4)
     # Uniform in area: r^2 uniform in [0, R^2] (disc) or [R^2, 4R^2] (ring).
@@ -92,7 +101,7 @@ def circles(
     points = points + noise * jax.random.normal(k_jitter, (n, 2))
     labels = (jnp.arange(n) < half).astype(jnp.int32)
     order = jax.random.permutation(k_order, n)
-    return np.asarray(points[order], np.float32), np.asarray(labels[order], np.int32)
+    return points[order], labels[order]
 
 
 def noisy_line(

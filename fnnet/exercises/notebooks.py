@@ -30,7 +30,7 @@ FINALE_SEED000 = [
     ("code", """import os
 from pathlib import Path
 
-from IPython.display import Image, display
+from IPython.display import display
 
 from fnnet import viz
 from fnnet.exercises.planar import flower_data
@@ -44,9 +44,9 @@ parameters = train(X, Y, 4, num_iterations=2000)
 accuracy = float(np.mean(np.asarray(classify(parameters, X)) == Y))
 who = "your nn_model" if mine else "fnnet's reference nn_model (yours: not passing yet)"
 print(f"{who}: {accuracy:.1%} training accuracy")
-path = viz.plot_decision_boundary(lambda points: np.asarray(classify(parameters, points.T)).ravel().astype(int),
+figure = viz.plot_decision_boundary(lambda points: np.asarray(classify(parameters, points.T)).ravel().astype(int),
                                   X.T, Y.ravel(), OUT / "nn_model_boundary.png", title=f"{who}: {accuracy:.0%}")
-display(Image(filename=str(path)))"""),
+display(figure)  # a matplotlib Figure; the PNG is written too"""),
 ]
 
 FINALE_SEED001 = [
@@ -57,7 +57,7 @@ FINALE_SEED001 = [
     ("code", """import os
 from pathlib import Path
 
-from IPython.display import Image, display
+from IPython.display import display
 
 from fnnet import viz
 
@@ -70,8 +70,8 @@ descend = gradient_descent if mine else exercises.get("housing.gradient_descent"
 m, b, log, mse = descend(X, y, lr=0.01, iterations=100)
 print(("your" if mine else "fnnet's reference") + f" gradient descent: m = {float(m):.4f}, b = {float(b):.4f}; "
       f"least squares: m, b = {np.polyfit(X, y, 1).round(4)}")
-path = viz.plot_curves({"MSE": mse}, OUT / "gradient_descent_mse.png", ylabel="mean squared error", start=1)
-display(Image(filename=str(path)))"""),
+figure = viz.plot_curves({"MSE": mse}, OUT / "gradient_descent_mse.png", ylabel="mean squared error", start=1)
+display(figure)  # a matplotlib Figure; the PNG is written too"""),
 ]
 
 FINALE_SEED003 = [
@@ -86,7 +86,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from IPython.display import Image, display
+from IPython.display import display
 
 import fnnet
 from fnnet import viz
@@ -120,9 +120,9 @@ predict = lambda points: np.asarray(net.apply(state.params, points.astype(np.flo
 accuracy = float(np.mean(predict(x) == y.ravel()))
 who = "your layers" if mine else "fnnet's reference layers (yours: not passing yet)"
 print(f"{who}: gradient check {grads.verdict()}; {accuracy:.1%} training accuracy after fit")
-path = viz.plot_decision_boundary(predict, x, y.ravel(), OUT / "numpy_layers_boundary.png",
+figure = viz.plot_decision_boundary(predict, x, y.ravel(), OUT / "numpy_layers_boundary.png",
                                   title=f"{who}: {accuracy:.0%}")
-display(Image(filename=str(path)))"""),
+display(figure)  # a matplotlib Figure; the PNG is written too"""),
 ]
 
 NOTEBOOKS = {
