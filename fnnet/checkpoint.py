@@ -290,11 +290,24 @@ def stable_repr(value) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k!r}: {stable_repr(v)}" for k, v in value.items()) + "}"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = ", ".join(f"{f.name}={stable_repr(getattr(value, f.name))}" for f in dataclasses.fields(value))
+        # Fields at their default are left out: a setting added in a later version (with a default that
+        # keeps the old behaviour) must not make older checkpoints look like another model's.
+        fields = ", ".join(f"{f.name}={stable_repr(getattr(value, f.name))}" for f in dataclasses.fields(value)
+                           if not _at_default(value, f))
         return f"{type(value).__name__}({fields})"
     if callable(value):
         return _name(value)
     return repr(value)
+
+
+def _at_default(value, field: dataclasses.Field) -> bool:
+    if field.default is dataclasses.MISSING:
+        return False
+    current = getattr(value, field.name)
+    try:
+        return type(current) is type(field.default) and bool(current == field.default)
+    except (TypeError, ValueError):  # arrays and the like compare elementwise: keep them
+        return False
 
 
 def _optimizer_description(optimizer_key, opt_state) -> str:
