@@ -158,6 +158,24 @@ def settings_help(name: str) -> str:
     return "\n".join(lines)
 
 
+def use_compile_cache(directory=None) -> Path:
+    """Keeps XLA's compiled programs on disk (jax's persistent compilation cache), so that running a
+    recipe again compiles nothing: ``directory``, else ``$FNNET_CACHE_DIR``, else ``~/.cache/fnnet/xla``.
+    Only ``fnnet run`` turns it on; the library itself never writes outside what it is given."""
+    import jax
+
+    folder = Path(directory or os.environ.get("FNNET_CACHE_DIR") or Path.home() / ".cache" / "fnnet" / "xla")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only home: run without the cache rather than fail
+        print(f"fnnet: no compile cache ({err.strerror}: {folder})", file=sys.stderr)
+        return folder
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
+
+
 def cmd_run(args) -> int:
     recipes = load_recipes()
 
@@ -172,6 +190,8 @@ def cmd_run(args) -> int:
     names = _recipe_names(args.names)
     several = len(names) > 1
     overrides = _parse_settings(args.set)
+    if not args.no_compile_cache:
+        use_compile_cache()
     if args.epochs is not None:
         overrides["epochs"] = str(args.epochs)
     if several:
@@ -269,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write a markdown report (e.g. RESULTS.md): `all` rewrites it, named recipes update "
                             "their sections")
     p_run.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    p_run.add_argument("--no-compile-cache", action="store_true",
+                       help="do not keep compiled programs between runs (default: in $FNNET_CACHE_DIR, else "
+                            "~/.cache/fnnet/xla)")
     p_run.set_defaults(func=cmd_run, parser=p_run)
 
     p_report = sub.add_parser("report", help="add saved runs (results.json of `fnnet run`) to a markdown report")

@@ -13,7 +13,9 @@ import tempfile
 import jax
 import pytest
 
-jax.config.update("jax_compilation_cache_dir", os.path.join(tempfile.gettempdir(), "fnnet-test-xla-cache"))
+_CACHE = os.path.join(tempfile.gettempdir(), "fnnet-test-xla-cache")
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+os.environ.setdefault("FNNET_CACHE_DIR", _CACHE)  # `fnnet run` in a test shares the session's cache
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 

@@ -2,6 +2,7 @@
 import json
 import math
 
+import jax
 import pytest
 
 from fnnet import cli
@@ -67,3 +68,13 @@ def test_make_config_applies_quick_then_overrides():
     assert config.iterations == module.QUICK["iterations"]
     with pytest.raises(ValueError, match="unknown recipe"):
         recipes.load("nope")
+
+
+def test_fnnet_run_keeps_compiled_programs_in_the_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("FNNET_CACHE_DIR", str(tmp_path / "xla"))
+    previous = jax.config.jax_compilation_cache_dir
+    try:
+        assert cli.use_compile_cache() == tmp_path / "xla"
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "xla") and (tmp_path / "xla").is_dir()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)
