@@ -165,21 +165,24 @@ def _jit(fn, model, **kwargs):
 # Initialization
 
 
-def init_state(model, tx, key: jax.Array, x_sample, *, params=None) -> TrainState:
-    """A :class:`TrainState` at step 0: params from ``key`` (unless given), the optimizer's state, the
-    per-step key. Compiled once per model, optimizer key and sample shape."""
+def _init_programs(model, tx) -> dict:
+    """The compiled initialization of ``model`` and of ``tx``'s state (one lookup: hashing a model's
+    description is not free, and a population initializes many members)."""
     def build():
         def init(k, s):
             init_key, step_key = jax.random.split(k)
             new_params, model_state = model.init_with_state(init_key, s)
             return new_params, model_state, step_key
 
-        def opt(p):
-            return tx.init(p)
+        return {"model": jax.jit(init), "opt": jax.jit(tx.init)}
 
-        return {"model": jax.jit(init), "opt": jax.jit(opt)}
+    return CACHE.get(("init", model, optimizer_key(tx)), build)
 
-    programs = CACHE.get(("init", model, optimizer_key(tx)), build)
+
+def init_state(model, tx, key: jax.Array, x_sample, *, params=None) -> TrainState:
+    """A :class:`TrainState` at step 0: params from ``key`` (unless given), the optimizer's state, the
+    per-step key. Compiled once per model, optimizer key and sample shape."""
+    programs = _init_programs(model, tx)
     new_params, model_state, step_key = programs["model"](key, x_sample)
     params = new_params if params is None else params
     opt_state = with_hyperparams(programs["opt"](params), tx)
@@ -189,12 +192,18 @@ def init_state(model, tx, key: jax.Array, x_sample, *, params=None) -> TrainStat
 def init_population(model, tx, keys: jax.Array, x_sample) -> TrainState:
     """The stacked states members start from: member ``i`` is ``init_state(model, tx, keys[i], x_sample)``.
 
-    Each member runs :func:`init_state`'s program (the one ``fit`` compiles too) and one compiled stack
-    joins them: a vmapped initialization would be a second, slower-compiling program of the same work."""
-    states = [init_state(model, tx, k, x_sample) for k in keys]
+    Each member runs :func:`init_state`'s programs (the ones ``fit`` compiles too) and one compiled
+    stack joins them: a vmapped initialization would be a second, slower-compiling program of the same
+    work."""
+    programs = _init_programs(model, tx)
+    states = []
+    for k in keys:
+        params, model_state, step_key = programs["model"](k, x_sample)
+        states.append(initial_state(params, programs["opt"](params), model_state, step_key))
     stack = CACHE.get(("stack", len(states), jax.tree.structure(states[0])),
                       lambda: jax.jit(lambda *trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)))
-    return stack(*states)
+    state = stack(*states)
+    return state.replace(opt_state=with_hyperparams(state.opt_state, tx))
 
 
 # ----------------------------------------------------------------------------------------------
