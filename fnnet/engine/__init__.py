@@ -29,7 +29,7 @@ from fnnet.tree import member
 # program ("map") rather than as one batched step ("vmap"): large batched products run slower per FLOP
 # than plain ones on a CPU, small ones amortize the per-step overhead (measured by
 # benchmarks/member_layout.py).
-CPU_MAP_THRESHOLD = 4_000_000
+CPU_MAP_THRESHOLD = 80_000_000
 
 
 def choose_layout(requested: str, *, model, params, batch_size: int, members: int, mesh) -> str:
@@ -40,7 +40,7 @@ def choose_layout(requested: str, *, model, params, batch_size: int, members: in
         return "vmap"
     if mesh is not None or requested != "auto":
         return "vmap" if mesh is not None else requested
-    if jax.default_backend() != "cpu":
+    if jax.default_backend() != "cpu" or programs.has_conv(model):  # convolutions: vmap, measured too
         return "vmap"
     size = sum(int(np.prod(np.shape(leaf)[1:])) for leaf in jax.tree.leaves(params))
     return "map" if size * batch_size > CPU_MAP_THRESHOLD else "vmap"
