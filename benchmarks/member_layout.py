@@ -81,7 +81,8 @@ def _cnn_row(args) -> str:
             run()
             best.append(time.perf_counter() - t0)
         times[layout] = min(best)
-    return f"{'CS4487 deep CNN':>16s} {'':>15s} {times['vmap']:8.3f} {times['map']:8.3f} {times['map'] / times['vmap']:9.2f}"
+    vmap, lmap = times["vmap"], times["map"]
+    return f"{'CS4487 deep CNN':>16s} {'':>15s} {vmap:8.3f} {lmap:8.3f} {lmap / vmap:9.2f}"
 
 
 if __name__ == "__main__":
