@@ -54,7 +54,8 @@ def main(argv=None) -> None:
     state, history = fit(M.mlp([128, 10], dropout=0.2), "softmax_cross_entropy", optax.adam(1e-3), (x, y),
                          epochs=args.epochs, batch_size=256, key=jax.random.key(0), devices=mesh,
                          validation_data=(scale_pixels(data.x_test), data.y_test), metrics=["accuracy"],
-                         checkpoint=None if args.checkpoint_dir is None else Checkpointing(args.checkpoint_dir, resume=True),
+                         checkpoint=(None if args.checkpoint_dir is None
+                                     else Checkpointing(args.checkpoint_dir, resume=True)),
                          verbose=int(jax.process_index() == 0))
     if jax.process_index() == 0:
         print(f"{jax.process_count()} process(es), {jax.device_count()} devices, {time.perf_counter() - t0:.1f} s; "

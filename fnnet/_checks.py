@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 

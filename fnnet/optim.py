@@ -55,8 +55,8 @@ by side in float64):
   actually runs) applies: ``m_hat = m/(1-b1**t)``, ``v_hat = v/(1-b2**t)``, step
   ``-lr*m_hat/(sqrt(v_hat) + eps)``. The uncorrected seed steps are ``(1-b1**t)/sqrt(1-b2**t)`` times
   the corrected ones (3.16x at t=1 with the default betas), tending to 1x as t grows;
-  ``optimizer("adam_jhui")`` (:func:`scale_by_adam_uncorrected`, eps 1e-7) is the seed's formula exactly. optax's default eps
-  is 1e-8 (Keras 3 1e-7, PyTorch 1e-8), outside the root in all three, but Keras 3 adds it to the
+  ``optimizer("adam_jhui")`` (:func:`scale_by_adam_uncorrected`, eps 1e-7) is the seed's formula exactly.
+  optax's default eps is 1e-8 (Keras 3 1e-7, PyTorch 1e-8), outside the root in all three, but Keras 3 adds it to the
   *uncorrected* ``sqrt(v)`` (the paper's "epsilon hat" form, ``lr_t = lr*sqrt(1-b2**t)/(1-b1**t)``, step
   ``-lr_t*m/(sqrt(v) + eps)``), which equals optax's rule with ``eps / sqrt(1-b2**t)``: larger early on
   (31.6x at t=1), the same once ``b2**t`` is small. Keras 3's Adagrad (0.1 start, eps 1e-7 inside the

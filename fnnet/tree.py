@@ -14,7 +14,6 @@ Norms of trees come from optax (``optax.global_norm``, ``optax.tree.norm``), siz
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Sequence
 from typing import Any
 

@@ -33,5 +33,6 @@ def splits(dataset: str, validation_size: int, data_dir) -> tuple[tuple, tuple, 
     x = flat(data.x_train)
     description = (f"{S.describe(data)}; trained on the {len(x) - validation_size:,} images after the first "
                    f"{validation_size:,} (validation), tested on {len(data.x_test):,}")
-    return ((x[validation_size:], data.y_train[validation_size:]), (x[:validation_size], data.y_train[:validation_size]),
+    train = (x[validation_size:], data.y_train[validation_size:])
+    return (train, (x[:validation_size], data.y_train[:validation_size]),
             (flat(data.x_test), data.y_test), description)

@@ -25,10 +25,11 @@ import numpy as np
 import pytest
 from test_data_loaders import HOUSING_HEADER, HOUSING_ROWS, mnist_like_arrays, write_acl_imdb, write_idx_set
 
-import recipes
 from fnnet import losses
 from fnnet import models as M
 from fnnet.data import IncompleteDatasetError, PartialDatasetWarning, load_california_housing, load_imdb, load_mnist
+
+import recipes
 
 KEY = jax.random.key(0)
 FNNET_DIRS = tuple(str(Path(__file__).resolve().parents[1] / d) + os.sep for d in ("fnnet", "recipes"))

@@ -426,7 +426,7 @@ def test_trajectory_follows_optax_updates_on_a_params_tree():
     path, values = optim.trajectory(fn, start, tx, 5)
     params, state = start, tx.init(start)
     for t in range(6):  # the same updates, one call at a time
-        chex.assert_trees_all_close(jax.tree.map(lambda leaf: leaf[t], path), params, rtol=1e-6)
+        chex.assert_trees_all_close(jax.tree.map(lambda leaf, t=t: leaf[t], path), params, rtol=1e-6)
         np.testing.assert_allclose(values[t], fn(params), rtol=1e-6)
         updates, state = tx.update(jax.grad(fn)(params), state, params)
         params = optax.apply_updates(params, updates)

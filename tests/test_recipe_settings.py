@@ -6,8 +6,9 @@ from typing import ClassVar
 
 import pytest
 
-import recipes
 from fnnet import cli
+
+import recipes
 from recipes import _settings as V
 
 

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-import recipes
 from fnnet import cli
 
+import recipes
 
 
 def _run_quick(name, out):

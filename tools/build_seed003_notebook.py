@@ -7,7 +7,6 @@ Edit the cells here and rebuild, so the notebook stays free of outputs and its c
 from __future__ import annotations
 
 import nbformat
-
 from notebook_cells import ROOT, build_notebook, write  # tools/ is on sys.path when this runs as a script
 
 PATH = ROOT / "notebooks" / "seed003_jhui.ipynb"

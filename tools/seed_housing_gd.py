@@ -13,7 +13,6 @@ Usage: python tools/seed_housing_gd.py --data-dir ../shared/data
 import time
 
 import numpy as np
-
 from seed_common import housing, parser, report
 
 

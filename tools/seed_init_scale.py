@@ -9,7 +9,6 @@ import time
 from math import sqrt
 
 import numpy as np
-
 from seed_common import parser, report
 
 

@@ -13,7 +13,6 @@ import os
 import time
 
 import numpy as np
-
 from seed_common import parser, report, require
 
 PROGRAM = "seed_keras_cifar_cnn"

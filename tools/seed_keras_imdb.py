@@ -15,7 +15,6 @@ import os
 import time
 
 import numpy as np
-
 from seed_common import imdb_multi_hot, parser, report, require
 
 PROGRAM = "seed_keras_imdb"

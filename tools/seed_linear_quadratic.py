@@ -13,7 +13,6 @@ Usage: python tools/seed_linear_quadratic.py [--quick] [--repeats 20]
 import time
 
 import numpy as np
-
 from seed_common import parser, report
 
 

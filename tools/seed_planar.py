@@ -13,7 +13,6 @@ Usage: python tools/seed_planar.py [--quick]
 import time
 
 import numpy as np
-
 from seed_common import parser, report
 
 

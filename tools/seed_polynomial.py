@@ -11,7 +11,6 @@ Usage: python tools/seed_polynomial.py [--quick]
 import time
 
 import numpy as np
-
 from seed_common import parser, report
 
 

@@ -13,7 +13,6 @@ Usage: /work/venv-peers/bin/python tools/seed_torch_jhui_mlp.py --data-dir ../sh
 import time
 
 import numpy as np
-
 from seed_common import mnist, parser, report, require
 
 PROGRAM = "seed_torch_jhui_mlp"

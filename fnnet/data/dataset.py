@@ -39,7 +39,7 @@ class Dataset:
         """Number of classes (``len(class_names)``), or None for regression data."""
         return None if self.class_names is None else len(self.class_names)
 
-    def replace(self, **changes) -> "Dataset":
+    def replace(self, **changes) -> Dataset:
         """A copy with some fields replaced (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 

@@ -43,7 +43,7 @@ class Standardizer:
     scale: np.ndarray
 
     @classmethod
-    def fit(cls, x, *, with_mean: bool = True, with_std: bool = True) -> "Standardizer":
+    def fit(cls, x, *, with_mean: bool = True, with_std: bool = True) -> Standardizer:
         """Fits on ``x (N, ...)``: mean over axis 0 and population std (ddof 0); features with zero
         spread get scale 1 so they are only centered."""
         flat = _fit_rows("x", x)
@@ -81,7 +81,7 @@ class Whitener:
     matrix: np.ndarray
 
     @classmethod
-    def fit(cls, x, *, method: str = "zca", eps: float = 1e-5, n_components: int | None = None) -> "Whitener":
+    def fit(cls, x, *, method: str = "zca", eps: float = 1e-5, n_components: int | None = None) -> Whitener:
         """Fits on ``x (N, d)``; ``method`` is ``"pca"`` or ``"zca"``; ``n_components`` (PCA only) keeps the
         leading components."""
         check_choice("method", method, ("pca", "zca"))

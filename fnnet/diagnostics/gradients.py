@@ -167,7 +167,8 @@ def check_grads(
         sizes = [int(np.prod(jnp.shape(leaf))) for _, leaf in named]
         noise = jax.random.normal(key, (directions, sum(sizes)), dtype)  # one draw, split per leaf below
         cuts = np.cumsum(sizes)[:-1]
-        random = [z.reshape((directions, *jnp.shape(leaf))) for z, (_, leaf) in zip(jnp.split(noise, cuts, axis=1), named)]
+        pieces = jnp.split(noise, cuts, axis=1)
+        random = [z.reshape((directions, *jnp.shape(leaf))) for z, (_, leaf) in zip(pieces, named)]
         analytic, numeric = _directional_derivatives(loss_fn, params, batch, grad_leaves, random, steps)
         scale = max(float(jnp.linalg.norm(g.ravel())) for g in grad_leaves)
         floor = 1e-3 * scale + 1e-30
@@ -201,8 +202,10 @@ def _directional_derivatives(loss_fn, params, batch, grad_leaves, random, steps)
         steps = jnp.asarray(steps, leaf.dtype)
         h = steps.reshape((-1, 1) + (1,) * leaf.ndim)
         deltas = jnp.concatenate([h * v, -h * v]).reshape((-1,) + leaf.shape)  # (2 * steps * directions, ...)
-        moved = lambda d: jax.tree_util.tree_unflatten(treedef, [*leaves[:i], leaf + d, *leaves[i + 1:]])
-        values = jax.vmap(lambda d: loss_fn(moved(d), batch))(deltas).reshape(2, len(steps), directions)
+        def moved(d, i=i, leaf=leaf):
+            return jax.tree_util.tree_unflatten(treedef, [*leaves[:i], leaf + d, *leaves[i + 1:]])
+
+        values = jax.vmap(lambda d, moved=moved: loss_fn(moved(d), batch))(deltas).reshape(2, len(steps), directions)
         numeric.append((values[0] - values[1]) / (2 * steps[:, None]))
         analytic.append(jnp.sum((g * v).reshape(directions, -1), axis=1))
     return jnp.stack(analytic), jnp.stack(numeric)  # (leaves, directions), (leaves, steps, directions)

@@ -23,7 +23,6 @@ from fnnet.state import StepInfo, StepStatistics
 from fnnet.text import text_table
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Finding:
     """Something that looks unhealthy: the layer (or ``"model"``), what was measured and what to try."""
@@ -63,7 +62,8 @@ class MonitorStatistics:
             if name in info.grads and jax.tree_util.tree_leaves(info.grads[name]):
                 grads = info.grads[name]
                 stats["grad_norm"][name] = optax.tree.norm(grads)
-                stats["nonfinite_grads"][name] = sum(jnp.sum(~jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
+                leaves = jax.tree_util.tree_leaves(grads)
+                stats["nonfinite_grads"][name] = sum(jnp.sum(~jnp.isfinite(g)) for g in leaves)
                 if self.update_ratio:
                     # ||W|| after the update: within a factor 1 +- ratio of the one before, and reading the
                     # new weights costs XLA no copy (see fnnet.state.StepInfo).
@@ -242,7 +242,8 @@ class TrainingMonitor(Callback):
             return found
         nan_hint = ("lower the learning rate (x0.1 at a time), clip gradients (clip_norm=...) or check the data for "
                     "extreme values")
-        for stat, norms, what in (("nonfinite_grads", "grad_norm", "gradient"), ("nonfinite_activations", None, "outputs")):
+        checks = (("nonfinite_grads", "grad_norm", "gradient"), ("nonfinite_activations", None, "outputs"))
+        for stat, norms, what in checks:
             for layer, counts in h[stat].items():
                 overflow = h[norms][layer] if norms else [0.0] * len(counts)  # finite values whose norm overflows
                 bad = [s for s, c, n in zip(h["step"], counts, overflow) if c > 0 or not math.isfinite(n)]
@@ -260,16 +261,19 @@ class TrainingMonitor(Callback):
                 found.append(Finding(layer, "zero gradient: the layer does not learn",
                                      "look for dead or saturated units between it and the loss"))
             elif ratio > high:
-                found.append(Finding(layer, f"update/weight {ratio:.1e} > {high:.0e} (target ~{TARGET_UPDATE_RATIO:.0e})",
+                found.append(Finding(layer, f"update/weight {ratio:.1e} > {high:.0e} "
+                                     f"(target ~{TARGET_UPDATE_RATIO:.0e})",
                                      "lower the learning rate"))
             elif ratio < low:
-                found.append(Finding(layer, f"update/weight {ratio:.1e} < {low:.0e} (target ~{TARGET_UPDATE_RATIO:.0e})",
+                found.append(Finding(layer, f"update/weight {ratio:.1e} < {low:.0e} "
+                                     f"(target ~{TARGET_UPDATE_RATIO:.0e})",
                                      "raise the learning rate"))
             if row.get("dead", nan) > self.dead_max:
                 found.append(Finding(layer, f"{fmt_pct(row['dead'])} dead ReLUs (no output for any example of a batch)",
                                      "lower the learning rate, use He initialization, or try leaky_relu/maxout"))
             if row.get("saturated", nan) > self.saturated_max:
-                found.append(Finding(layer, f"{row['activation']} saturated at {fmt_pct(row['saturated'])} of its outputs "
+                found.append(Finding(layer, f"{row['activation']} saturated at {fmt_pct(row['saturated'])} "
+                                            "of its outputs "
                                      "(almost no gradient passes)",
                                      "use smaller initial weights (glorot/he), standardize the inputs, "
                                      "or use relu/batch normalization"))

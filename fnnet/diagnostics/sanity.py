@@ -150,7 +150,7 @@ def lr_range_test(
     y,
     *,
     key: jax.Array,
-    make_optimizer: Callable[[Any], optax.GradientTransformation] = None,
+    make_optimizer: Optional[Callable[[Any], optax.GradientTransformation]] = None,
     min_lr: float = 1e-5,
     max_lr: float = 10.0,
     steps: int = 100,

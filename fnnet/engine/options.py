@@ -59,10 +59,11 @@ class TrainOptions:
         _checks.check_choice("epoch_mode", self.epoch_mode, ("auto", "scan", "step"))
         _checks.check_choice("on_nonfinite", self.on_nonfinite, ("raise", "skip"))
         _checks.check_choice("member_layout", self.member_layout, MEMBER_LAYOUTS)
-        if not isinstance(self.eval_batch_size, int) or isinstance(self.eval_batch_size, bool) or self.eval_batch_size < 1:
+        size = self.eval_batch_size
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(f"eval_batch_size must be a positive int, got {self.eval_batch_size!r}")
 
-    def replace(self, **changes) -> "TrainOptions":
+    def replace(self, **changes) -> TrainOptions:
         return dataclasses.replace(self, **changes)
 
 
@@ -95,12 +96,14 @@ class Checkpointing:
         if not isinstance(self.directory, (str, os.PathLike)):
             raise ValueError(f"Checkpointing.directory must be a path (str or os.PathLike), got "
                              f"{type(self.directory).__name__}")
-        if self.every != "epoch" and (not isinstance(self.every, int) or isinstance(self.every, bool) or self.every < 1):
+        steps = self.every
+        if steps != "epoch" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
             raise ValueError(f"Checkpointing.every must be 'epoch' or a positive number of steps, got {self.every!r}")
         if not isinstance(self.keep, int) or isinstance(self.keep, bool) or self.keep < 1:
             raise ValueError(f"Checkpointing.keep must be a positive int (checkpoints to keep), got {self.keep!r}")
         if self.keep_best is not None and not isinstance(self.keep_best, str):
-            raise ValueError(f"Checkpointing.keep_best must be a log name such as 'val_accuracy', got {self.keep_best!r}")
+            raise ValueError(f"Checkpointing.keep_best must be a log name such as 'val_accuracy', "
+                             f"got {self.keep_best!r}")
 
     @property
     def steps_between(self) -> Optional[int]:
