@@ -137,6 +137,7 @@ def test_recipe_benchmark_table_ratio_and_missing_sides():
     assert rows[1].startswith("| optimizers | 4.0 | – | – | r |") and "no seed program" in rows[1]
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 @pytest.mark.shared_data
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED} (set FNNET_SHARED_DATA)")
 def test_recipe_benchmark_quick_times_a_recipe_and_its_numpy_seed_program(tmp_path):

@@ -62,6 +62,7 @@ def test_mnist_mlp_quick_learns_and_labels_its_validation_set(tmp_path, no_data)
         run_quick("mnist_mlp", tmp_path, no_data, repeats=0)
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 def test_mnist_cnn_quick_reports_the_seeds_parameter_count(tmp_path, no_data):
     results = run_quick("mnist_cnn", tmp_path, no_data)
     check_rows_and_plots(results)
@@ -72,6 +73,7 @@ def test_mnist_cnn_quick_reports_the_seeds_parameter_count(tmp_path, no_data):
     assert min(results["test_accuracy"].values()) > 0.5
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 def test_jhui_mlp_quick_trains_exactly_the_configured_iterations(tmp_path, no_data):
     results = run_quick("jhui_mlp", tmp_path, no_data, repeats=2)
     check_rows_and_plots(results)
@@ -99,6 +101,7 @@ def test_repeat_keys_start_with_the_given_key_and_differ():
     assert S.add_spread({"experiment": "x", "fnnet": "1"}, [0.5]) == {"experiment": "x", "fnnet": "1"}
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 def test_autoencoder_quick_beats_the_mean_image(tmp_path, no_data):
     results = run_quick("autoencoder", tmp_path, no_data)
     check_rows_and_plots(results)
@@ -120,6 +123,7 @@ def test_cifar_recipes_say_the_data_is_missing_and_train_nothing(tmp_path, no_da
     assert results["data"] == "not available" and results["plots"] == []
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 @pytest.mark.parametrize("name", ["cifar10_cnn", "cifar10_fc"])
 def test_cifar_recipes_run_on_the_synthetic_stand_in_only_when_asked_and_say_so(tmp_path, no_data, name):
     results = run_quick(name, tmp_path, no_data, synthetic=True, epochs=2)
@@ -131,6 +135,7 @@ def test_cifar_recipes_run_on_the_synthetic_stand_in_only_when_asked_and_say_so(
     assert 0.0 <= results["test_accuracy"] <= 1.0
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 def test_cs4487_table_quick_rows_and_weight_figures(tmp_path, no_data):
     # The quick rows minus the shallow CNN, and the noise row's epochs cut to 1 (the test checks the wiring;
     # test_cs4487_table_quick_settings_learn below runs --quick's own settings).

@@ -112,6 +112,7 @@ def test_housing_missing_data_gives_not_run_rows(tmp_path, no_data):
     assert results["rows"][0]["seed"] == str(housing_gd.SEED_GD)
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 @pytest.mark.shared_data
 def test_housing_full_run_reproduces_the_seeds_deterministic_numbers(tmp_path):
     if not (SHARED / "california_housing").is_dir():
@@ -146,6 +147,7 @@ def write_imdb_like(folder, per_class=40):
                 (target / f"{i}_{rating}.txt").write_text(" ".join(words).capitalize() + ".<br />", encoding="utf-8")
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 def test_imdb_quick_trains_every_model_and_plots_the_books_comparisons(tmp_path, monkeypatch):
     monkeypatch.delenv("FNNET_DATA_DIR", raising=False)
     monkeypatch.setenv("FNNET_CACHE_DIR", str(tmp_path / "cache"))  # the tokenized corpus is cached here

@@ -51,6 +51,7 @@ def test_rmsprop_of_the_recipe_is_the_seeds_formula_with_eps_inside_the_root():
     np.testing.assert_allclose(updates, -0.05 * np.asarray(grad) / np.sqrt(g + 1e-8), rtol=1e-5)
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 def test_polynomial_overfit_l2_shrinks_the_high_order_coefficients(tmp_path):
     results = run_quick("polynomial_overfit", tmp_path)
     fits = results["fits"]
@@ -137,6 +138,7 @@ def test_optimizers_quick_trains_every_optimizer(tmp_path, monkeypatch):
     assert {p.rsplit("/", 1)[-1] for p in results["plots"]} == {"valley_paths.png", "valley_loss.png", "step_decay.png"}
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 def test_init_scale_variances_and_activation_scales(tmp_path):
     results = run_quick("init_scale", tmp_path)
     variances = {name: np.asarray(v) for name, v in results["unit_variances"].items()}
