@@ -37,6 +37,7 @@ def check_rows_and_plots(results):
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 def test_mnist_mlp_quick_learns_and_labels_its_validation_set(tmp_path, no_data):
     results = run_quick("mnist_mlp", tmp_path, no_data, repeats=2)
     check_rows_and_plots(results)

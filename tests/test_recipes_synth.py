@@ -178,6 +178,7 @@ def test_init_scale_unit_outputs_are_keyed():
     assert not np.array_equal(same[0], init_scale.unit_outputs(init, jax.random.key(4), config))
 
 
+@pytest.mark.slow  # a recipe run end to end: the slow tier
 def test_planar_logs_the_cost_from_iteration_0_and_reports_held_out_accuracy(tmp_path):
     results = run_quick("planar", tmp_path, iterations=200, log_every=100, sweep_sizes=(4,), sweep_iterations=200,
                         logreg_iterations=50)
