@@ -18,21 +18,13 @@ from seed_common import mnist, parser, report, require
 PROGRAM = "seed_torch_jhui_mlp"
 
 
-def main():
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    require(PROGRAM, "torch")
+def train(x_train, y_train, x_test, y_test, *, seed: int, iterations: int) -> float:
+    """The seed's network and training loop on torch tensors (images flattened to 784, pixels / 255);
+    returns the test accuracy. Shared with ``tools/torch_jhui_mlp.py`` (several seeds, fnnet's loader)."""
     import torch
     from torch import nn
 
-    start = time.perf_counter()
-    torch.manual_seed(args.seed)
-    x_all, y_all, x_te, y_te = mnist(args.data_dir)
-    (skip, iterations) = (500, 270) if args.quick else (5000, 10000)
-    if args.quick:
-        x_all, y_all = x_all[:5000], y_all[:5000]
-    flat = lambda images: torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
-    x_train, y_train = flat(x_all[skip:]), torch.from_numpy(y_all[skip:].astype(np.int64))
-    x_test, y_test = flat(x_te), torch.from_numpy(y_te.astype(np.int64))
+    torch.manual_seed(seed)
     lmbda, batch = 5e-5, 100
     layers = [nn.Linear(784, 256), nn.Linear(256, 100), nn.Linear(100, 10)]
     for layer in layers:
@@ -53,8 +45,24 @@ def main():
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-    report(PROGRAM, start, f"PyTorch {torch.__version__}, {len(x_train)} train, {iterations} steps of batch {batch}, "
+        return (model(x_test).argmax(1) == y_test).float().mean().item()
+
+
+def main():
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    require(PROGRAM, "torch")
+    import torch
+
+    start = time.perf_counter()
+    x_all, y_all, x_te, y_te = mnist(args.data_dir)
+    (skip, iterations) = (500, 270) if args.quick else (5000, 10000)
+    if args.quick:
+        x_all, y_all = x_all[:5000], y_all[:5000]
+    flat = lambda images: torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    x_train, y_train = flat(x_all[skip:]), torch.from_numpy(y_all[skip:].astype(np.int64))
+    x_test, y_test = flat(x_te), torch.from_numpy(y_te.astype(np.int64))
+    accuracy = train(x_train, y_train, x_test, y_test, seed=args.seed, iterations=iterations)
+    report(PROGRAM, start, f"PyTorch {torch.__version__}, {len(x_train)} train, {iterations} steps of batch 100, "
            f"{torch.get_num_threads()} threads", {"test_accuracy": round(accuracy, 4)})
 
 

@@ -30,38 +30,16 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from torch import nn
+    from seed_torch_jhui_mlp import train  # the seed's network and loop, one copy for both scripts
 
     data = load("mnist", data_dir=args.data_dir)
     x = torch.from_numpy(data.x_train.reshape(len(data.x_train), -1).astype(np.float32) / 255.0)
     y = torch.from_numpy(data.y_train.astype(np.int64))
-    x_train, y_train = x[5_000:], y[5_000:]
     x_test = torch.from_numpy(data.x_test.reshape(len(data.x_test), -1).astype(np.float32) / 255.0)
     y_test = torch.from_numpy(data.y_test.astype(np.int64))
-    lmbda, batch = 5e-5, 100
     final = []
     for seed in args.seeds:
-        torch.manual_seed(seed)
-        layers = [nn.Linear(784, 256), nn.Linear(256, 100), nn.Linear(100, 10)]
-        for layer in layers:
-            std = (2.0 / layer.in_features) ** 0.5
-            nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
-            nn.init.zeros_(layer.bias)
-        model = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
-        order, position = torch.randperm(len(x_train)), 0
-        for _ in range(args.iterations):
-            if position + batch > len(x_train):
-                order, position = torch.randperm(len(x_train)), 0
-            idx = order[position : position + batch]
-            position += batch
-            loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
-            loss = loss + lmbda * sum((layer.weight**2).sum() / 2 for layer in layers)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        with torch.no_grad():
-            accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+        accuracy = train(x[5_000:], y[5_000:], x_test, y_test, seed=seed, iterations=args.iterations)
         final.append(accuracy)
         print(f"seed {seed}: test accuracy after {args.iterations:,} iterations {100 * accuracy:.2f}%", flush=True)
     print(f"PyTorch {torch.__version__}: test accuracy " + " / ".join(f"{100 * v:.2f}%" for v in final)
