@@ -218,8 +218,9 @@ def _raised_by_fnnet(error: BaseException) -> bool:
     return bool(frames) and frames[-1].filename.startswith(FNNET_DIRS)
 
 
-@pytest.mark.parametrize("probe_id, call, expected, words", PROBES, ids=[p[0] for p in PROBES])
-def test_bad_input_gets_a_clear_message(probe_id, call, expected, words, tmp_path):
+def check_probe(probe_id, call, expected, words, tmp_path):
+    """One row of a probe table: ``call`` raises ``expected`` from fnnet's own code (or warns so), with every
+    word of ``words`` in the message. Other probe tables (``tests/test_probes_*.py``) use it too."""
     if issubclass(expected, Warning):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -234,6 +235,11 @@ def test_bad_input_gets_a_clear_message(probe_id, call, expected, words, tmp_pat
         assert _raised_by_fnnet(info.value), f"{probe_id}: raised outside fnnet: {info.value!r}"
     missing = [w for w in words if w.lower() not in message.lower()]
     assert not missing, f"{probe_id}: message lacks {missing}: {message}"
+
+
+@pytest.mark.parametrize("probe_id, call, expected, words", PROBES, ids=[p[0] for p in PROBES])
+def test_bad_input_gets_a_clear_message(probe_id, call, expected, words, tmp_path):
+    check_probe(probe_id, call, expected, words, tmp_path)
 
 
 def test_probe_ids_are_unique():
