@@ -193,7 +193,8 @@ def fit_sweep(
     Returns:
       ``(stacked state, PopulationHistory)`` with member ``k`` trained at setting ``k``. Member ``k`` equals
       ``fit`` with that setting's optimizer/dropout and the same ``key`` (``same_init``) up to float rounding
-      of batched products (bitwise with ``options=TrainOptions(member_layout="map")``).
+      of batched products (bitwise with ``options=TrainOptions(member_layout="map")``; README, "How equal
+      'equal' is", gives the measured gap).
     """
     if not hyperparams:
         raise ValueError("hyperparams must name at least one hyper-parameter with its values")

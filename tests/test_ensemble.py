@@ -84,6 +84,17 @@ def test_chunked_training_equals_unchunked():
     assert len(chunked_history.epoch_times) == 2
 
 
+def test_map_layout_members_and_chunks_are_bitwise_equal_to_fit():
+    # "map" runs each member's own unbatched step: the program fit runs, so equality is exact (the
+    # batched "vmap" layout is equal up to rounding: benchmarks/equality.py measures how close).
+    options = fnnet.TrainOptions(member_layout="map")
+    state, _ = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS, options=options, **COMMON)
+    chunked, _ = fit_ensemble(MODEL, LOSS, TX, (X, Y), keys=KEYS, options=options.replace(chunk=1), **COMMON)
+    chex.assert_trees_all_equal(_comparable(chunked), _comparable(state))
+    single, _ = fit(MODEL, LOSS, TX, (X, Y), key=KEYS[2], **COMMON)
+    chex.assert_trees_all_equal(_comparable(member(state, 2)), _comparable(single))
+
+
 def test_n_members_and_key_split_the_key():
     keys = member_keys(n_members=3, key=jax.random.key(0))
     np.testing.assert_array_equal(jax.random.key_data(keys), jax.random.key_data(KEYS))

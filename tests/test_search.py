@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from blobs import blobs
 
+from fnnet import TrainOptions, optim
 from fnnet import models as M
-from fnnet import optim
 from fnnet.ensemble import init_members, member
 from fnnet.search import (
     Axis,
@@ -46,6 +46,15 @@ def test_learning_rate_sweep_reproduces_separate_runs():
         chex.assert_trees_all_close(member(state.params, i), single.params, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(history.members[i]["val_loss"], single_history["val_loss"], rtol=1e-5)
     assert len(set(np.round(history["val_loss"][-1], 6))) == 3  # the settings really differ
+
+
+def test_map_layout_sweep_member_is_bitwise_equal_to_fit():
+    model = M.mlp([16, 3], flatten=False)
+    state, _ = fit_sweep(model, LOSS, "adam", (X, Y), hyperparams={"learning_rate": [1e-3, 1e-2]}, key=KEY,
+                         options=TrainOptions(member_layout="map"), **COMMON)
+    single, _ = fit(model, LOSS, optim.optimizer("adam", 1e-2), (X, Y), key=KEY, **COMMON)
+    chex.assert_trees_all_equal(member(state.params, 1), single.params)
+    chex.assert_trees_all_equal(member(state.opt_state, 1).inner_state, single.opt_state.inner_state)
 
 
 def test_dropout_and_l2_sweep_reproduces_separate_runs():

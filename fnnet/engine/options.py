@@ -36,7 +36,8 @@ class TrainOptions:
       member_layout: populations only: ``"vmap"`` (all members in one batched step), ``"map"`` (a compiled
         loop over the members inside one program) or ``"auto"`` (the engine's choice per backend and size).
       chunk: populations only: train at most this many members at a time (bounds the memory of the
-        batched step); the result is the unchunked one up to float rounding of batched products.
+        batched step); the result is the unchunked one bitwise with ``member_layout="map"``, up to float
+        rounding of batched products with ``"vmap"`` (README, "How equal 'equal' is").
     """
 
     shuffle: bool = True
