@@ -97,12 +97,14 @@ class Timed:
     result: str = ""
     failed: bool = False
     again: float | None = None  # a second run, with the compiled programs the first left in the cache
+    before: float | None = None  # the same recipe from an older checkout (--old), a cold process
 
 
-def _run(command: list, *, timeout: float, env: dict) -> tuple[float, subprocess.CompletedProcess | None, str]:
+def _run(command: list, *, timeout: float, env: dict,
+         cwd=REPO) -> tuple[float, subprocess.CompletedProcess | None, str]:
     start = time.perf_counter()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, check=False)
     except subprocess.TimeoutExpired:
         return time.perf_counter() - start, None, f"timed out after {timeout:.0f} s"
     return time.perf_counter() - start, done, ""
@@ -123,21 +125,39 @@ def _failure(done, error: str) -> str:
 def time_recipe(pair: Pair, args, env: dict) -> Timed:
     """The recipe twice in cold processes: first with an empty compile cache (a first run), then again
     with the programs the first run left there (``fnnet run`` keeps them, see ``--no-compile-cache``)."""
-    with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as cache:
+    with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as cache:
+        out = Path(args.keep) / pair.recipe if args.keep else Path(scratch)
         env = {**env, "FNNET_CACHE_DIR": cache}
-        extra = pair.quick_recipe_args if args.quick else pair.recipe_args
-        command = [args.python, "-m", "fnnet.cli", "run", pair.recipe, "--quiet", "--out", out, *extra]
-        command += ["--quick"] * args.quick + (["--data-dir", str(args.data_dir)] if args.data_dir else [])
+        command = _recipe_command(pair, args, out)
         seconds, done, error = _run(command, timeout=args.timeout, env=env)
         if error or done.returncode != 0:
             return Timed(seconds, result=_short(_failure(done, error)), failed=True)
-        again, done_again, error = _run(command, timeout=args.timeout, env=env)
+        # the second run writes elsewhere: --keep keeps the first (cold) run's results and times
+        again, done_again, error = _run(_recipe_command(pair, args, Path(scratch) / "again"), timeout=args.timeout,
+                                        env=env)
         again = again if not error and done_again.returncode == 0 else None
-        rows = json.loads((Path(out) / "results.json").read_text()).get("rows", [])
+        rows = json.loads((out / "results.json").read_text()).get("rows", [])
     key_row = pair.key_row.lower()
     row = next((r for r in rows if key_row in str(r.get("experiment", "")).lower()), rows[0] if rows else {})
     result = _short(f"{row.get('experiment', '')}: {row.get('fnnet', '')}") if row else "no rows"
-    return Timed(seconds, result=result, again=again)
+    return Timed(seconds, result=result, again=again, before=time_old_checkout(pair, args) if args.old else None)
+
+
+def _recipe_command(pair: Pair, args, out) -> list:
+    extra = pair.quick_recipe_args if args.quick else pair.recipe_args
+    command = [args.python, "-m", "fnnet.cli", "run", pair.recipe, "--quiet", "--out", str(out), *extra]
+    return command + ["--quick"] * args.quick + (["--data-dir", str(args.data_dir)] if args.data_dir else [])
+
+
+def time_old_checkout(pair: Pair, args) -> float | None:
+    """The same command from the checkout ``args.old`` (its own fnnet and recipes first on the path), a
+    cold process with an empty compile cache; None when it fails there (e.g. a recipe it does not have)."""
+    old = Path(args.old).resolve()
+    env = {**os.environ, "PYTHONPATH": str(old)}
+    with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as cache:
+        env["FNNET_CACHE_DIR"] = cache
+        seconds, done, error = _run(_recipe_command(pair, args, out), timeout=args.timeout, env=env, cwd=old)
+    return None if error or done.returncode != 0 else seconds
 
 
 def time_program(pair: Pair, args, env: dict) -> Timed:
@@ -175,26 +195,32 @@ def _load() -> str:
 
 def table(results: list, args, load_before: str, load_after: str) -> str:
     when = datetime.datetime.now(datetime.timezone.utc)
+    old = getattr(args, "old", None)
     lines = [
         (f"Measured {when:%Y-%m-%d %H:%M UTC} on {platform.node() or 'this machine'}: {os.cpu_count()} CPUs, Python "
          f"{platform.python_version()}; load average (1/5/15 min) {load_before} before, {load_after} after; "
          f"{'quick settings' if args.quick else 'full settings'}."),
         f"Command: `{' '.join(shlex.quote(a) for a in sys.argv)}`",
         "",
-        "| recipe | fnnet s (first / again) | seed program s [own] | ratio | fnnet result | seed program result "
-        "| what runs |",
-        "|---|---|---|---|---|---|---|",
+        "| recipe |" + (" before s (old checkout) | speed-up |" if old else "")
+        + " fnnet s (first / again) | seed program s [own] | ratio | fnnet result | seed program result | what runs |",
+        "|---|---|---|---|---|---|---|" + ("---|---|" if old else ""),
     ]
     for pair, ours, theirs in results:
         ratio = (f"{ours.seconds / theirs.seconds:.2f}" if ours.seconds and theirs.seconds
                  and not ours.failed and not theirs.failed else "–")
         program = f"`tools/{pair.program}.py`" if pair.program else ""
-        lines.append(f"| {pair.recipe} | {_seconds(ours)} | {_seconds(theirs)} | {ratio} | {ours.result} | "
+        before = ""
+        if old:
+            speedup = f"{ours.before / ours.seconds:.1f}x" if ours.before and ours.seconds and not ours.failed else "–"
+            before = f" {ours.before:.1f} | {speedup} |" if ours.before else " failed there | – |"
+        lines.append(f"| {pair.recipe} |{before} {_seconds(ours)} | {_seconds(theirs)} | {ratio} | {ours.result} | "
                      f"{program} {theirs.result} | {pair.note} |")
     lines += ["", ("fnnet s and seed program s: wall time of a cold process each (start-up, imports, data, compilation "
                    "and training); fnnet's first run starts from an empty compile cache, 'again' reuses what it "
                    "compiled; [own]: the program's own time after its imports. ratio = fnnet first run / seed "
-                   "program.")]
+                   "program." + (f" before s: the same command from the checkout {old} (a cold process, empty "
+                                 "compile cache); speed-up = before / fnnet first run." if old else ""))]
     return "\n".join(lines) + "\n"
 
 
@@ -208,6 +234,10 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="quick settings on both sides (a smoke run, not a comparison)")
     p.add_argument("--only", default="", help="comma-separated recipe names (default: every recipe)")
     p.add_argument("--out", default=None, help="also write the markdown table to this file")
+    p.add_argument("--old", default=None, metavar="CHECKOUT",
+                   help="also time each recipe from an older checkout of fnnet (a `git worktree` of an old commit)")
+    p.add_argument("--keep", default=None, metavar="DIR",
+                   help="keep each recipe's outputs in DIR/NAME (results.json for `fnnet report`)")
     p.add_argument("--timeout", type=float, default=4 * 3600, help="seconds allowed per process")
     args = p.parse_args(argv)
     pairs = {pair.recipe: pair for pair in PAIRS}

@@ -135,6 +135,12 @@ def test_recipe_benchmark_table_ratio_and_missing_sides():
     rows = [line for line in text.splitlines() if line.startswith(("| planar", "| optimizers"))]
     assert rows[0] == "| planar | 6.0 | 3.0 [2.5] | 2.00 | cost 0.2 | `tools/seed_planar.py` {} | n |"
     assert rows[1].startswith("| optimizers | 4.0 | – | – | r |") and "no seed program" in rows[1]
+    args.old = "/old"  # --old: the old checkout's time and the speed-up come first
+    text = bench.table([(pair, bench.Timed(6.0, result="cost 0.2", before=30.0), bench.Timed(3.0, 2.5, "{}")),
+                        (lone, bench.Timed(4.0, result="r"), bench.Timed(result="no seed program"))], args, "1", "2")
+    rows = [line for line in text.splitlines() if line.startswith(("| planar", "| optimizers"))]
+    assert rows[0].startswith("| planar | 30.0 | 5.0x | 6.0 | 3.0 [2.5] | 2.00 |")
+    assert rows[1].startswith("| optimizers | failed there | – | 4.0 |") and "checkout /old" in text
 
 
 @pytest.mark.slow  # a recipe run end to end: the slow tier
