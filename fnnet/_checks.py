@@ -34,16 +34,32 @@ def is_traced(x: Any) -> bool:
 
 
 def as_array(name: str, x: Any) -> Any:
-    """Returns ``x`` as an array (numpy or jax), or raises naming ``name`` when it is not array-like."""
+    """Returns ``x`` as an array (numpy or jax), or raises naming ``name`` when it is not a numeric array."""
     if isinstance(x, (np.ndarray, jax.Array)):
-        return x
-    try:
-        arr = np.asarray(x)
-    except Exception as err:  # pragma: no cover - numpy's own message is kept as the cause
-        raise ValueError(f"{name} must be array-like, got {type(x).__name__}") from err
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as err:  # pragma: no cover - numpy's own message is kept as the cause
+            raise ValueError(f"{name} must be array-like, got {type(x).__name__}") from err
     if arr.dtype == object:
         raise ValueError(f"{name} must be a numeric array, got an object array (ragged or mixed types?)")
+    check_numeric(name, arr)
     return arr
+
+
+def check_numeric(name: str, x: Any) -> None:
+    """Raises unless ``x`` holds numbers (bool, int, float): text or bytes arrays name their dtype."""
+    dtype = np.asarray(x).dtype if not isinstance(x, jax.Array) else x.dtype
+    if dtype.kind in "USV":
+        raise ValueError(f"{name} must be a numeric array, got dtype {dtype} (text or bytes: encode it as "
+                         "numbers first)")
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Raises unless ``value`` is True or False (a string such as 'no' would count as true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def check_ndim(name: str, x: Any, ndim: int | Sequence[int]) -> None:
@@ -112,7 +128,8 @@ def check_key(name: str, key: Any) -> None:
     """Raises unless ``key`` is one JAX PRNG key: a typed key (``jax.random.key(0)``) or a raw ``uint32``
     key of shape ``(2,)`` (``jax.random.PRNGKey(0)``)."""
     typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    raw = isinstance(key, (jax.Array, np.ndarray)) and np.shape(key) == (2,) and np.asarray(key).dtype == np.uint32
+    raw = (not typed and isinstance(key, (jax.Array, np.ndarray)) and np.shape(key) == (2,)
+           and np.asarray(key).dtype == np.uint32)
     if typed and np.shape(key) == ():
         return
     if raw:

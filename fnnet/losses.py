@@ -41,6 +41,7 @@ from fnnet._checks import (
     align_targets,
     as_array,
     check_binary_targets,
+    check_bool,
     check_choice,
     check_ndim,
     check_positive,
@@ -98,6 +99,7 @@ def categorical_crossentropy(outputs: Any, labels: Any, from_logits: bool = True
     """Keras-named softmax cross-entropy: ``outputs`` ``(N, C)`` are logits (default) or, with
     ``from_logits=False``, probabilities (rows renormalized and clipped to ``[1e-7, 1 - 1e-7]``, as Keras).
     ``labels`` as in :func:`softmax_cross_entropy`. Returns a float scalar."""
+    check_bool("from_logits", from_logits)
     if from_logits:
         return softmax_cross_entropy(outputs, labels)
     probabilities = _float_array("outputs", outputs)
@@ -117,6 +119,7 @@ def binary_crossentropy(outputs: Any, labels: Any, from_logits: bool = True) -> 
     """Keras-named sigmoid cross-entropy: ``outputs`` are logits (default) or, with ``from_logits=False``,
     probabilities in [0, 1] (clipped to ``[1e-7, 1 - 1e-7]`` as Keras). Shapes as in
     :func:`sigmoid_binary_cross_entropy`. Returns a float scalar."""
+    check_bool("from_logits", from_logits)
     if from_logits:
         return sigmoid_binary_cross_entropy(outputs, labels)
     probabilities = _float_array("outputs", outputs)

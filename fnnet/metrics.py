@@ -24,6 +24,7 @@ from fnnet._checks import (
     check_range,
     check_same_length,
     classification_labels,
+    is_traced,
 )
 
 mse = losses.mse
@@ -47,6 +48,8 @@ def binary_accuracy(outputs: Any, labels: Any, threshold: float = 0.0) -> jax.Ar
     (use 0.5 for probabilities). ``labels``: 0/1 (or probabilities) of the outputs' shape; ``(N,)`` is
     accepted for ``(N, 1)``.
     """
+    if isinstance(threshold, (str, bytes, bool)) or not (is_traced(threshold) or np.ndim(threshold) == 0):
+        raise ValueError(f"threshold must be a number (0 for logits, 0.5 for probabilities), got {threshold!r}")
     outputs = jnp.asarray(as_array("outputs", outputs))
     check_ndim("outputs", outputs, (1, 2))
     labels = align_targets("outputs", outputs, "labels", jnp.asarray(as_array("labels", labels)))

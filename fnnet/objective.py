@@ -149,7 +149,7 @@ def output_shape(model, example_shape: tuple, dtype) -> tuple:
 
 def resolve_metrics(metrics: Sequence) -> tuple:
     """Metric names or functions as ``((name, fn), ...)``; names are matched as :func:`fnnet.metrics.get`."""
-    if isinstance(metrics, str) or callable(metrics):
+    if isinstance(metrics, (str, dict)) or callable(metrics):
         raise ValueError(f"metrics must be a list of metric names or functions, e.g. metrics=['accuracy'], "
                          f"got {metrics!r}")
     resolved = []
@@ -179,11 +179,17 @@ def resolve_loss(loss) -> Callable:
 def make_objective(model, loss, metrics: Sequence = ()) -> Objective:
     """The :class:`Objective` of ``model`` trained with ``loss`` (a name or a function) and reporting
     ``metrics`` (names or functions)."""
+    check_model(model)
+    return Objective(model, resolve_loss(loss), resolve_metrics(metrics))
+
+
+def check_model(model) -> None:
+    """Raises unless ``model`` is an fnnet model (a common slip: the arguments in another order)."""
     if not hasattr(model, "apply") or not hasattr(model, "init_with_state"):
         hint = " (the arguments are fit(model, loss, optimizer, (x, y), ...))" if isinstance(model, str) else ""
         raise ValueError(f"model must be an fnnet Model (e.g. fnnet.Sequential([...])), got "
                          f"{type(model).__name__}{hint}")
-    return Objective(model, resolve_loss(loss), resolve_metrics(metrics))
 
 
-__all__ = ["Objective", "final_activation", "make_objective", "output_shape", "resolve_loss", "resolve_metrics"]
+__all__ = ["Objective", "check_model", "final_activation", "make_objective", "output_shape", "resolve_loss",
+           "resolve_metrics"]

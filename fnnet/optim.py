@@ -83,10 +83,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from fnnet import tree
-from fnnet._checks import check_choice, check_positive, check_range, is_traced
+from fnnet._checks import check_bool, check_choice, check_positive, check_range, is_traced
 
 LearningRate = float | optax.Schedule
 
@@ -124,6 +125,10 @@ def step_decay(learning_rate: float, factor: float = 0.95, every: int = 20000, s
     steps (the first drop at ``start + every``): ``lr * factor ** floor((step - start) / every)``."""
     check_range("factor", factor, 0.0, 1.0)
     check_positive("factor", factor)
+    for name, value in (("every", every), ("start", start)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name == "every" else 0):
+            lowest = 1 if name == "every" else 0
+            raise ValueError(f"step_decay {name} must be an int >= {lowest} (steps), got {value!r}")
     return exponential_decay(learning_rate, factor, every, staircase=True, start=start)
 
 
@@ -372,6 +377,14 @@ def optimizer(
     for key, value in settings.items():
         if value is not None:
             check_hyperparameter(key, value)
+            if not is_traced(value) and np.ndim(value) != 0:
+                raise ValueError(f"{key} must be one number, got {type(value).__name__} of shape "
+                                 f"{np.shape(value)} (several values: fnnet.search.fit_sweep(hyperparams=...))")
+    check_bool("nesterov", nesterov)
+    check_bool("inject", inject)
+    if decay_mask is not None and not callable(decay_mask) and not isinstance(decay_mask, (dict, list, tuple)):
+        raise ValueError(f"decay_mask must be a pytree of bools shaped like the params or a function "
+                         f"params -> mask, got {type(decay_mask).__name__} {decay_mask!r}")
 
     static = _Static(
         name=name, nesterov=nesterov, eps_in_sqrt=True if eps_in_sqrt is None else eps_in_sqrt,

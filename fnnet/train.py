@@ -31,7 +31,7 @@ from fnnet import _checks, engine, optim
 from fnnet.engine import inputs
 from fnnet.engine import programs as programs_lib
 from fnnet.engine.options import Checkpointing, TrainOptions
-from fnnet.objective import make_objective
+from fnnet.objective import check_model, make_objective
 from fnnet.state import History, NonFiniteError, NonFiniteLossError, StepStatistics, TrainState
 
 PyTree = Any
@@ -56,6 +56,8 @@ def create_train_state(model, optimizer, key: jax.Array, x_sample, *, params=Non
     """A :class:`TrainState` at step 0: params from ``key`` (unless given), the optimizer state, the
     per-step key (``key`` is split into the init key and the key of per-step randomness)."""
     _checks.check_key("key", key)
+    check_model(model)
+    x_sample = inputs.as_examples("x_sample", x_sample)
     return programs_lib.init_state(model, resolve_optimizer(optimizer), key, x_sample, params=params)
 
 
@@ -202,6 +204,7 @@ def predict(model, state_or_params, x, *, batch_size: int = 1000, model_state=No
 
     ``state_or_params``: a :class:`TrainState` or a params tree (then pass ``model_state`` for models
     with BatchNorm)."""
+    check_model(model)
     _check_batch_size(batch_size)
     params, state = _params_and_state(state_or_params, model_state, front="predict")
     x = inputs.as_examples("x", x)

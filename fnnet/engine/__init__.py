@@ -16,7 +16,7 @@ import numpy as np
 
 from fnnet import distributed
 from fnnet.engine import hooks as hooks_lib
-from fnnet.engine import programs
+from fnnet.engine import inputs, programs
 from fnnet.engine.compiles import count_compiles
 from fnnet.engine.loop import Hook, Piece, Population, Run
 from fnnet.engine.options import Checkpointing, TrainOptions
@@ -82,6 +82,7 @@ def train(objective, tx, population: Population, x, y, *, epochs: int, batch_siz
     ``callbacks[i]`` are member ``i``'s callbacks (one list for a single run); ``validation`` is
     ``(x_val, y_val)`` or None; ``mesh`` a 1-D mesh: a single run splits every batch over it, a population
     places whole members on its devices."""
+    inputs.check_run_extras(verbose=verbose, augment=augment)
     stacked = population.stacked
     plan = EpochPlan.make(int(x.shape[0]), batch_size, shuffle=options.shuffle,
                           drop_remainder=options.drop_remainder, steps_per_epoch=options.steps_per_epoch)

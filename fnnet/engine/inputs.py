@@ -66,9 +66,21 @@ def resolve_mesh(devices):
 
     if devices is None:
         return None
+    if isinstance(devices, (str, int, jax.Device)):
+        raise ValueError(f"devices must be a jax.sharding.Mesh or a non-empty list of jax devices (e.g. "
+                         f"jax.devices()[:4]), got {type(devices).__name__} {devices!r}")
     if isinstance(devices, jax.sharding.Mesh):
         return distributed.resolve_mesh(devices, None)
     return distributed.resolve_mesh(None, devices)
+
+
+def check_run_extras(*, verbose, augment) -> None:
+    """The fronts' ``verbose`` (0, 1 or 2) and ``augment`` (None or a function ``(key, x) -> x``)."""
+    if not isinstance(verbose, (int, np.integer)) or verbose not in (0, 1, 2):  # True/False count as 1/0
+        raise ValueError(f"verbose must be 0 (silent), 1 (a progress bar) or 2 (one line per epoch), got {verbose!r}")
+    if augment is not None and not callable(augment):
+        raise ValueError(f"augment must be None or a function augment(key, x_batch) -> x_batch (e.g. "
+                         f"fnnet.data.augment.Augment(...)), got {type(augment).__name__} {augment!r}")
 
 
 def check_positive_int(name: str, value) -> None:
@@ -83,6 +95,9 @@ def check_callbacks(callbacks) -> list:
     if isinstance(callbacks, Callback):
         raise ValueError(f"callbacks must be a list of callbacks, got one {type(callbacks).__name__}: pass "
                          f"callbacks=[{type(callbacks).__name__}(...)]")
+    if isinstance(callbacks, (dict, str)):
+        raise ValueError(f"callbacks must be a list of callbacks, e.g. callbacks=[EarlyStopping()], got "
+                         f"{type(callbacks).__name__} {callbacks!r}")
     callbacks = list(callbacks or ())
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):

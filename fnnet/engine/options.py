@@ -102,7 +102,9 @@ class Checkpointing:
             raise ValueError(f"Checkpointing.every must be 'epoch' or a positive number of steps, got {self.every!r}")
         if not isinstance(self.keep, int) or isinstance(self.keep, bool) or self.keep < 1:
             raise ValueError(f"Checkpointing.keep must be a positive int (checkpoints to keep), got {self.keep!r}")
-        if self.keep_best is not None and not isinstance(self.keep_best, str):
+        for name in ("resume", "allow_changes"):
+            _checks.check_bool(f"Checkpointing.{name}", getattr(self, name))
+        if self.keep_best is not None and (not isinstance(self.keep_best, str) or not self.keep_best.strip()):
             raise ValueError(f"Checkpointing.keep_best must be a log name such as 'val_accuracy', "
                              f"got {self.keep_best!r}")
 

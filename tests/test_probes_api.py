@@ -1,0 +1,88 @@
+"""Bad inputs found by the second probe round (issue 18), one row each, checked as in
+``tests/test_bad_inputs.py``: the call raises from fnnet's own code with every word in the message."""
+import jax
+import numpy as np
+import optax
+import pytest
+from test_bad_inputs import check_probe
+
+import fnnet
+from fnnet import losses, metrics, optim
+from fnnet import models as M
+from fnnet.engine.options import Checkpointing
+
+KEY = jax.random.key(0)
+X = np.random.RandomState(0).randn(16, 3).astype(np.float32)
+Y = np.arange(16) % 2
+MLP = M.Sequential([M.Dense(4, "relu"), M.Dense(2)])
+PARAMS, _ = MLP.init_with_state(KEY, X[:1])
+
+
+def fit(**changes):
+    """A one-epoch fit of a tiny MLP with ``changes`` to its arguments (every probe fails before compiling)."""
+    data = changes.pop("train_data", (X, Y))
+    args = dict(epochs=1, batch_size=8, key=KEY, verbose=0) | changes
+    return fnnet.fit(MLP, "softmax_cross_entropy", optim.optimizer("sgd", 0.1), data, **args)
+
+
+PROBES = [
+    # fit's arguments
+    ("fit verbose 5", lambda: fit(verbose=5), ValueError, ("verbose", "0 (silent)", "got 5")),
+    ("fit verbose as text", lambda: fit(verbose="yes"), ValueError, ("verbose", "'yes'")),
+    ("fit x of text", lambda: fit(train_data=(np.array([["a"] * 3] * 16), Y)), ValueError,
+     ("train_data[0] (x)", "numeric", "<U1")),
+    ("fit key a batch of keys", lambda: fit(key=jax.random.split(KEY, 2)), ValueError,
+     ("key", "one PRNG key", "batch of keys")),
+    ("fit metrics a dict", lambda: fit(metrics={"accuracy": 1}), ValueError, ("metrics must be a list",)),
+    ("fit callbacks a dict", lambda: fit(callbacks={"stop": fnnet.EarlyStopping()}), ValueError,
+     ("callbacks must be a list", "dict")),
+    ("fit augment not callable", lambda: fit(augment=3), ValueError, ("augment", "function", "int")),
+    ("fit devices as text", lambda: fit(devices="gpu"), ValueError, ("devices", "jax devices", "'gpu'")),
+    ("fit devices an int", lambda: fit(devices=0), ValueError, ("devices", "got int 0")),
+    ("Checkpointing resume as text", lambda: Checkpointing("/tmp/ck", resume="yes"), ValueError,
+     ("Checkpointing.resume", "True or False", "'yes'")),
+    ("Checkpointing allow_changes 1", lambda: Checkpointing("/tmp/ck", allow_changes=1), ValueError,
+     ("Checkpointing.allow_changes", "got 1")),
+    ("Checkpointing keep_best empty", lambda: Checkpointing("/tmp/ck", keep_best=""), ValueError,
+     ("keep_best", "log name")),
+    # predict, create_train_state
+    ("predict model None", lambda: fnnet.predict(None, PARAMS, X), ValueError, ("model must be an fnnet Model",)),
+    ("predict x of text", lambda: fnnet.predict(MLP, PARAMS, np.array([["a"] * 3])), ValueError,
+     ("x must be a numeric array", "<U1")),
+    ("create_train_state sample None", lambda: fnnet.create_train_state(MLP, "sgd", KEY, None), ValueError,
+     ("x_sample", "numeric")),
+    # optimizers
+    ("optimizer learning rate a list", lambda: optim.optimizer("adam", [0.1]), ValueError,
+     ("learning_rate must be one number", "fit_sweep")),
+    ("optimizer nesterov as text", lambda: optim.optimizer("sgd", 0.1, momentum=0.9, nesterov="yes"), ValueError,
+     ("nesterov", "True or False")),
+    ("optimizer inject as text", lambda: optim.optimizer("sgd", 0.1, inject="no"), ValueError, ("inject", "'no'")),
+    ("optimizer decay_mask an int", lambda: optim.optimizer("sgd", 0.1, l2=0.1, decay_mask=3), ValueError,
+     ("decay_mask", "pytree of bools", "int 3")),
+    ("step_decay every 0", lambda: optim.step_decay(0.1, every=0), ValueError, ("step_decay every", "got 0")),
+    # losses and metrics
+    ("categorical_crossentropy from_logits as text",
+     lambda: losses.categorical_crossentropy(np.zeros((2, 2)), np.array([0, 1]), from_logits="no"), ValueError,
+     ("from_logits", "True or False", "'no'")),
+    ("binary_crossentropy from_logits as text",
+     lambda: losses.binary_crossentropy(np.zeros((2, 1)), np.array([0, 1]), from_logits="False"), ValueError,
+     ("from_logits", "'False'")),
+    ("mse of text", lambda: losses.mse(np.array(["a"]), np.array(["b"])), ValueError, ("predictions", "numeric")),
+    ("binary_accuracy threshold as text",
+     lambda: metrics.binary_accuracy(np.zeros((3, 1)), np.array([0, 1, 0]), threshold="0.5"), ValueError,
+     ("threshold must be a number", "'0.5'")),
+]
+
+
+@pytest.mark.parametrize("probe_id, call, expected, words", PROBES, ids=[p[0] for p in PROBES])
+def test_bad_input_gets_a_clear_message(probe_id, call, expected, words, tmp_path):
+    check_probe(probe_id, call, expected, words, tmp_path)
+
+
+def test_valid_by_design_inputs_still_work():
+    # a raw uint32 key and verbose=True (Keras-style) are accepted; probabilities are renormalized as Keras
+    state, _ = fit(key=jax.random.PRNGKey(0), verbose=False)
+    assert fnnet.predict(MLP, state, X.tolist()).shape == (16, 2)
+    loss = losses.categorical_crossentropy(np.full((1, 2), 0.9), np.array([[1.0, 0.0]]), from_logits=False)
+    np.testing.assert_allclose(float(loss), -np.log(0.5), rtol=1e-6)
+    assert isinstance(optim.optimizer("adam", 1e-3, eps=0.0), optax.GradientTransformation)
