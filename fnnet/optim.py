@@ -125,9 +125,8 @@ def step_decay(learning_rate: float, factor: float = 0.95, every: int = 20000, s
     steps (the first drop at ``start + every``): ``lr * factor ** floor((step - start) / every)``."""
     check_range("factor", factor, 0.0, 1.0)
     check_positive("factor", factor)
-    for name, value in (("every", every), ("start", start)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name == "every" else 0):
-            lowest = 1 if name == "every" else 0
+    for name, value, lowest in (("every", every, 1), ("start", start, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
             raise ValueError(f"step_decay {name} must be an int >= {lowest} (steps), got {value!r}")
     return exponential_decay(learning_rate, factor, every, staircase=True, start=start)
 

@@ -52,8 +52,7 @@ class TrainOptions:
 
     def __post_init__(self):
         for name in ("shuffle", "drop_remainder"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"TrainOptions.{name} must be True or False, got {getattr(self, name)!r}")
+            _checks.check_bool(f"TrainOptions.{name}", getattr(self, name))
         _positive_int_or_none("steps_per_epoch", self.steps_per_epoch)
         _positive_int_or_none("max_steps", self.max_steps)
         _positive_int_or_none("chunk", self.chunk)
