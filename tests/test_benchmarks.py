@@ -32,6 +32,7 @@ def _quick_run(model: str, frameworks):
     return specs, results
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_quick_mlp_trains_in_every_jax_framework_and_fnnet_modes_agree():
     specs, results = _quick_run("mlp", JAX_FRAMEWORKS)
     assert peers.check_results(specs, results) == []
@@ -91,6 +92,7 @@ def test_quick_mode_command_with_peers_exits_zero():
         assert f"{framework} loss" in done.stdout
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_cpu_paths_convolution_variants_agree():
     # benchmarks/cpu_paths.py times a convolution's im2col variants against XLA's; each variant's
     # gradients are checked against XLA's convolution (Eigen and YNNPACK) inside conv_experiment

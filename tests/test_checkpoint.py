@@ -56,6 +56,7 @@ def _fit(epochs, **kw):
     return fit(args.pop("model", MODEL), LOSS, args.pop("optimizer", optax.adam(1e-2)), (X, Y), epochs=epochs, **args)
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_the_old_checkpoint_keywords_still_work_with_a_deprecation_warning(tmp_path, uninterrupted):
     with pytest.warns(DeprecationWarning, match="checkpoint_dir=.*is deprecated"):
         first = fit(MODEL, LOSS, optax.adam(1e-2), (X, Y), epochs=4, batch_size=32, key=jax.random.key(0), verbose=0,
@@ -82,6 +83,7 @@ def uninterrupted():
     return _fit(4)
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 @pytest.mark.parametrize("make_key", [jax.random.key, jax.random.PRNGKey], ids=["typed_key", "raw_key"])
 def test_stop_after_epoch_k_then_resume_equals_the_uninterrupted_run(tmp_path, uninterrupted, make_key):
     reference = uninterrupted if make_key is jax.random.key else _fit(4, key=make_key(0))

@@ -18,6 +18,7 @@ def test_list_shows_every_recipe(capsys):
     assert "planar" in out
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_run_planar_quick_writes_results_and_plots(tmp_path, capsys):
     assert cli.main(["run", "planar", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results.json").read_text())

@@ -138,6 +138,7 @@ def test_template_images_are_balanced_uint8_and_keyed():
     assert not np.array_equal(other.x_train, data.x_train)
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_template_images_are_learnable_by_nearest_class_mean():
     # Independent check in numpy: the class means of the training images classify the test images.
     data = template_images(jax.random.key(0), n_train=200, n_test=100, shape=(16, 16, 3), num_classes=10)

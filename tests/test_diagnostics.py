@@ -39,6 +39,7 @@ def _tanh_with_backward(derivative):
     return tanh
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 @pytest.mark.parametrize("float64", [False, True])
 def test_gradient_check_passes_a_right_backward_rule_and_names_the_leaves_of_a_wrong_one(float64):
     batch = (X[:64], Y[:64])
@@ -54,6 +55,7 @@ def test_gradient_check_passes_a_right_backward_rule_and_names_the_leaves_of_a_w
     assert "WRONG" in str(results["missing square"]) and "FAILED" in results["missing square"].verdict()
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_gradient_check_of_the_course_hand_written_backpropagation():
     """The planar assignment's backward_propagation (dZ2 = A2 - Y, dZ1 = W2ᵀdZ2 * (1 - A1²)...) checked
     as a grad_fn against finite differences, and the same with the tanh derivative dropped."""
@@ -110,6 +112,7 @@ class _ParamNorm(Callback):
         self.seen.append((epoch, statistics["step"].tolist(), statistics["param_norm"]))
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 @pytest.mark.parametrize("epoch_mode", ["scan", "step"])
 def test_in_step_statistics_leave_training_bitwise_unchanged(epoch_mode):
     """Two epochs of 5 full batches and a remainder batch (160 = 5 * 30 + 10): the monitored run's
@@ -209,6 +212,7 @@ def test_monitor_sees_the_nan_before_fit_raises():
 # Overfit and LR range tests
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_overfit_small_batch_memorizes_random_labels_with_regularization_off():
     random_labels = np.random.RandomState(0).randint(0, 3, len(X))
     regularized = M.mlp([32, 32, 3], dropout=0.5, l2=0.1, flatten=False)
@@ -269,6 +273,7 @@ def test_layer_snapshot_is_the_evaluation_pass_and_the_gradient_of_the_penalized
 # The doctor
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_doctor_reports_on_the_planar_recipe(capsys):
     assert cli.main(["doctor", "planar", "--quick", "--steps", "40"]) == 0
     out = capsys.readouterr().out

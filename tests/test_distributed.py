@@ -32,6 +32,7 @@ def _fit(**kw):
                key=jax.random.key(0), verbose=0, **kw)
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_a_one_device_mesh_is_the_same_training_as_no_mesh():
     plain, plain_hist = _fit()
     meshed, meshed_hist = _fit(devices=jax.devices()[:1])

@@ -52,6 +52,7 @@ def _assert_member_equals_fit(ens_state, ens_history, i, state, history):
         np.testing.assert_allclose(ens_history.members[i].history[name], values, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 @pytest.mark.parametrize("epoch_mode", ["scan", "step"])
 def test_each_member_equals_a_separate_fit_with_its_key(epoch_mode):
     # 200 examples in batches of 32: 6 full batches and a partial one, as fit runs them.
@@ -118,6 +119,7 @@ def test_each_member_stops_early_on_its_own_like_fit():
         assert np.isnan(table[lengths[i]:, i]).all() and not np.isnan(table[: lengths[i], i]).any()
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_non_finite_member_raises_naming_it_or_is_skipped():
     start = init_members(MODEL, TX, KEYS[:2], X[:1])
     kernel = start.params["dense_0"]["kernel"].at[1].set(jnp.inf)
@@ -130,6 +132,7 @@ def test_non_finite_member_raises_naming_it_or_is_skipped():
     assert history.members[1].skipped_steps == history.members[1].steps == 14
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 @pytest.mark.parametrize("shared_order", [False, True])
 def test_population_step_keeps_only_the_failed_or_stopped_members_state(shared_order):
     spec = programs.StepSpec.make(make_objective(MODEL, LOSS), TX, skip_nonfinite=True)

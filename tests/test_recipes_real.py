@@ -51,6 +51,7 @@ def write_housing_line(folder, slope=0.4, intercept=0.45, n=400, noise=0.3):
     return np.round(income, 4), np.round(target * 1e5, 1) / 1e5
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_housing_quick_gd_heads_for_the_least_squares_line(tmp_path, monkeypatch):
     monkeypatch.delenv("FNNET_DATA_DIR", raising=False)
     x, y = write_housing_line(tmp_path / "data" / "california_housing")
@@ -173,6 +174,7 @@ def test_imdb_quick_trains_every_model_and_plots_the_books_comparisons(tmp_path,
     assert len(claims) == 4 and claims[1]["seed"].startswith("bigger net overfits sooner")
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_imdb_quick_runs_on_the_synthetic_stand_in_and_says_so(tmp_path, no_data):
     results = run_quick("imdb_regularization", no_data, tmp_path / "out", models="original,bigger", epochs=4)
     assert results["data"].startswith("SYNTHETIC stand-in") and "not IMDB" in results["data"]

@@ -195,6 +195,7 @@ def test_bad_axes(make, match):
 SEARCH = dict(loss=LOSS, train_data=(X, Y), validation_data=(XV, YV), key=KEY, epochs=2, batch_size=32)
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_grid_search_mesh_jitter_refinement_table_and_heat_map(tmp_path):
     space = {"learning_rate": log_axis(1e-3, 1e-1, 3), "l2": log_axis(1e-5, 1e-3, 2)}
     result = grid_search(space, model=M.mlp([16, 3], flatten=False), optimizer="adam", jitter=0.5,

@@ -116,6 +116,7 @@ def test_history_has_keras_names_and_one_entry_per_epoch():
     assert hist.compile_time > 0
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_partial_last_batch_and_drop_remainder():
     _, hist = _fit(train_data=(X[:70], Y[:70]), epochs=1, batch_size=32)
     assert hist.steps == 3  # 32 + 32 + 6
@@ -367,6 +368,7 @@ def test_train_step_applies_the_plain_optax_update_and_skips_non_finite_steps():
     chex.assert_trees_all_equal(jax.tree_util.tree_map(lambda a: a[1], stepped.params), new_state.params)
 
 
+@pytest.mark.slow  # a longer run: the slow tier keeps the fast tier under 5 minutes
 def test_cpu_convolution_options_keep_fit_and_predict_results(monkeypatch):
     from fnnet.engine import programs
 
