@@ -62,6 +62,16 @@ def check_bool(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
+def check_int(name: str, value: Any, *, low: int = 1, allow_none: bool = False) -> None:
+    """Raises unless ``value`` is an int (not a bool, not a float such as 1.5) ``>= low`` (or ``None``
+    with ``allow_none``)."""
+    if allow_none and value is None:
+        return
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < low:
+        want = "a positive int" if low == 1 else f"an int >= {low}"
+        raise ValueError(f"{name} must be {want}{' or None' if allow_none else ''}, got {value!r}")
+
+
 def check_ndim(name: str, x: Any, ndim: int | Sequence[int]) -> None:
     """Raises unless ``x.ndim`` is ``ndim`` (or one of them)."""
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
@@ -142,11 +152,23 @@ def check_key(name: str, key: Any) -> None:
     raise ValueError(f"{name} must be a jax.random key: pass {name}=jax.random.key(0) (any int seed), got {given}")
 
 
+def as_numbers(name: str, value: Any) -> np.ndarray:
+    """``value`` (a number or an array of them) as float64, or a ``ValueError`` naming ``name``: text,
+    ``None`` and ``True``/``False`` are not numbers here (numpy would read ``True`` as 1)."""
+    if value is None or isinstance(value, (str, bytes, bool, np.bool_)):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an array of numbers, got {type(value).__name__} "
+                         f"{value!r}") from None
+
+
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     """Raises unless a concrete scalar (or every element) is > 0 (>= 0 with ``allow_zero``)."""
     if is_traced(value):
         return
-    arr = np.asarray(value, dtype=np.float64)
+    arr = as_numbers(name, value)
     ok = arr >= 0 if allow_zero else arr > 0
     if not np.all(ok) or not np.all(np.isfinite(arr)):
         rel = ">= 0" if allow_zero else "> 0"
@@ -166,7 +188,7 @@ def check_range(
     ``high_open``); a ``None`` bound is not checked. Skipped for tracers (e.g. under ``vmap``)."""
     if is_traced(value):
         return
-    arr = np.asarray(value, dtype=np.float64)
+    arr = as_numbers(name, value)
     ok = np.isfinite(arr)
     if low is not None:
         ok &= arr >= low
@@ -212,10 +234,12 @@ def check_rows_sum_to_one(name: str, rows: Any, tol: float = 1e-3) -> None:
     if is_traced(rows):
         return
     sums = np.asarray(rows, np.float64).sum(axis=-1)
-    bad = np.flatnonzero(np.abs(sums - 1.0) > tol)
+    bad = np.argwhere(np.abs(sums - 1.0) > tol)
     if bad.size:
+        first = tuple(int(i) for i in bad[0])
+        where = str(first[0]) if len(first) == 1 else str(first)
         raise ValueError(f"{name} rows must be probabilities summing to 1 (one-hot or soft labels); "
-                         f"{bad.size} row(s) do not, first row {int(bad[0])} sums to {sums[bad[0]]:.6g}")
+                         f"{len(bad)} row(s) do not, first row {where} sums to {sums[first]:.6g}")
 
 
 def _one_per_example(shape: tuple) -> tuple | None:

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnnet import _checks
 from fnnet.state import StepInfo, StepStatistics, improves_upwards
 
 
@@ -86,6 +87,13 @@ class Callback:
         it resumes from a checkpoint."""
 
 
+def check_monitor(callback: str, monitor) -> None:
+    """Raises unless ``monitor`` names a log (a non-empty str such as ``"val_loss"``)."""
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(f"{callback}(monitor=...) must name a log such as 'val_loss' or 'accuracy', got "
+                         f"{type(monitor).__name__} {monitor!r}")
+
+
 def resolve_mode(monitor: str, mode: str) -> str:
     """``"min"`` or ``"max"``: ``mode``, or for ``"auto"`` Keras' rule (accuracy-like quantities improve
     upwards, everything else downwards)."""
@@ -113,8 +121,10 @@ class EarlyStopping(Callback):
         restore_best_weights: bool = False,
         verbose: bool = False,
     ):
-        if patience < 0:
-            raise ValueError(f"patience must be >= 0, got {patience}")
+        check_monitor("EarlyStopping", monitor)
+        _checks.check_int("EarlyStopping(patience=...)", patience, low=0)
+        _checks.check_range("EarlyStopping(min_delta=...)", min_delta)  # any finite number: Keras uses its size
+        _checks.check_bool("EarlyStopping(restore_best_weights=...)", restore_best_weights)
         self.monitor = monitor
         self.min_delta = abs(min_delta)
         self.patience = patience
@@ -189,6 +199,11 @@ class LambdaCallback(Callback):
     """Wraps plain functions as a callback: ``LambdaCallback(on_epoch_end=lambda e, logs, s: ...)``."""
 
     def __init__(self, *, on_train_begin=None, on_epoch_end=None, on_train_end=None):
+        for name, fn in (("on_train_begin", on_train_begin), ("on_epoch_end", on_epoch_end),
+                         ("on_train_end", on_train_end)):
+            if fn is not None and not callable(fn):
+                raise ValueError(f"LambdaCallback({name}=...) must be a function or None, got "
+                                 f"{type(fn).__name__} {fn!r}")
         self._begin, self._epoch, self._end = on_train_begin, on_epoch_end, on_train_end
 
     def on_train_begin(self, state, history):
@@ -244,8 +259,7 @@ class StepLog(Callback):
         if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
             raise ValueError(f"StepLog(x, y): x and y must have the same number of rows, got x {x.shape} and "
                              f"y {y.shape}")
-        if not isinstance(every, (int, np.integer)) or isinstance(every, bool) or every < 1:
-            raise ValueError(f"StepLog(every=...) must be a positive int (steps), got {every!r}")
+        _checks.check_int("StepLog(every=...) (steps)", every)
         self.x, self.y, self.every = x, y, int(every)
         self.member: Optional[int] = None
         self._rows: dict = {}  # member (None under fit) -> list of (step, {name: value})
@@ -311,13 +325,14 @@ class ReduceLROnPlateau(Callback):
 
     def __init__(self, monitor: str = "val_loss", *, factor: float = 0.1, patience: int = 10, mode: str = "auto",
                  min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0, verbose: bool = False):
-        if not 0.0 < factor < 1.0:
+        rate_factor = _checks.as_numbers("ReduceLROnPlateau(factor=...)", factor)
+        if rate_factor.ndim or not 0.0 < rate_factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau(factor=...) must lie in (0, 1), got {factor!r}")
+        check_monitor("ReduceLROnPlateau", monitor)
         for name, value in (("patience", patience), ("cooldown", cooldown)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"ReduceLROnPlateau({name}=...) must be an int >= 0, got {value!r}")
-        if min_lr < 0:
-            raise ValueError(f"ReduceLROnPlateau(min_lr=...) must be >= 0, got {min_lr!r}")
+            _checks.check_int(f"ReduceLROnPlateau({name}=...)", value, low=0)
+        _checks.check_positive("ReduceLROnPlateau(min_lr=...)", min_lr, allow_zero=True)
+        _checks.check_range("ReduceLROnPlateau(min_delta=...)", min_delta)  # any finite number: Keras uses its size
         self.monitor, self.factor, self.patience, self.cooldown = monitor, float(factor), patience, cooldown
         self.mode = resolve_mode(monitor, mode)
         self.min_delta, self.min_lr, self.verbose = abs(min_delta), float(min_lr), verbose
@@ -391,6 +406,10 @@ class CSVLogger(Callback):
     def __init__(self, filename, separator: str = ",", append: bool = False):
         if not isinstance(filename, (str, os.PathLike)):
             raise ValueError(f"CSVLogger(filename=...) must be a path, got {type(filename).__name__}")
+        if not isinstance(separator, str) or len(separator) != 1 or separator in "\n\r\"":
+            raise ValueError(f"CSVLogger(separator=...) must be one character such as ',' or '\\t' (not a "
+                             f"newline or a quote), got {separator!r}")
+        _checks.check_bool("CSVLogger(append=...)", append)
         self.filename, self.separator, self.append = os.fspath(filename), separator, append
         self.member: Optional[int] = None
         self._started = {"fresh": not append}  # shared by the members' views
@@ -423,6 +442,8 @@ class TensorBoard(Callback):
     (``LOG_DIR/member_i``). Needs the optional writer ``tensorboardX`` (``pip install fnnet[tensorboard]``)."""
 
     def __init__(self, log_dir="logs"):
+        if not isinstance(log_dir, (str, os.PathLike)):
+            raise ValueError(f"TensorBoard(log_dir=...) must be a path, got {type(log_dir).__name__} {log_dir!r}")
         try:
             import tensorboardX  # noqa: F401
         except ImportError:
@@ -481,6 +502,8 @@ class ModelCheckpoint(Callback):
                  verbose: bool = False):
         if not isinstance(filepath, (str, os.PathLike)):
             raise ValueError(f"ModelCheckpoint(filepath=...) must be a path, got {type(filepath).__name__}")
+        check_monitor("ModelCheckpoint", monitor)
+        _checks.check_bool("ModelCheckpoint(save_best_only=...)", save_best_only)
         self.filepath, self.monitor, self.save_best_only = os.fspath(filepath), monitor, save_best_only
         self.mode, self.verbose = resolve_mode(monitor, mode), verbose
         self.member: Optional[int] = None

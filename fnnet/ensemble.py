@@ -33,7 +33,7 @@ from fnnet.engine import inputs
 from fnnet.engine import programs as programs_lib
 from fnnet.engine.options import Checkpointing, TrainOptions
 from fnnet.models.core import Model
-from fnnet.objective import make_objective
+from fnnet.objective import check_model, make_objective
 from fnnet.state import PopulationHistory, TrainState
 from fnnet.train import resolve_optimizer
 from fnnet.tree import member, num_members, stack  # noqa: F401  (member: re-exported as fnnet.ensemble.member)
@@ -62,8 +62,7 @@ def member_keys(*, n_members: Optional[int] = None, keys=None, key: Optional[jax
         return keys
     if key is None or n_members is None:
         raise ValueError("pass keys= (one PRNG key per member), or n_members= together with key=")
-    if not isinstance(n_members, int) or n_members < 1:
-        raise ValueError(f"n_members must be a positive int, got {n_members!r}")
+    _checks.check_int("n_members", n_members)
     return jax.random.split(key, n_members)
 
 
@@ -163,8 +162,9 @@ def fit_ensemble(
                                                           front="fit_ensemble")
     keys = member_keys(n_members=n_members, keys=keys, key=key)
     m = keys.shape[0]
-    inputs.check_positive_int("epochs", epochs)
-    inputs.check_positive_int("batch_size", batch_size)
+    _checks.check_int("epochs", epochs)
+    _checks.check_int("batch_size", batch_size)
+    _checks.check_bool("shared_order", shared_order)
     objective = make_objective(model, loss, metrics)
     tx = resolve_optimizer(optimizer)
     callbacks = inputs.check_callbacks(callbacks)
@@ -194,12 +194,15 @@ def fit_ensemble(
 # Prediction
 
 
-def _stacked_params_and_state(state_or_params, model_state) -> tuple[PyTree, PyTree]:
+def _stacked_params_and_state(model, state_or_params, model_state, x) -> tuple[PyTree, PyTree]:
+    """The members' params and model state, checked against ``model`` for inputs like ``x``."""
+    check_model(model)
     if isinstance(state_or_params, TrainState):
         params, state = state_or_params.params, state_or_params.model_state
     else:
         params, state = state_or_params, {}
     state = model_state if model_state is not None else state
+    inputs.check_members_params("state_or_params", params, model, x[:1], stacked=True)
     num_members(params)
     return params, state
 
@@ -210,10 +213,9 @@ def predict_members(model: Model, state_or_params, x, *, batch_size: int = 1000,
     ``state_or_params``: a stacked TrainState (from :func:`fit_ensemble`) or stacked params (e.g.
     :func:`stack` of several runs' params, :meth:`Snapshots.stacked`); stacked ``model_state`` for
     models with BatchNorm."""
-    params, state = _stacked_params_and_state(state_or_params, model_state)
     x = inputs.as_examples("x", x)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    params, state = _stacked_params_and_state(model, state_or_params, model_state, x)
+    _checks.check_int("batch_size", batch_size)
     return programs_lib.forward_program(model, batch_size, "vmap")(params, state, jnp.asarray(x))
 
 
@@ -228,6 +230,20 @@ def class_probabilities(outputs) -> jax.Array:
     return jax.nn.softmax(outputs, axis=-1)
 
 
+def check_probabilities(probabilities) -> jax.Array:
+    """Members' class probabilities ``(M, N, C)`` as an array, checked: values in [0, 1], each row summing
+    to 1 (logits given here would be combined into meaningless scores: use :func:`class_probabilities`)."""
+    probs = jnp.asarray(_checks.as_array("probabilities", probabilities))
+    _checks.check_ndim("probabilities", probs, 3)
+    try:
+        _checks.check_range("probabilities", probs, 0.0, 1.0)
+        _checks.check_rows_sum_to_one("probabilities", probs)
+    except ValueError as err:
+        raise ValueError(f"{err} (members' logits become probabilities with "
+                         "fnnet.ensemble.class_probabilities)") from None
+    return probs
+
+
 def combine(probabilities, method: str = "average") -> jax.Array:
     """Combines members' class probabilities ``(M, N, C)`` into ensemble scores ``(N, C)``.
 
@@ -238,8 +254,7 @@ def combine(probabilities, method: str = "average") -> jax.Array:
       confidence (that class's probability); scores are the weights' shares, summing to 1 per example.
     """
     _checks.check_choice("method", method, METHODS)
-    probs = jnp.asarray(probabilities)
-    _checks.check_ndim("probabilities", probs, 3)
+    probs = check_probabilities(probabilities)
     if method == "average":
         return probs.mean(axis=0)
     votes = jax.nn.one_hot(jnp.argmax(probs, axis=-1), probs.shape[-1], dtype=probs.dtype)  # (M, N, C)
@@ -265,9 +280,9 @@ def accuracies(probabilities, labels, *, methods: Sequence[str] = METHODS) -> di
     "mean_member": float, <method>: float, ...}``."""
     for method in methods:
         _checks.check_choice("methods", method, METHODS)
-    probs = jnp.asarray(probabilities)
-    _checks.check_ndim("probabilities", probs, 3)
+    probs = check_probabilities(probabilities)
     y = np.asarray(_checks.as_array("labels", labels))
+    _checks.check_labels("labels", y, probs.shape[-1])
     labels = y.argmax(-1) if y.ndim == 2 else y.reshape(-1)
     if labels.shape[0] != probs.shape[1]:
         raise ValueError(f"labels has {labels.shape[0]} labels but probabilities has {probs.shape[1]} examples")
@@ -310,8 +325,7 @@ class Snapshots(Callback):
                  monitor: Optional[str] = None):
         if (epochs is None) == (every is None):
             raise ValueError("give Snapshots either epochs=[...] (0-based epoch indices) or every=N")
-        if every is not None and (not isinstance(every, int) or every < 1):
-            raise ValueError(f"every must be a positive int, got {every!r}")
+        _checks.check_int("every", every, allow_none=True)
         if epochs is not None:
             epochs = sorted(set(epochs))
             if not epochs or any(not isinstance(e, (int, np.integer)) or e < 0 for e in epochs):

@@ -87,7 +87,7 @@ import numpy as np
 import optax
 
 from fnnet import tree
-from fnnet._checks import check_bool, check_choice, check_positive, check_range, is_traced
+from fnnet._checks import check_bool, check_choice, check_int, check_positive, check_range, is_traced
 
 LearningRate = float | optax.Schedule
 
@@ -489,11 +489,16 @@ def trajectory(fn: Callable[[Any], Any], params: Any, optimizer: str | optax.Gra
       is ``params``, ``path[t]`` the point after ``t`` updates) and ``values`` the ``(steps + 1,)``
       values ``fn(path[t])``.
     """
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    check_int("steps", steps)
+    if not callable(fn):
+        raise ValueError(f"fn must be a function fn(params) -> scalar, got {type(fn).__name__}")
     leaves = jax.tree_util.tree_leaves(params)
     if not leaves or not all(jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating) for leaf in leaves):
         raise ValueError("params must be a non-empty pytree of floating-point arrays")
+    value = jax.eval_shape(fn, params)
+    if not (hasattr(value, "shape") and value.shape == () and jnp.issubdtype(value.dtype, jnp.floating)):
+        given = f"shape {value.shape} {value.dtype}" if hasattr(value, "shape") else type(value).__name__
+        raise ValueError(f"fn must return one float (a scalar to minimize), got {given}: sum or average it")
     tx = get(optimizer)
     value_and_grad = jax.value_and_grad(fn)
 

@@ -196,8 +196,12 @@ def fit_sweep(
       of batched products (bitwise with ``options=TrainOptions(member_layout="map")``; README, "How equal
       'equal' is", gives the measured gap).
     """
+    if not isinstance(hyperparams, Mapping):
+        raise ValueError("hyperparams must be a dict {name: values}, e.g. {'learning_rate': [1e-3, 1e-2]}, got "
+                         f"{type(hyperparams).__name__} {hyperparams!r}")
     if not hyperparams:
         raise ValueError("hyperparams must name at least one hyper-parameter with its values")
+    _checks.check_bool("same_init", same_init)
     arrays = {name: np.asarray(_checks.as_array(name, v), np.float64) for name, v in hyperparams.items()}
     lengths = {name: a.shape for name, a in arrays.items()}
     if any(len(s) != 1 or s[0] == 0 for s in lengths.values()) or len({s[0] for s in lengths.values()}) != 1:

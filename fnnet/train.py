@@ -157,8 +157,8 @@ def fit(
     """
     options, checkpoint, devices = inputs.resolve_options(options, checkpoint, devices, deprecated, front="fit")
     _checks.check_key("key", key)
-    inputs.check_positive_int("epochs", epochs)
-    inputs.check_positive_int("batch_size", batch_size)
+    _checks.check_int("epochs", epochs)
+    _checks.check_int("batch_size", batch_size)
     if options.chunk is not None or options.member_layout != "auto":
         raise ValueError("TrainOptions.chunk and member_layout apply to populations (fit_ensemble, fit_sweep), "
                          "not to fit")

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnnet._checks import is_traced
+
 LayerSelector = None | str | Sequence[str] | Callable[[str], bool]
 LeafSelector = None | str | Sequence[str]
 
@@ -36,9 +38,14 @@ def flatten_with_names(tree: Any) -> list[tuple[str, Any]]:
     return [(path_name(path), leaf) for path, leaf in leaves_with_paths]
 
 
-def _as_names(value: str | Sequence[str]) -> tuple[str, ...]:
+def _as_names(name: str, value: str | Sequence[str]) -> tuple[str, ...]:
+    """``value`` as a tuple of names; ``name`` is the argument, for the error."""
     # A bare string is one name, not a sequence of one-letter names.
-    return (value,) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{name} must be a name or a list of names (str), got {type(value).__name__} {value!r}")
+    return tuple(value)
 
 
 def _layer_predicate(layers: LayerSelector, layer_names: list[str]) -> Callable[[str], bool]:
@@ -47,7 +54,7 @@ def _layer_predicate(layers: LayerSelector, layer_names: list[str]) -> Callable[
         return lambda name: True
     if callable(layers):
         return layers
-    wanted = _as_names(layers)
+    wanted = _as_names("layers", layers)
     missing = [name for name in wanted if name not in layer_names]
     if missing:
         raise ValueError(f"layers names {missing} not found in params; its layers are {layer_names}")
@@ -72,7 +79,7 @@ def param_mask(params: Any, *, layers: LayerSelector = None, leaves: LeafSelecto
     """
     paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
     layer_ok = _layer_predicate(layers, sorted({path_name(p[:1]) for p in paths}))
-    wanted_leaves = None if leaves is None else _as_names(leaves)
+    wanted_leaves = None if leaves is None else _as_names("leaves", leaves)
 
     def selected(path: tuple) -> bool:
         return layer_ok(path_name(path[:1])) and (wanted_leaves is None or path_name(path[-1:]) in wanted_leaves)
@@ -107,21 +114,71 @@ def count_params(tree: Any) -> int:
 
 
 def stack(trees: Sequence[Any]) -> Any:
-    """Stacks trees of identical structure along a new leading member axis: ``M`` trees -> one tree."""
+    """Stacks trees of identical structure along a new leading member axis: ``M`` trees -> one tree.
+
+    Raises:
+      ValueError: ``trees`` is not a sequence of trees, is empty, or its trees differ in structure or in
+        a leaf's shape (naming the first tree that differs and the leaf)."""
+    if isinstance(trees, dict) or not isinstance(trees, Sequence) or isinstance(trees, str):
+        raise ValueError(f"stack needs a list of trees (one per member), got {type(trees).__name__}; "
+                         "to stack one tree's members pass [tree_0, tree_1, ...]")
     trees = list(trees)
     if not trees:
         raise ValueError("stack needs at least one tree")
+    first = jax.tree_util.tree_structure(trees[0])
+    first_named = flatten_with_names(trees[0])
+    for i, tree in enumerate(trees[1:], start=1):
+        if jax.tree_util.tree_structure(tree) != first:
+            raise ValueError(f"stack needs trees of one structure: trees[{i}] has leaves "
+                             f"{[n for n, _ in flatten_with_names(tree)]}, trees[0] has {[n for n, _ in first_named]}")
+        for (name, a), (_, b) in zip(first_named, flatten_with_names(tree)):
+            if np.shape(a) != np.shape(b):
+                raise ValueError(f"stack needs leaves of one shape: leaf {name!r} has shape {np.shape(b)} in "
+                                 f"trees[{i}] and {np.shape(a)} in trees[0]")
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
+def _check_member_index(i: Any, n: int) -> None:
+    """Raises unless ``i`` indexes members ``[0, n)`` (negative ints count from the end, as in Python)."""
+    if isinstance(i, slice):
+        return
+    if isinstance(i, (bool, np.bool_)) or (not isinstance(i, (int, np.integer)) and np.ndim(i) == 0
+                                          and not np.issubdtype(np.asarray(i).dtype, np.integer)):
+        raise ValueError(f"member index must be an int, a slice or an int array, got {type(i).__name__} {i!r}")
+    if is_traced(i):
+        return
+    arr = np.asarray(i)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"member index must be an int, a slice or an int array, got an array of dtype {arr.dtype}")
+    if arr.size and (arr.min() < -n or arr.max() >= n):
+        raise ValueError(f"member index must lie in [-{n}, {n}) for a tree of {n} members, got "
+                         f"{int(arr) if arr.ndim == 0 else arr.tolist()}")
+
+
 def member(tree: Any, i: Any) -> Any:
-    """Member ``i`` (an int, a slice or an index array) of a stacked tree: every leaf indexed along axis 0."""
+    """Member ``i`` (an int, a slice or an index array) of a stacked tree: every leaf indexed along axis 0.
+
+    Raises:
+      ValueError: ``i`` is not an int, slice or int array, or lies outside the tree's members (JAX would
+        clamp it silently to the last member)."""
+    _check_member_index(i, num_members(tree))
     return jax.tree.map(lambda leaf: leaf[i], tree)
 
 
 def num_members(tree: Any) -> int:
-    """The length of the leading member axis of a stacked tree."""
-    leaves = jax.tree.leaves(tree)
-    if not leaves or np.ndim(leaves[0]) == 0:
-        raise ValueError("expected a stacked tree (leaves with a leading member axis)")
-    return int(np.shape(leaves[0])[0])
+    """The length of the leading member axis of a stacked tree.
+
+    Raises:
+      ValueError: the tree has no leaves, a scalar leaf, or leaves whose leading axes differ."""
+    named = flatten_with_names(tree)
+    scalars = [name for name, leaf in named if np.ndim(leaf) == 0]
+    if not named or scalars:
+        raise ValueError("expected a stacked tree (leaves with a leading member axis), got "
+                         + (f"scalar leaf {scalars[0]!r}" if scalars else "no leaves"))
+    lengths = {name: int(np.shape(leaf)[0]) for name, leaf in named}
+    if len(set(lengths.values())) > 1:
+        first_name, first_len = named[0][0], lengths[named[0][0]]
+        other = next(n for n, k in lengths.items() if k != first_len)
+        raise ValueError(f"expected a stacked tree whose leaves share one member axis: leaf {first_name!r} has "
+                         f"{first_len} along axis 0, leaf {other!r} has {lengths[other]}")
+    return lengths[named[0][0]]

@@ -308,7 +308,7 @@ def test_bad_predictor_arguments():
         evaluate_ensemble(model, params, x, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="labels has 3 labels but probabilities has 2 examples"):
         accuracies(PROBS, np.array([0, 1, 2]))
-    with pytest.raises(ValueError, match="stacked tree"):
+    with pytest.raises(ValueError, match=r"kernel has shape \(\) but model 'sequential' expects \(members, 3, 3\)"):
         predict_members(model, {"dense_0": {"kernel": jnp.float32(1.0)}}, x)
     with pytest.raises(ValueError, match="either epochs"):
         Snapshots()

@@ -83,11 +83,6 @@ def check_run_extras(*, verbose, augment) -> None:
                          f"fnnet.data.augment.Augment(...)), got {type(augment).__name__} {augment!r}")
 
 
-def check_positive_int(name: str, value) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def check_callbacks(callbacks) -> list:
     """``callbacks`` as a list of :class:`fnnet.callbacks.Callback` (a single callback is a common slip)."""
     from fnnet.callbacks import Callback
@@ -100,6 +95,10 @@ def check_callbacks(callbacks) -> list:
                          f"{type(callbacks).__name__} {callbacks!r}")
     callbacks = list(callbacks or ())
     for i, cb in enumerate(callbacks):
+        if isinstance(cb, (list, tuple)):
+            raise ValueError(f"callbacks must be one flat list of callbacks, but callbacks[{i}] is a "
+                             f"{type(cb).__name__}: in a population every member gets its own copy of each "
+                             "callback (history.callbacks[i] holds member i's), so there are no per-member lists")
         if not isinstance(cb, Callback):
             raise ValueError(f"callbacks[{i}] must be a fnnet.callbacks.Callback, got {type(cb).__name__}")
     return callbacks
@@ -181,11 +180,13 @@ def check_state(name: str, state, *, stacked: Optional[int] = None) -> TrainStat
     return state
 
 
-def check_members_params(name: str, params, model, x_sample) -> None:
+def check_members_params(name: str, params, model, x_sample, *, stacked: bool = False) -> None:
     """Raises naming the first leaf when ``params`` do not have the tree, shapes and dtypes ``model``
-    initializes for inputs like ``x_sample``."""
+    initializes for inputs like ``x_sample``; with ``stacked``, every leaf has a leading member axis
+    before the model's shape (one model's params given for a population's are named as such)."""
+    dtype = np.asarray(x_sample).dtype if np.issubdtype(np.asarray(x_sample).dtype, np.integer) else jnp.float32
     expected = jax.eval_shape(lambda s: model.init_with_state(jax.random.key(0), s)[0],
-                              jax.ShapeDtypeStruct(np.shape(x_sample), jnp.float32))
+                              jax.ShapeDtypeStruct(np.shape(x_sample), dtype))
     from fnnet.tree import flatten_with_names
 
     want = dict(flatten_with_names(expected))
@@ -195,9 +196,14 @@ def check_members_params(name: str, params, model, x_sample) -> None:
             raise ValueError(f"{name} lacks {key} {tuple(want[key].shape)} that model '{model.name}' has")
         if key not in want:
             raise ValueError(f"{name} has {key} that model '{model.name}' does not have")
-        if tuple(np.shape(got[key])) != tuple(want[key].shape):
-            raise ValueError(f"{name}: {key} has shape {tuple(np.shape(got[key]))} but model '{model.name}' expects "
-                             f"{tuple(want[key].shape)}")
+        shape, model_shape = tuple(np.shape(got[key])), tuple(want[key].shape)
+        if stacked and shape == model_shape:
+            raise ValueError(f"{name} must be stacked (a leading member axis, as fit_ensemble returns or "
+                             f"fnnet.tree.stack([...]) builds), but {key} has the shape of one model {shape}; "
+                             "for one model's outputs use fnnet.predict")
+        if (shape[1:] if stacked else shape) != model_shape:
+            want_desc = f"(members, {', '.join(map(str, model_shape))})" if stacked else f"{model_shape}"
+            raise ValueError(f"{name}: {key} has shape {shape} but model '{model.name}' expects {want_desc}")
 
 
 def copy_state(state: TrainState) -> TrainState:

@@ -10,11 +10,6 @@ from fnnet import _checks
 MEMBER_LAYOUTS = ("auto", "vmap", "map")
 
 
-def _positive_int_or_none(name: str, value) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
-
-
 @dataclasses.dataclass(frozen=True)
 class TrainOptions:
     """How the training loop runs, beyond the everyday arguments of ``fit``.
@@ -53,9 +48,9 @@ class TrainOptions:
     def __post_init__(self):
         for name in ("shuffle", "drop_remainder"):
             _checks.check_bool(f"TrainOptions.{name}", getattr(self, name))
-        _positive_int_or_none("steps_per_epoch", self.steps_per_epoch)
-        _positive_int_or_none("max_steps", self.max_steps)
-        _positive_int_or_none("chunk", self.chunk)
+        _checks.check_int("steps_per_epoch", self.steps_per_epoch, allow_none=True)
+        _checks.check_int("max_steps", self.max_steps, allow_none=True)
+        _checks.check_int("chunk", self.chunk, allow_none=True)
         _checks.check_choice("epoch_mode", self.epoch_mode, ("auto", "scan", "step"))
         _checks.check_choice("on_nonfinite", self.on_nonfinite, ("raise", "skip"))
         _checks.check_choice("member_layout", self.member_layout, MEMBER_LAYOUTS)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import initializers
+from fnnet import _checks, initializers
 
 Array = jax.Array
 PyTree = Any
@@ -259,8 +259,7 @@ def _is_int(value) -> bool:
 
 
 def _check_positive_int(layer: str, arg: str, value) -> None:
-    if not _is_int(value) or value <= 0:
-        raise ValueError(f"{layer} {arg} must be a positive int, got {value!r}")
+    _checks.check_int(f"{layer} {arg}", value)
 
 
 def _check_window(layer: str, arg: str, value) -> None:
