@@ -31,22 +31,15 @@ count, and their mean ± standard deviation; the figures show the first run. Eve
 seed's settings. The same table also runs on Fashion-MNIST (same protocol, same hyperparameters; the seed
 has no numbers for it), each row labelled with its data.
 
-**Single runs vs the seed (measured 2026-11-30).** An earlier one-run-per-row table had two rows far below
-the seed: relu(500)-relu(500) 0.9366 (stopped after 10 epochs) and dropout + augmentation 0.9607 (after
-15). Neither came from a protocol difference: SGD/Nesterov, initializers, centering, split, batch, the
-Keras 2.0 stopping rule and the last-weights evaluation all match the seed's code. Both rows stop on a
-noisy signal: early stopping keeps the *last* weights and fires once 6 epochs in a row fail to beat the
-best validation accuracy by 1e-4 on 600 images. The 500-500 MLP at learning rate 0.1 still jumps between
-epochs when it stops early, and the augmented CNN learns slowly (about 15% training accuracy after its
-first epoch) and can stop on a plateau anywhere between epoch 13 and 35. A run that stops early ends
-about a point lower. ``fnnet run cs4487_table --data-dir DATA --set dataset=mnist`` (3 runs per row) gives
-relu(500)-relu(500) 0.9531 / 0.9470 / 0.9517 (17, 18, 12 epochs; seed 0.9517) and dropout + augmentation
-0.9742 / 0.9801 / 0.9710 (25, 30, 13 epochs; seed 0.9807 / 0.9843): the 13-epoch run is the low one.
-The nearest-neighbour resampling above is the seed's protocol, not a fix for that row: the same three keys
-with ``--set interpolation_order=1`` (bilinear) gave 0.9784 / 0.9847 / 0.9829 (31, 32, 35 epochs), and
-three other keys gave 0.9768 / 0.9808 / 0.9702 bilinear vs 0.9783 / 0.9752 / 0.9718 nearest. Over these
-six key pairs bilinear is 0.4 points higher on average, with a 0.3-0.5 point spread in each. That gap
-is within the noise, but it is not evidence for nearest-neighbour.
+**Why a row can land a point below the seed.** Two rows of an earlier one-run-per-row table were far below
+the seed (relu(500)-relu(500) and dropout + augmentation). Neither came from a protocol difference:
+SGD/Nesterov, initializers, centering, split, batch, the Keras 2.0 stopping rule and the last-weights
+evaluation all match the seed's code. Both rows stop on a noisy signal: early stopping keeps the *last*
+weights and fires once 6 epochs in a row fail to beat the best validation accuracy by 1e-4 on 600 images.
+The 500-500 MLP at learning rate 0.1 still jumps between epochs when it stops early, and the augmented CNN
+learns slowly and can stop on a plateau anywhere between epoch 13 and 35; a run that stops early ends about
+a point lower. Each row's runs and epoch counts are in RESULTS.md. The nearest-neighbour resampling above
+is the seed's protocol, not a fix for that row (``--set interpolation_order=1`` runs it bilinear).
 """
 from __future__ import annotations
 
@@ -291,8 +284,8 @@ def comparison_table(runs: dict, epochs: dict, config: Config, settings: Optiona
     for name in config.rows:
         row = ROWS[name]
         entry = {"model": row.label, "params": row.params, "lr": f"{row.learning_rate:g}",
-                 "seed (text)": row.seed_text, "seed (summary table)": row.seed_summary,
-                 "seed epochs": str(row.seed_epochs)}
+                 "seed MNIST (text)": row.seed_text, "seed MNIST (summary table)": row.seed_summary,
+                 "seed epochs (MNIST)": str(row.seed_epochs)}  # the seed has MNIST numbers only
         if settings and name in settings:
             entry["fnnet settings"] = settings[name]
         for ds in runs:

@@ -164,7 +164,7 @@ def test_cs4487_table_quick_rows_and_weight_figures(tmp_path, no_data):
     best = max(rows, key=lambda r: results["accuracy"]["mnist_small"][r])  # its errors are shown
     assert {f"mnist_small_confusion_{best}.png", f"mnist_small_misclassified_{best}.png"} <= names
     (table,) = results["tables"].values()
-    assert [r["seed (text)"] for r in table] == [cs4487_table.ROWS[k].seed_text for k in rows]
+    assert [r["seed MNIST (text)"] for r in table] == [cs4487_table.ROWS[k].seed_text for k in rows]
     assert "fnnet mnist_small" in table[0] and table[2]["fnnet settings"] == settings[2]
 
 
