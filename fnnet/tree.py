@@ -119,19 +119,19 @@ def stack(trees: Sequence[Any]) -> Any:
     Raises:
       ValueError: ``trees`` is not a sequence of trees, is empty, or its trees differ in structure or in
         a leaf's shape (naming the first tree that differs and the leaf)."""
-    if isinstance(trees, dict) or not isinstance(trees, Sequence) or isinstance(trees, str):
+    if isinstance(trees, (dict, str)) or not isinstance(trees, Sequence):
         raise ValueError(f"stack needs a list of trees (one per member), got {type(trees).__name__}; "
                          "to stack one tree's members pass [tree_0, tree_1, ...]")
     trees = list(trees)
     if not trees:
         raise ValueError("stack needs at least one tree")
-    first = jax.tree_util.tree_structure(trees[0])
-    first_named = flatten_with_names(trees[0])
+    first = flatten_with_names(trees[0])
     for i, tree in enumerate(trees[1:], start=1):
-        if jax.tree_util.tree_structure(tree) != first:
-            raise ValueError(f"stack needs trees of one structure: trees[{i}] has leaves "
-                             f"{[n for n, _ in flatten_with_names(tree)]}, trees[0] has {[n for n, _ in first_named]}")
-        for (name, a), (_, b) in zip(first_named, flatten_with_names(tree)):
+        named = flatten_with_names(tree)
+        if jax.tree_util.tree_structure(tree) != jax.tree_util.tree_structure(trees[0]):
+            raise ValueError(f"stack needs trees of one structure: trees[{i}] has leaves {[n for n, _ in named]}, "
+                             f"trees[0] has {[n for n, _ in first]}")
+        for (name, a), (_, b) in zip(first, named):
             if np.shape(a) != np.shape(b):
                 raise ValueError(f"stack needs leaves of one shape: leaf {name!r} has shape {np.shape(b)} in "
                                  f"trees[{i}] and {np.shape(a)} in trees[0]")
@@ -140,19 +140,14 @@ def stack(trees: Sequence[Any]) -> Any:
 
 def _check_member_index(i: Any, n: int) -> None:
     """Raises unless ``i`` indexes members ``[0, n)`` (negative ints count from the end, as in Python)."""
-    if isinstance(i, slice):
+    if isinstance(i, slice) or is_traced(i):
         return
-    if isinstance(i, (bool, np.bool_)) or (not isinstance(i, (int, np.integer)) and np.ndim(i) == 0
-                                          and not np.issubdtype(np.asarray(i).dtype, np.integer)):
-        raise ValueError(f"member index must be an int, a slice or an int array, got {type(i).__name__} {i!r}")
-    if is_traced(i):
-        return
-    arr = np.asarray(i)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"member index must be an int, a slice or an int array, got an array of dtype {arr.dtype}")
-    if arr.size and (arr.min() < -n or arr.max() >= n):
-        raise ValueError(f"member index must lie in [-{n}, {n}) for a tree of {n} members, got "
-                         f"{int(arr) if arr.ndim == 0 else arr.tolist()}")
+    index = np.asarray(i)
+    if isinstance(i, (bool, np.bool_)) or not np.issubdtype(index.dtype, np.integer):
+        given = f"{type(i).__name__} {i!r}" if index.ndim == 0 else f"an array of dtype {index.dtype}"
+        raise ValueError(f"member index must be an int, a slice or an int array, got {given}")
+    if index.size and (index.min() < -n or index.max() >= n):
+        raise ValueError(f"member index must lie in [-{n}, {n}) for a tree of {n} members, got {index.tolist()}")
 
 
 def member(tree: Any, i: Any) -> Any:
@@ -170,15 +165,16 @@ def num_members(tree: Any) -> int:
 
     Raises:
       ValueError: the tree has no leaves, a scalar leaf, or leaves whose leading axes differ."""
-    named = flatten_with_names(tree)
-    scalars = [name for name, leaf in named if np.ndim(leaf) == 0]
-    if not named or scalars:
+    leaves = jax.tree.leaves(tree)
+    lengths = {int(np.shape(leaf)[0]) if np.ndim(leaf) else None for leaf in leaves}
+    if len(lengths) == 1 and None not in lengths:
+        return lengths.pop()
+    # Leaf names only for the error (the engine calls this on every member it takes).
+    named = [(name, np.shape(leaf)[:1]) for name, leaf in flatten_with_names(tree)]
+    scalar = next((name for name, axis in named if not axis), None)
+    if not named or scalar is not None:
         raise ValueError("expected a stacked tree (leaves with a leading member axis), got "
-                         + (f"scalar leaf {scalars[0]!r}" if scalars else "no leaves"))
-    lengths = {name: int(np.shape(leaf)[0]) for name, leaf in named}
-    if len(set(lengths.values())) > 1:
-        first_name, first_len = named[0][0], lengths[named[0][0]]
-        other = next(n for n, k in lengths.items() if k != first_len)
-        raise ValueError(f"expected a stacked tree whose leaves share one member axis: leaf {first_name!r} has "
-                         f"{first_len} along axis 0, leaf {other!r} has {lengths[other]}")
-    return lengths[named[0][0]]
+                         + (f"scalar leaf {scalar!r}" if named else "no leaves"))
+    (first_name, first_axis), other = named[0], next((n, a) for n, a in named if a != named[0][1])
+    raise ValueError(f"expected a stacked tree whose leaves share one member axis: leaf {first_name!r} has "
+                     f"{first_axis[0]} along axis 0, leaf {other[0]!r} has {other[1][0]}")
