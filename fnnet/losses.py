@@ -8,7 +8,9 @@ their rank.
 
 Every function validates its arguments on the host before computing: ranks, batch sizes and row widths
 always (they are static, so this also works while tracing under ``jit``); label values (range,
-finiteness) only when they are concrete. A bad argument raises ``ValueError`` naming it.
+finiteness) only when they are concrete, and before they become JAX arrays, so that tracing a loss with
+abstract outputs and concrete labels (``Objective.check_data``) still checks them. A bad argument raises
+``ValueError`` naming it.
 
 Conventions worth knowing:
 
@@ -90,9 +92,9 @@ def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> jax.Array:
     """
     logits = _float_array("logits", logits)
     check_ndim("logits", logits, (1, 2))
-    labels = align_targets("logits", logits, "labels", jnp.asarray(as_array("labels", labels)))
+    labels = align_targets("logits", logits, "labels", as_array("labels", labels))
     check_binary_targets("labels", labels)
-    return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels))
+    return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, jnp.asarray(labels)))
 
 
 def categorical_crossentropy(outputs: Any, labels: Any, from_logits: bool = True) -> jax.Array:
@@ -125,8 +127,9 @@ def binary_crossentropy(outputs: Any, labels: Any, from_logits: bool = True) -> 
     probabilities = _float_array("outputs", outputs)
     check_ndim("outputs", probabilities, (1, 2))
     check_range("outputs", probabilities, 0.0, 1.0)
-    labels = align_targets("outputs", probabilities, "labels", jnp.asarray(as_array("labels", labels)))
+    labels = align_targets("outputs", probabilities, "labels", as_array("labels", labels))
     check_binary_targets("labels", labels)
+    labels = jnp.asarray(labels)
     log_p, log_not_p = _clipped_log(probabilities), _clipped_log(1.0 - probabilities)
     return jnp.mean(-(labels * log_p + (1.0 - labels) * log_not_p))
 

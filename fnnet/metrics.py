@@ -52,9 +52,10 @@ def binary_accuracy(outputs: Any, labels: Any, threshold: float = 0.0) -> jax.Ar
         raise ValueError(f"threshold must be a number (0 for logits, 0.5 for probabilities), got {threshold!r}")
     outputs = jnp.asarray(as_array("outputs", outputs))
     check_ndim("outputs", outputs, (1, 2))
-    labels = align_targets("outputs", outputs, "labels", jnp.asarray(as_array("labels", labels)))
+    labels = align_targets("outputs", outputs, "labels", as_array("labels", labels))
     check_range("labels", labels, 0.0, 1.0)
-    return _nan_unless_finite(outputs, jnp.mean((outputs > threshold) == (labels > 0.5), dtype=jnp.float32))
+    return _nan_unless_finite(outputs, jnp.mean((outputs > threshold) == (jnp.asarray(labels) > 0.5),
+                                                dtype=jnp.float32))
 
 
 def accuracy(outputs: Any, labels: Any) -> jax.Array:

@@ -12,9 +12,10 @@ differentiates it, evaluation calls it in evaluation mode over a whole data set,
 the diagnostics check its gradient. An :class:`Objective` is an immutable, hashable value: equal pieces
 give equal objectives, which is what lets compiled programs be reused across calls.
 
-Target checks belong to the losses and metrics themselves (they validate concrete label values when
-called eagerly): :meth:`Objective.check_data` calls them once on the host on the whole target array,
-so a user's ``lambda o, y: losses.softmax_cross_entropy(o, y)`` gets exactly the checks of the name.
+Target checks belong to the losses and metrics themselves (they validate concrete label values before
+anything else): :meth:`Objective.check_data` traces them once against abstract outputs and the whole,
+concrete target array, so a user's ``lambda o, y: losses.softmax_cross_entropy(o, y)`` gets exactly the
+checks of the name.
 """
 from __future__ import annotations
 
@@ -93,11 +94,16 @@ class Objective:
         self.check_logits()
         shape = output_shape(self.model, tuple(np.shape(x)[1:]), np.result_type(np.asarray(x[:1]).dtype))
         targets = np.asarray(y)
-        outputs = np.zeros((targets.shape[0], *shape[1:]), np.float32)
+        outputs = jax.ShapeDtypeStruct((targets.shape[0], *shape[1:]), jnp.float32)
+
+        def loss_and_metrics(outputs):
+            return self.loss(outputs, targets), [fn(outputs, targets) for _, fn in self.metrics]
+
         try:
-            self.loss(outputs, targets)
-            for _, fn in self.metrics:
-                fn(outputs, targets)
+            # Traced, not run: the outputs are abstract, the targets concrete, so the checks on the target
+            # values fire on the host and no program is compiled (running them on zeros compiled one
+            # small program per operation of every loss and metric, each first fit).
+            jax.eval_shape(loss_and_metrics, outputs)
         except ValueError as err:
             message = str(err).replace("labels", y_name, 1).replace("targets", y_name, 1)
             raise ValueError(f"{message} (checked by the loss/metrics against the model's outputs "

@@ -78,8 +78,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -465,6 +465,105 @@ def check_hyperparameter(name: str, value: Any) -> None:
 def get(name_or_tx: str | optax.GradientTransformation) -> optax.GradientTransformation:
     """An optax transformation passes through; a name gives ``optimizer(name)`` with its defaults."""
     return optimizer(name_or_tx)
+
+
+# ----------------------------------------------------------------------------------------------
+# Several optimizers in one population
+
+
+class OneOfState(NamedTuple):
+    """The state of :func:`one_of`: ``choice`` (int32; ``(M,)`` in a stacked state of ``M`` members) indexes
+    the option in use, ``states`` holds every option's own state (only the chosen one advances)."""
+
+    choice: jax.Array
+    states: tuple
+
+
+class OneOf(optax.GradientTransformationExtraArgs):
+    """An optax transformation that applies one of several, chosen by the index in its state (:func:`one_of`).
+    ``names`` are the options' names, in index order."""
+
+    def __new__(cls, init, update, *, names):
+        tx = super().__new__(cls, init, update)
+        tx.names = tuple(names)
+        return tx
+
+    def __getnewargs_ex__(self):  # copy/deepcopy/pickle: the keyword-only field comes back too
+        return (self.init, self.update), {"names": self.names}
+
+    def select(self, opt_state: OneOfState, choice) -> OneOfState:
+        """``opt_state`` with its option set to ``choice``: a name or an index (one state), or a sequence
+        of them with one entry per member (a stacked state, ``opt_state.choice`` of shape ``(M,)``)."""
+        if not isinstance(opt_state, OneOfState):
+            raise ValueError(f"opt_state must be the state of this one_of optimizer (a OneOfState), got "
+                             f"{type(opt_state).__name__}")
+        entries = np.asarray(choice, dtype=object)
+        want = tuple(np.shape(opt_state.choice))
+        if entries.shape != want and entries.shape != ():
+            raise ValueError(f"choice must be one name/index or one per member, shape {want}, got shape "
+                             f"{entries.shape}")
+        indices = np.vectorize(lambda entry: _option_index(self.names, entry), otypes=[np.int32])(entries)
+        return opt_state._replace(choice=jnp.asarray(np.broadcast_to(indices, want), jnp.int32))
+
+
+def _option_index(names: tuple, entry) -> int:
+    """The index of option ``entry`` (a name or an index) among ``names``, or a ``ValueError``."""
+    if isinstance(entry, str):
+        check_choice("choice", entry, names)
+        return names.index(entry)
+    if isinstance(entry, (int, np.integer)) and not isinstance(entry, (bool, np.bool_)) and 0 <= entry < len(names):
+        return int(entry)
+    raise ValueError(f"choice must be one of the names {list(names)} or an index in [0, {len(names)}), got {entry!r}")
+
+
+def one_of(options: Mapping[str, str | optax.GradientTransformation], choice: Any = 0) -> OneOf:
+    """One transformation standing for several optimizers, so that members of one population (one compiled
+    program) can each train with a different update rule: ``one_of({"SGD": sgd, "momentum": mom})``.
+
+    The state is ``OneOfState(choice, states)``: ``init`` builds every option's state and chooses
+    ``choice``; :meth:`OneOf.select` sets the choice (per member in a stacked state). ``update`` is
+    ``jax.lax.switch(choice, options)``: option ``choice`` computes the update from its own state and only
+    that state advances, so a member equals training with its option alone. Under ``vmap`` (a population
+    whose members choose differently) XLA computes every option and keeps each member's, so a step costs
+    the sum of the options' updates (the gradient, the expensive part, is computed once).
+
+    Args:
+      options: ``{name: optax transformation or a name for fnnet.optim.get}``, at least one; the options
+        must give updates of the same structure and dtypes (optimizers of the same params do).
+      choice: the option ``init`` chooses: a name, an index, or a traced int (e.g. under ``jax.vmap`` over
+        options, with :func:`trajectory`).
+    """
+    if not isinstance(options, Mapping) or not options:
+        raise ValueError(f"options must be a non-empty dict {{name: optimizer}}, e.g. {{'sgd': "
+                         f"optimizer('sgd', 0.1), 'adam': optimizer('adam')}}, got {options!r}")
+    names = tuple(options)
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise ValueError(f"options must be keyed by names (str), got keys {bad}")
+    txs = []
+    for name, tx in options.items():
+        if not isinstance(tx, (str, optax.GradientTransformation)):
+            raise ValueError(f"options[{name!r}] must be an optax transformation or an optimizer name, got "
+                             f"{type(tx).__name__}")
+        txs.append(get(tx))
+    start = choice if is_traced(choice) else _option_index(names, choice)
+
+    def init(params):
+        return OneOfState(jnp.asarray(start, jnp.int32), tuple(option.init(params) for option in txs))
+
+    def option(index: int):
+        def apply(updates, states, params):
+            new_updates, new_state = txs[index].update(updates, states[index], params)
+            return new_updates, (*states[:index], new_state, *states[index + 1:])
+        return apply
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        new_updates, states = jax.lax.switch(state.choice, [option(i) for i in range(len(txs))], updates,
+                                             state.states, params)
+        return new_updates, OneOfState(state.choice, states)
+
+    return OneOf(init, update, names=names)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def _entry_section(entry: dict, heading: Optional[str] = None) -> str:
         lines += [f"* note: {entry['note']}"]
     lines += [
         "",
-        markdown_table(entry["rows"]),
+        markdown_table([_seed_before_fnnet(row) for row in entry["rows"]]),
         "",
     ]
     for title, table in entry["tables"].items():
@@ -129,9 +129,17 @@ def _entry_section(entry: dict, heading: Optional[str] = None) -> str:
     if entry["plots"]:
         lines += ["plots (written by the run, not committed): " + ", ".join(f"`{p}`" for p in entry["plots"]), ""]
     # JSON never contains "--" outside strings, and "\u002d" keeps it out of strings: the comment stays closed.
-    payload = json.dumps(entry, sort_keys=True).replace("--", "-\\u002d")
+    # Keys keep their order (a table's columns are its rows' keys in order).
+    payload = json.dumps(entry).replace("--", "-\\u002d")
     lines += [f"<!-- {_ENTRY_MARK} {payload} -->", ""]
     return "\n".join(lines)
+
+
+def _seed_before_fnnet(row: dict) -> dict:
+    """A result row with its columns in the report's order: experiment, seed, fnnet, then any others
+    (rows stored by older reports came back with their keys sorted)."""
+    first = [k for k in ("experiment", "seed", "fnnet") if k in row]
+    return {k: row[k] for k in [*first, *(k for k in row if k not in first)]}
 
 
 def render_report(entries: Iterable[dict], *, title: str = "fnnet results: the seed experiments reproduced") -> str:

@@ -177,16 +177,20 @@ def train_classifiers(
     max_steps: Optional[int] = None,
     loss: str = LOSS,
     verbose: bool = False,
+    initial_state=None,
+    member_layout: str = "auto",
 ) -> list[Trained]:
     """:func:`train_classifier` for every key of ``keys`` (repeats of one experiment), as the members of
     ONE population (:func:`fnnet.ensemble.fit_ensemble`: one compiled program trains them all; member
     ``r`` is ``train_classifier(..., key=keys[r])`` up to float rounding). Each member stops on its own
-    callbacks (e.g. early stopping). ``seconds`` is the population's wall time shared out per member."""
+    callbacks (e.g. early stopping). ``seconds`` is the population's wall time shared out per member.
+    ``initial_state`` (stacked, one member per key) and ``member_layout`` go to ``fit_ensemble``."""
     t0 = time.perf_counter()
     state, history = fit_ensemble(
         model, loss, optimizer, train, epochs=epochs, batch_size=batch_size, keys=list(keys),
         validation_data=validation if validation is not None else test, metrics=["accuracy"], callbacks=callbacks,
-        augment=augment, options=fnnet.TrainOptions(max_steps=max_steps), verbose=int(verbose),
+        augment=augment, initial_state=initial_state, verbose=int(verbose),
+        options=fnnet.TrainOptions(max_steps=max_steps, member_layout=member_layout),
     )
     states = [member(state, i) for i in range(len(keys))]
     scores = [fnnet.evaluate(model, s, *test, loss=loss, metrics=["accuracy"]) for s in states]

@@ -18,11 +18,11 @@ Like the seed, the loss is recorded on the FULL data while every step sees a bat
 and after every step, so each curve has ``iterations + 1`` points and starts with the loss at ``w0``. The
 seed draws each batch with ``np.random.choice`` (with replacement); here the 100 batches of 4 are one
 shuffled pass over the 400 points, drawn from an explicit key. The seed's experiment is a comparison over
-data orders, so it runs as one population per optimizer (:func:`fnnet.ensemble.fit_ensemble`): the
-``repeats`` data orders are its members, all trained in one compiled program, and the three populations
-get the SAME member keys, so member ``r`` sees the same batches under every optimizer and the curves
-differ only by the update rule. The counts say how often momentum and RMSprop end below SGD over those
-orders, not just in one draw.
+data orders and optimizers, so it runs as ONE population (:func:`fnnet.ensemble.fit_ensemble`) trained in
+one compiled program: its members are the (optimizer, data order) pairs, the optimizer of each member
+chosen in its state (:func:`fnnet.optim.one_of`), and the members of order ``r`` get the SAME key under
+every optimizer, so they see the same batches and the curves differ only by the update rule. The counts
+say how often momentum and RMSprop end below SGD over those orders, not just in one draw.
 """
 from __future__ import annotations
 
@@ -104,27 +104,37 @@ def optimizers(config: Config) -> dict:
 
 def expand_check() -> float:
     """Largest absolute difference between ``expand(DUMMY_X)`` (in float64) and the seed's answer."""
-    with jax.enable_x64(True):
-        return float(np.max(np.abs(np.asarray(M.expand(DUMMY_X)) - DUMMY_EXPANDED)))
+    with jax.enable_x64(True):  # one compiled program, not one per operation
+        return float(np.max(np.abs(np.asarray(jax.jit(M.expand)(DUMMY_X)) - DUMMY_EXPANDED)))
 
 
-def full_data_curves(model, tx, data, *, config: Config, keys) -> tuple[dict, fnnet.TrainState]:
-    """Trains one member per key from ``W0`` (member ``r`` visits the data in ``keys[r]``'s order) for
-    ``iterations`` steps; returns the full-data ``{"loss", "accuracy"}`` before the first and after every
-    step, each ``(members, iterations + 1)``, and the stacked final state."""
+def full_data_curves(model, txs: dict, data, *, config: Config, keys) -> tuple[dict, dict]:
+    """Trains, from ``W0``, one member per optimizer and key (member ``(name, r)`` visits the data in
+    ``keys[r]``'s order) for ``iterations`` steps, all in ONE compiled population: the optimizers are the
+    options of :func:`fnnet.optim.one_of`, each member's choice in its state. Returns, per optimizer name,
+    the full-data ``{"loss", "accuracy"}`` before the first and after every step, each
+    ``(len(keys), iterations + 1)``, and per name the final state of the member of ``keys[0]``."""
     x, y = data
+    tx = optim.one_of(txs)
+    n_orders = len(keys)
     w0 = {"dense_0": {"kernel": jnp.asarray(W0, jnp.float32)[:, None]}}
     one = initial_state(w0, tx.init(w0), {}, keys[0])
-    # Every member starts from W0, stacked on the host (no initializer program to compile for 6 fixed weights).
-    start = jax.tree.map(lambda leaf: np.broadcast_to(leaf, (len(keys), *np.shape(leaf))), one.replace(key=None))
-    start = start.replace(key=keys)
+    # Members are (optimizer, order) pairs, optimizer-major; every one starts from W0, stacked on the host
+    # (no initializer program to compile for 6 fixed weights).
+    members = len(txs) * n_orders
+    start = jax.tree.map(lambda leaf: np.broadcast_to(leaf, (members, *np.shape(leaf))), one.replace(key=None))
+    start = start.replace(key=jnp.concatenate([keys] * len(txs)),
+                          opt_state=tx.select(start.opt_state, np.repeat(np.arange(len(txs)), n_orders)))
     log = StepLog(x, y, every=1)
     epochs = -(-config.iterations * config.batch_size // len(x))  # ceil: enough epochs for the steps
     state, _ = fit_ensemble(
-        model, LOSS, tx, (x, y), batch_size=config.batch_size, epochs=epochs, keys=keys, initial_state=start,
-        metrics=["accuracy"], callbacks=[log], options=fnnet.TrainOptions(max_steps=config.iterations), verbose=0,
+        model, LOSS, tx, (x, y), batch_size=config.batch_size, epochs=epochs, keys=start.key,
+        initial_state=start, metrics=["accuracy"], callbacks=[log],
+        options=fnnet.TrainOptions(max_steps=config.iterations), verbose=0,
     )
-    return log.values, state
+    by_name = {name: slice(i * n_orders, (i + 1) * n_orders) for i, name in enumerate(txs)}
+    logs = {name: {k: v[rows] for k, v in log.values.items()} for name, rows in by_name.items()}
+    return logs, {name: member(state, rows.start) for name, rows in by_name.items()}
 
 
 def first_below(curve: np.ndarray, level: float) -> Optional[int]:
@@ -149,10 +159,9 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
 
     txs = optimizers(config)
     keys = jnp.stack([jax.random.fold_in(order_key, r) for r in range(config.repeats)])  # the same for all
-    curves, accuracy, states = {}, {}, {}  # per optimizer: (repeats, iterations + 1) curves; order 1's state
-    for name, tx in txs.items():
-        logs, population = full_data_curves(model, tx, (x, y), config=config, keys=keys)
-        curves[name], accuracy[name], states[name] = logs["loss"], logs["accuracy"][0, -1], member(population, 0)
+    logs, states = full_data_curves(model, txs, (x, y), config=config, keys=keys)  # order 1's state per optimizer
+    curves = {name: log["loss"] for name, log in logs.items()}  # per optimizer: (repeats, iterations + 1)
+    accuracy = {name: log["accuracy"][0, -1] for name, log in logs.items()}
 
     n = config.iterations
     final = {name: c[:, -1] for name, c in curves.items()}

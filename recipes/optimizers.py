@@ -5,8 +5,9 @@ side by side, on 2-D loss surfaces and on a small real task.
    the slowest, momentum tends to overshoot, Adagrad learns faster initially than RMSprop"). Each
    optimizer (an optax chain from :func:`fnnet.optim.optimizer`) runs from the same start with the exact
    gradient, via :func:`fnnet.optim.trajectory`. A fair comparison needs each at its own learning rate:
-   every optimizer runs at every rate of a log grid at once (``jax.vmap`` over the rate, injected with
-   ``inject=True``) and is shown at the rate with the lowest mean log-loss over the run (fast descent
+   every optimizer runs at every rate of a log grid at once (one program: ``jax.vmap`` over (optimizer,
+   rate) pairs, the rate injected with ``inject=True``, the optimizer chosen by :func:`fnnet.optim.one_of`)
+   and is shown at the rate with the lowest mean log-loss over the run (fast descent
    that stays down; a run that diverges is never chosen). Surfaces:
 
    * ``valley``: the ill-conditioned bowl ``f = 0.5 (a²/10 + 10 b²)`` from (-9, 1): curvatures 0.1 and
@@ -14,7 +15,8 @@ side by side, on 2-D loss surfaces and on a small real task.
    * ``beale``: Beale's function from (1, 1.5), minimum 0 at (3, 0.5): curved narrow valleys.
 
 2. **A small real task**: the seed's MNIST MLP (784-256-100-10, relu, He init) trained with each
-   optimizer for a few epochs on the embedded ``mnist_small``, at the usual rates (``mnist_learning_rates``).
+   optimizer (one population: a member per optimizer, same initial weights and batches) for a few epochs
+   on the embedded ``mnist_small``, at the usual rates (``mnist_learning_rates``).
    Options from the seed: the jhui step decay (``step_decay=true``: constant for 10,000 steps, then x0.95
    every 20,000, :func:`fnnet.optim.step_decay`; its schedule is plotted either way) and
    ``clip_norm=5`` (``tf.clip_by_global_norm(gradients, 5.0)``: ``optax.clip_by_global_norm``).
@@ -32,6 +34,7 @@ order eps / sqrt(cache). Choose with ``optimizers=...`` (any of :data:`ALL_OPTIM
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
@@ -41,6 +44,7 @@ import numpy as np
 
 from fnnet import optim, viz
 from fnnet.data import DatasetNotFoundError, scale_pixels
+from fnnet.ensemble import init_members
 from fnnet.report import text_table
 
 from . import _jhui_mnist as J
@@ -141,15 +145,23 @@ RELATIONS = [
 
 
 def best_paths(surface: Surface, names, rates: np.ndarray) -> dict:
-    """Per optimizer: every rate's path at once, then the rate with the lowest mean log-loss.
+    """Every optimizer at every rate at once (one compiled program: a ``jax.vmap`` over (optimizer, rate)
+    pairs, the optimizer chosen by :func:`fnnet.optim.one_of`), then per optimizer the rate with the
+    lowest mean log-loss.
 
     Returns ``{name: {"rate", "path" (T+1, 2), "values" (T+1,), "steps_to_threshold"}}``."""
     start = jnp.asarray(surface.start, jnp.float32)
+
+    def path(choice, lr):
+        options = {n: optim.optimizer(n, lr, inject=True) for n in names}
+        return optim.trajectory(surface.fn, start, optim.one_of(options, choice), surface.steps)
+
+    choices, grid = np.meshgrid(np.arange(len(names)), np.asarray(rates, np.float32), indexing="ij")
+    all_paths, all_values = jax.device_get(jax.vmap(path)(jnp.asarray(choices.ravel()), jnp.asarray(grid.ravel())))
+    all_paths = all_paths.reshape(len(names), len(rates), *all_paths.shape[1:])
+    all_values = all_values.reshape(len(names), len(rates), -1)
     found = {}
-    for name in names:
-        run = jax.vmap(lambda lr, n=name: optim.trajectory(surface.fn, start, optim.optimizer(n, lr, inject=True),
-                                                           surface.steps))
-        paths, values = jax.device_get(run(jnp.asarray(rates, jnp.float32)))
+    for name, paths, values in zip(names, all_paths, all_values):
         finite = np.isfinite(values).all(axis=1) & np.isfinite(paths).all(axis=(1, 2))
         score = np.where(finite, np.mean(np.log10(np.maximum(values, 1e-12)), axis=1), np.inf)
         i = int(np.argmin(score))
@@ -171,6 +183,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     if len(config.mnist_learning_rates) != len(config.optimizers):
         raise ValueError(f"mnist_learning_rates must give one rate per optimizer ({len(config.optimizers)}), "
                          f"got {len(config.mnist_learning_rates)}")
+    if len(set(config.optimizers)) != len(config.optimizers):
+        raise ValueError(f"optimizers must name each optimizer once, got {list(config.optimizers)}")
     unknown = [s for s in config.surfaces if s not in SURFACES]
     if unknown:
         raise ValueError(f"unknown surfaces {unknown}; known: {', '.join(SURFACES)}")
@@ -222,20 +236,30 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     options = ", ".join(filter(None, ["step decay" if config.step_decay else "",
                                       f"clip_norm {config.clip_norm:g}" if config.clip_norm else ""])) or "none"
     mnist, table = {}, []
-    for name, rate in zip(config.optimizers, config.mnist_learning_rates):
-        trained = S.train_classifier(J.mlp((256, 100)), mnist_optimizer(name, rate, config), train, test,
-                                     key=key, epochs=config.epochs, batch_size=config.batch_size)
-        mnist[name] = {"learning_rate": rate, "train_loss": trained.history["loss"][-1], **trained.test,
-                       "seconds": trained.seconds}
+    model, names = J.mlp((256, 100)), list(config.optimizers)
+    # One population: a member per optimizer, all from the same initial weights and batches (the same key),
+    # each with its own update rule (fnnet.optim.one_of). The layout "map" runs the members one after
+    # another inside the compiled step, so each computes only its own optimizer's update.
+    mnist_rates = dict(zip(names, config.mnist_learning_rates))
+    tx = optim.one_of({name: mnist_optimizer(name, rate, config) for name, rate in mnist_rates.items()})
+    keys = [key] * len(names)
+    start = init_members(model, tx, jnp.stack(keys), train[0][:1])
+    start = start.replace(opt_state=tx.select(start.opt_state, names))
+    t0 = time.perf_counter()
+    population = S.train_classifiers(model, tx, train, test, keys=keys, epochs=config.epochs,
+                                     batch_size=config.batch_size, initial_state=start, member_layout="map")
+    seconds = time.perf_counter() - t0
+    for name, rate, trained in zip(names, config.mnist_learning_rates, population):
+        mnist[name] = {"learning_rate": rate, "train_loss": trained.history["loss"][-1], **trained.test}
         table.append({"optimizer": name, "rule": RULES[name], "learning rate": f"{rate:g}",
                       "final train loss": f"{trained.history['loss'][-1]:.4f}",
-                      "test loss": f"{trained.test['loss']:.4f}", "test accuracy": S.percent(trained.test["accuracy"]),
-                      "seconds": f"{trained.seconds:.1f}"})
+                      "test loss": f"{trained.test['loss']:.4f}", "test accuracy": S.percent(trained.test["accuracy"])})
         rows.append({"experiment": f"MNIST MLP, {name} ({RULES[name]}) lr {rate:g}, {config.epochs} epochs: "
                                    "test accuracy",
                      "seed": "-", "fnnet": S.percent(trained.test["accuracy"])})
     title = (f"MNIST MLP 784-256-100-10, {len(train[0]):,} training images, batch {config.batch_size}, "
-             f"{config.epochs} epochs (options: {options})")
+             f"{config.epochs} epochs (options: {options}); the {len(names)} optimizers trained as one population "
+             f"in {seconds:.1f} s")
     say(f"\n{title}\n{text_table(table)}")
     tables[title] = table
     return {

@@ -19,13 +19,14 @@ fnnet measured next to it. The cost is logged by :class:`fnnet.callbacks.StepLog
 inside the compiled loop before the first and after every iteration; it is printed from iteration 0
 every ``log_every`` iterations, as the course prints it, and ``cost.png`` draws every iteration.
 
-The hidden-size sweep reproduces the course's accuracy table (67.5, 67.25, 90.75, 90.5, 91.25, 90.0,
-90.75%), which is TRAINING accuracy on all 400 points: it cannot show the course's "large n_h overfits".
-So the sweep runs a second time on a held-out split: ``holdout`` of the points (drawn from the key) are
-kept out of training, and each n_h reports its accuracy on the points it trained on and on the held-out
-ones. Measured with key 0 (300 / 100 points, so one held-out point is 1%): n_h = 3, 4, 5 reach 89-91%
-train and 88-90% held-out; n_h = 20 and 50 fit their training points better (92.3%, 91.7%) and score
-lower on the held-out points (83%, 84%): the course's overfitting shows, by 6 points on one split of 100.
+The hidden-size sweep is the course's accuracy table (67.5, 67.25, 90.75, 90.5, 91.25, 90.0, 90.75%), which
+is TRAINING accuracy on all 400 points: it cannot show the course's "large n_h overfits". Each sweep is one
+population (:func:`fnnet.ensemble.fit_ensemble`, one compiled program): every size is a member of the
+widest net whose extra hidden units start at zero and, having zero gradients, stay zero, so it computes
+the smaller net (:func:`padded_params`; its sums run over the zero units too, so at lr 1.2 rounding can
+move a size's accuracy by a point or two of the 400). The sweep runs a second time on a held-out split:
+``holdout`` of the points (drawn from the key) are kept out of training, and each n_h reports its accuracy
+on the points it trained on and on the held-out ones. RESULTS.md has the measured tables.
 """
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ from fnnet import optim, viz
 from fnnet.callbacks import StepLog
 from fnnet.data import flower
 from fnnet.diagnostics import DoctorSetup, TrainingMonitor
+from fnnet.ensemble import fit_ensemble
+from fnnet.state import initial_state
+from fnnet.tree import member
 
 from . import _settings as V
 
@@ -125,6 +129,45 @@ def _train_net(n_h, x, y, *, key, learning_rate, iterations, course_init, float6
     return model, state, step_log
 
 
+def padded_params(params: dict, width: int) -> dict:
+    """The params of a planar net with ``n_h`` hidden units as those of a ``width``-unit net: the extra units
+    get zero in-weights, bias and out-weights. Gradient descent keeps them exactly zero (their activation is
+    ``tanh(0) = 0``, so the out-weights' gradient is 0, and the out-weights being 0 makes the in-weights' and
+    bias' gradients 0), so the wide net computes the ``n_h``-unit net's function at every step."""
+    n_h = np.shape(params["dense_0"]["bias"])[0]
+    extra = width - n_h
+    pad = lambda leaf, widths: np.pad(np.asarray(leaf), widths)  # on the host: nothing to compile
+    return {
+        "dense_0": {"kernel": pad(params["dense_0"]["kernel"], ((0, 0), (0, extra))),
+                    "bias": pad(params["dense_0"]["bias"], (0, extra))},
+        "dense_1": {"kernel": pad(params["dense_1"]["kernel"], ((0, extra), (0, 0))),
+                    "bias": np.asarray(params["dense_1"]["bias"])},
+    }
+
+
+def _train_sweep(sizes, x, y, *, keys, learning_rate, iterations, course_init):
+    """Full-batch gradient descent of one tanh net per hidden size in ``sizes``, all in ONE compiled
+    population: each size is a member of the ``max(sizes)``-unit net started from its own initial weights
+    padded with dead units (:func:`padded_params`). Returns ``(wide model, stacked state)``, member ``i``
+    trained with ``sizes[i]`` units."""
+    width = max(sizes)
+    model, tx = M.planar_net(width), optim.optimizer("sgd", learning_rate)
+    x = jnp.asarray(x, np.float32)
+    states = []
+    for n_h, key in zip(sizes, keys):
+        own = course_initial_params(n_h) if course_init else M.planar_net(n_h).init(key, x[:1])
+        params = padded_params(own, width)
+        states.append(initial_state(params, tx.init(params), {}, None))
+    # Stacked on the host (the states are a few hundred numbers); the keys are JAX's.
+    start = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *states)
+    state, _ = fit_ensemble(
+        model, "sigmoid_binary_cross_entropy", tx, (x, y), batch_size=len(x), epochs=1, keys=jnp.stack(keys),
+        initial_state=start.replace(key=jnp.stack(keys)), verbose=0,
+        options=fnnet.TrainOptions(steps_per_epoch=iterations),
+    )
+    return model, state
+
+
 def _accuracy(model, state, x, y) -> float:
     return fnnet.evaluate(model, state, x, y, loss="sigmoid_binary_cross_entropy", metrics=["accuracy"])["accuracy"]
 
@@ -180,24 +223,22 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     cost_9000 = float(every_cost[9000]) if config.iterations >= 9000 else None
 
     # 3. Hidden-layer size sweep: the course's (trained and scored on all 400 points), then on a held-out split.
-    sweep = {}
-    sweep_figure, axes = viz.figure_grid(len(config.sweep_sizes))
-    for ax, n_h in zip(axes, config.sweep_sizes):
-        m, s, _ = _train_net(
-            n_h, x, y, key=jax.random.fold_in(keys[2], n_h), learning_rate=config.learning_rate,
-            iterations=config.sweep_iterations, course_init=config.course_init,
-        )
-        sweep[n_h] = _accuracy(m, s, x, y)
+    sweep, held_out = {}, {}  # n_h -> accuracy; n_h -> (accuracy on its training points, on the held-out)
+    sizes, sweep_keys = list(config.sweep_sizes), [jax.random.fold_in(keys[2], n_h) for n_h in config.sweep_sizes]
+    settings = dict(keys=sweep_keys, learning_rate=config.learning_rate, iterations=config.sweep_iterations,
+                    course_init=config.course_init)
+    wide, population = _train_sweep(sizes, x, y, **settings)
+    sweep_figure, axes = viz.figure_grid(len(sizes))
+    for i, (ax, n_h) in enumerate(zip(axes, sizes)):
+        s = member(population, i)
+        sweep[n_h] = _accuracy(wide, s, x, y)
         say(f"Accuracy for {n_h} hidden units: {sweep[n_h]:.2%}")
-        viz.plot_decision_boundary(_predict_labels(m, s.params), x, y, ax=ax, title=f"n_h = {n_h}: {sweep[n_h]:.1%}")
+        viz.plot_decision_boundary(_predict_labels(wide, s.params), x, y, ax=ax, title=f"n_h = {n_h}: {sweep[n_h]:.1%}")
     fit_idx, held_idx = holdout_split(keys[3], len(x), config.holdout)
-    held_out = {}  # n_h -> (accuracy on its training points, accuracy on the held-out points)
-    for n_h in config.sweep_sizes:
-        m, s, _ = _train_net(
-            n_h, x[fit_idx], y[fit_idx], key=jax.random.fold_in(keys[2], n_h), learning_rate=config.learning_rate,
-            iterations=config.sweep_iterations, course_init=config.course_init,
-        )
-        held_out[n_h] = (_accuracy(m, s, x[fit_idx], y[fit_idx]), _accuracy(m, s, x[held_idx], y[held_idx]))
+    wide, population = _train_sweep(sizes, x[fit_idx], y[fit_idx], **settings)
+    for i, n_h in enumerate(sizes):
+        s = member(population, i)
+        held_out[n_h] = (_accuracy(wide, s, x[fit_idx], y[fit_idx]), _accuracy(wide, s, x[held_idx], y[held_idx]))
         say(f"{n_h} hidden units, trained on {len(fit_idx)} points: train {held_out[n_h][0]:.2%}, "
             f"held-out ({len(held_idx)} points) {held_out[n_h][1]:.2%}")
     overfits = _overfitting_verdict(held_out)

@@ -450,3 +450,81 @@ def test_trajectory_vmaps_over_injected_learning_rates():
 def test_trajectory_rejects_bad_arguments(steps, params, message):
     with pytest.raises(ValueError, match=message):
         optim.trajectory(lambda w: jnp.sum(w), params, "sgd", steps)
+
+
+# ----------------------------------------------------------------------------------------------
+# one_of: several optimizers in one population
+
+
+def _one_of_and_options():
+    options = {"sgd": optim.optimizer("sgd", 0.05), "momentum": optim.optimizer("momentum", 0.05, momentum=0.9),
+               "adam": optim.optimizer("adam", 0.1)}
+    return optim.one_of(options), options
+
+
+def _descend(tx, state, steps=8):
+    """``steps`` compiled updates on a quadratic bowl from 0; the final point."""
+    fn = lambda w: jnp.sum(jnp.arange(1.0, 4.0) * (w - 3.0) ** 2)
+
+    def step(carry, _):
+        w, s = carry
+        updates, s = tx.update(jax.grad(fn)(w), s, w)
+        return (optax.apply_updates(w, updates), s), None
+
+    return jax.jit(lambda s: jax.lax.scan(step, (jnp.zeros(3), s), None, length=steps)[0][0])(state)
+
+
+def test_one_of_member_follows_its_own_optimizer_and_only_its_state_advances():
+    tx, options = _one_of_and_options()
+    start = tx.init(jnp.zeros(3))
+    assert int(start.choice) == 0 and len(start.states) == 3
+    for name, alone in options.items():
+        chex.assert_trees_all_close(_descend(tx, tx.select(start, name)), _descend(alone, alone.init(jnp.zeros(3))),
+                                    rtol=1e-6)
+    _, after = tx.update(jnp.ones(3), tx.select(start, "adam"), jnp.zeros(3))
+    chex.assert_trees_all_equal(after.states[:2], start.states[:2])  # the other options' states stay as they were
+    moved = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))), after.states[2], start.states[2])
+    assert any(jax.tree.leaves(moved))  # adam's own moments did advance
+
+
+def test_one_of_population_members_each_choose_their_optimizer():
+    tx, options = _one_of_and_options()
+    stacked = jax.vmap(lambda _: tx.init(jnp.zeros(3)))(jnp.arange(3))
+    stacked = tx.select(stacked, ["adam", 0, "momentum"])
+    np.testing.assert_array_equal(stacked.choice, [2, 0, 1])
+    paths = jax.vmap(lambda s: _descend(tx, s))(stacked)
+    for row, name in enumerate(["adam", "sgd", "momentum"]):
+        alone = options[name]
+        np.testing.assert_allclose(paths[row], _descend(alone, alone.init(jnp.zeros(3))), rtol=1e-6)
+    assert len({tuple(np.asarray(p).round(4)) for p in paths}) == 3  # three different update rules
+
+
+def test_one_of_trains_a_population_like_separate_fits():
+    from fnnet import models as M
+    from fnnet.ensemble import fit_ensemble, init_members
+
+    rng = np.random.RandomState(0)
+    x, y = rng.randn(64, 3).astype(np.float32), (rng.rand(64) > 0.5).astype(np.int32)
+    model, key = M.mlp([8, 2]), jax.random.key(3)
+    tx, options = _one_of_and_options()
+    keys = jnp.stack([key] * 3)
+    start = init_members(model, tx, keys, x[:1])
+    start = start.replace(opt_state=tx.select(start.opt_state, list(options)))
+    together, _ = fit_ensemble(model, "softmax_cross_entropy", tx, (x, y), epochs=2, batch_size=16, keys=keys,
+                               initial_state=start, verbose=0)
+    for i, alone_tx in enumerate(options.values()):
+        alone, _ = fit_ensemble(model, "softmax_cross_entropy", alone_tx, (x, y), epochs=2, batch_size=16,
+                                keys=keys[:1], verbose=0)
+        chex.assert_trees_all_close(jax.tree.map(lambda leaf, i=i: leaf[i], together.params),
+                                    jax.tree.map(lambda leaf: leaf[0], alone.params), rtol=1e-5, atol=1e-6)
+
+
+def test_one_of_initial_choice_by_name_or_traced_under_vmap():
+    tx, options = _one_of_and_options()
+    assert int(optim.one_of(options, "adam").init(jnp.zeros(3)).choice) == 2
+    bowl = lambda w: jnp.sum((w - 1.0) ** 2)
+    paths, _ = jax.vmap(lambda c: optim.trajectory(bowl, jnp.zeros(3), optim.one_of(options, c), 5))(jnp.arange(3))
+    for row, alone in enumerate(options.values()):
+        np.testing.assert_allclose(paths[row], optim.trajectory(bowl, jnp.zeros(3), alone, 5)[0], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"choice must be one of the names \['sgd', 'momentum', 'adam'\]"):
+        optim.one_of(options, 3)

@@ -19,6 +19,7 @@ MLP = M.Sequential([M.Dense(4, "relu"), M.Dense(2)])
 PARAMS, _ = MLP.init_with_state(KEY, X[:1])
 STACKED = tree.stack([PARAMS, PARAMS])
 PROBS = np.full((2, 4, 2), 0.5)
+ONE_OF = optim.one_of({"sgd": optim.optimizer("sgd", 0.1), "rmsprop": optim.optimizer("rmsprop", 0.01)})
 
 
 def fit(**changes):
@@ -144,6 +145,20 @@ PROBES = [
     ("tree.stack one dict", lambda: tree.stack(PARAMS), ValueError, ("list of trees", "dict")),
     ("tree.param_mask leaves an int", lambda: tree.param_mask(PARAMS, leaves=3), ValueError,
      ("leaves must be a name or a list of names", "int 3")),
+    # several optimizers in one population
+    ("optim.one_of empty", lambda: optim.one_of({}), ValueError, ("non-empty dict", "{}")),
+    ("optim.one_of a list", lambda: optim.one_of([optax.sgd(0.1)]), ValueError, ("non-empty dict", "name: optimizer")),
+    ("optim.one_of a number as option", lambda: optim.one_of({"sgd": 0.1}), ValueError,
+     ("options['sgd']", "optax transformation", "float")),
+    ("optim.one_of unknown optimizer name", lambda: optim.one_of({"a": "sgdd"}), ValueError, ("optimizer", "'sgdd'")),
+    ("OneOf.select unknown name", lambda: ONE_OF.select(ONE_OF.init(PARAMS), "adam"), ValueError,
+     ("choice", "'adam'", "sgd")),
+    ("OneOf.select index out of range", lambda: ONE_OF.select(ONE_OF.init(PARAMS), 2), ValueError,
+     ("choice", "[0, 2)", "got 2")),
+    ("OneOf.select one per member on one state", lambda: ONE_OF.select(ONE_OF.init(PARAMS), ["sgd", "rmsprop"]),
+     ValueError, ("one per member", "shape ()", "(2,)")),
+    ("OneOf.select another optimizer's state", lambda: ONE_OF.select(optax.sgd(0.1).init(PARAMS), 0), ValueError,
+     ("OneOfState", "got")),
 ]
 
 

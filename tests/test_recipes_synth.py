@@ -25,7 +25,7 @@ def test_recipes_are_listed():
 
 
 def test_linear_quadratic_momentum_and_rmsprop_fall_faster_than_sgd(tmp_path):
-    results = run_quick("linear_quadratic", tmp_path, repeats=3)  # 3 data orders: one population per optimizer
+    results = run_quick("linear_quadratic", tmp_path, repeats=3)  # 3 data orders x 3 optimizers: one population
     assert results["expand_max_difference"] <= 1e-12  # the seed's dummy test, in float64
     curves = {name: np.asarray(c) for name, c in results["curves"].items()}
     iterations = linear_quadratic.Config().iterations
@@ -200,3 +200,34 @@ def test_planar_holdout_split_is_keyed_and_disjoint():
     assert len(train) == 300 and len(held) == 100 and not set(train) & set(held)
     assert np.array_equal(held, planar.holdout_split(jax.random.key(0), 400, 0.25)[1])
     assert not np.array_equal(held, planar.holdout_split(jax.random.key(1), 400, 0.25)[1])
+
+
+def test_planar_sweep_member_is_the_small_net_with_dead_padding_units():
+    """A sweep member is the widest net started from an n_h net's weights padded with zero units: the extra
+    units stay exactly zero under gradient descent, and the live ones follow the n_h net's own training."""
+    from fnnet.tree import member
+
+    from recipes import planar
+
+    x, y = fnnet_flower()
+    sizes, keys = (2, 5), [jax.random.key(0), jax.random.key(1)]
+    wide, population = planar._train_sweep(sizes, x, y, keys=keys, learning_rate=1.2, iterations=150, course_init=True)
+    for i, n_h in enumerate(sizes):
+        padded = member(population, i).params
+        _, alone, _ = planar._train_net(n_h, x, y, key=keys[i], learning_rate=1.2, iterations=150, course_init=True)
+        np.testing.assert_array_equal(padded["dense_0"]["kernel"][:, n_h:], 0.0)
+        np.testing.assert_array_equal(padded["dense_0"]["bias"][n_h:], 0.0)
+        np.testing.assert_array_equal(padded["dense_1"]["kernel"][n_h:], 0.0)
+        np.testing.assert_allclose(padded["dense_0"]["kernel"][:, :n_h], alone.params["dense_0"]["kernel"],
+                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(padded["dense_1"]["kernel"][:n_h], alone.params["dense_1"]["kernel"],
+                                   rtol=1e-4, atol=1e-6)
+        assert planar._accuracy(wide, member(population, i), x, y) == planar._accuracy(
+            planar.M.planar_net(n_h), alone, x, y)
+
+
+def fnnet_flower():
+    from fnnet.data import flower
+
+    x, y = flower(seed=1)
+    return x.astype(np.float32), y

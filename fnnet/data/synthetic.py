@@ -90,17 +90,17 @@ def circles(
 
 @functools.partial(jax.jit, static_argnums=(1,))
 def _circles(key, n: int, radius, noise):
-    # One compiled program: as eager operations, each random draw would compile a generator of its own.
+    # One compiled program with ONE random draw: every draw (and a permutation's sort keys) compiles a
+    # random-bit generator of its own, the slowest part of compiling this program.
     half = n // 2
-    k_area, k_angle, k_jitter, k_order = jax.random.split(key, 4)
+    u = jax.random.uniform(key, (5, n), minval=jnp.finfo(jnp.float32).tiny)  # in (0, 1)
     # Uniform in area: r^2 uniform in [0, R^2] (disc) or [R^2, 4R^2] (ring).
-    u = jax.random.uniform(k_area, (n,))
-    r_squared = jnp.where(jnp.arange(n) < half, u, 1.0 + 3.0 * u) * radius**2
-    angle = jax.random.uniform(k_angle, (n,), maxval=2 * jnp.pi)
+    r_squared = jnp.where(jnp.arange(n) < half, u[0], 1.0 + 3.0 * u[0]) * radius**2
+    angle = 2 * jnp.pi * u[1]
     points = jnp.sqrt(r_squared)[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=1)
-    points = points + noise * jax.random.normal(k_jitter, (n, 2))
+    points = points + noise * jax.scipy.special.ndtri(u[2:4]).T  # N(0, 1) jitter by the inverse normal CDF
     labels = (jnp.arange(n) < half).astype(jnp.int32)
-    order = jax.random.permutation(k_order, n)
+    order = jnp.argsort(u[4])  # a uniformly random order of the rows
     return points[order], labels[order]
 
 

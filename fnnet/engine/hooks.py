@@ -123,18 +123,21 @@ class Callbacks(Hook):
 
     def begin(self, run: Run) -> None:
         saved = getattr(run, "restored_callbacks", None)
+        states = run.member_states() if any(self.per_member) else None
         for i, cbs in enumerate(self.per_member):
             for cb in cbs:
                 cb.set_model(run.objective.model)
-                cb.on_train_begin(run.member_state(i), run.histories[i])
+                cb.on_train_begin(states[i], run.histories[i])
             if saved is not None:
                 load_callback_states(cbs, saved[i] if run.population.stacked else saved)
 
     def epoch_end(self, run: Run, logs: list) -> None:
+        wanted = any(cbs and logs[i] is not None for i, cbs in enumerate(self.per_member))
+        states = run.member_states() if wanted else None
         for i, cbs in enumerate(self.per_member):
             if logs[i] is None or not cbs:
                 continue
-            state_i = run.member_state(i)
+            state_i = states[i]
             visible = {k: v for k, v in logs[i].items() if not k.startswith("_")}
             stop = False
             for cb in cbs:
@@ -154,10 +157,11 @@ class Callbacks(Hook):
         if run.error is not None:
             return
         replacements = {}
+        states = run.member_states() if any(self.per_member) else None
         for i, cbs in enumerate(self.per_member):
             current = None
             for cb in cbs:
-                replacement = cb.on_train_end(current if current is not None else run.member_state(i))
+                replacement = cb.on_train_end(current if current is not None else states[i])
                 if replacement is not None:
                     current = replacement
             if current is not None:
@@ -169,7 +173,7 @@ class Callbacks(Hook):
             return
         from fnnet.tree import stack
 
-        run.state = stack([replacements.get(i, run.member_state(i)) for i in range(run.size)])
+        run.state = stack([replacements.get(i, states[i]) for i in range(run.size)])
 
     def states(self) -> list:
         """Each member's callbacks' progress (for checkpoints)."""

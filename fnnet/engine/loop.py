@@ -151,9 +151,15 @@ class Run:
     def layout(self) -> str:
         return self.population.layout
 
-    def member_state(self, i: int) -> TrainState:
-        """Member ``i``'s state (the whole state for a single run)."""
-        return member(self.state, i) if self.population.stacked else self.state
+    def member_states(self) -> list[TrainState]:
+        """Every member's state at once (``[self.state]`` for a single run). The leaves are copied to the
+        host once and sliced there: taking members one by one runs one device operation per leaf and
+        member, which in a population of many small members costs more than the epoch. PRNG keys stay JAX
+        keys. The copies are the caller's to keep."""
+        if not self.population.stacked:
+            return [self.state]
+        host = jax.tree.map(_host_copy, self.state)
+        return [jax.tree.map(lambda leaf, i=i: leaf[i], host) for i in range(self.size)]
 
     def set_member_state(self, i: int, state: TrainState) -> None:
         """Replaces member ``i``'s state (the whole state for a single run), e.g. a callback's new
@@ -395,3 +401,10 @@ def epoch_pieces(n_batches: int, start: int, every: Optional[int]) -> list[tuple
     cuts = [] if not every else list(range((start // every + 1) * every, n_batches, every))
     edges = [start, *cuts, n_batches]
     return [(lo, hi, i == len(edges) - 2) for i, (lo, hi) in enumerate(itertools.pairwise(edges))]
+
+
+def _host_copy(leaf):
+    """A numpy copy of an array leaf; a typed PRNG key array stays on the device (numpy cannot hold it)."""
+    if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return leaf
+    return np.array(leaf)
