@@ -103,7 +103,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     state, history = fit_ensemble(
         model, "softmax_cross_entropy", optim.optimizer("adam", config.learning_rate, l2=config.l2), train,
         n_members=config.n_members, key=ensemble_key, epochs=config.epochs, batch_size=config.batch_size,
-        validation_data=validation, metrics=["accuracy"], chunk=config.chunk or None, verbose=verbose,
+        validation_data=validation, metrics=["accuracy"], options=fnnet.TrainOptions(chunk=config.chunk or None),
+        verbose=verbose,
     )
     seconds = sum(history.epoch_times)
     probabilities = class_probabilities(predict_members(model, state, test[0]))  # (members, examples, classes)

@@ -92,7 +92,8 @@ def run(config: Optional[Config] = None, *, key, data_dir=None, out_dir=None, ve
     result = grid_search(
         space, model=model, loss="softmax_cross_entropy", optimizer="adam", train_data=train,
         validation_data=validation, key=search_key, epochs=config.coarse_epochs, batch_size=config.batch_size,
-        fine_epochs=config.fine_epochs, zoom=config.zoom, jitter=config.jitter, chunk=config.chunk or None,
+        fine_epochs=config.fine_epochs, zoom=config.zoom, jitter=config.jitter,
+        options=fnnet.TrainOptions(chunk=config.chunk or None),
         verbose=verbose,
     )
     coarse = [t for t in result.trials if t.round == 0]

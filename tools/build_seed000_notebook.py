@@ -90,8 +90,9 @@ assignment's numpy in `tests/test_optim.py`):
 * RMSprop: `G = a * G + (1 - a) * dw**2; w -= eta * dw / sqrt(G + eps)` with `a = 0.9`, `eps = 1e-8`
   (eps inside the root, as `optax.scale_by_rms` puts it by default).
 
-`fit` with one step per epoch (`steps_per_epoch=1`) and the whole data as `validation_data` logs the
-full-data loss after every step. The same `key` gives all three the same batches."""),
+`fnnet.StepLog(x, y)` logs the full-data loss before the first step and after every step, inside the
+compiled loop; 100 steps of batch 4 are one pass over the 400 points (`TrainOptions(max_steps=100)`). The
+same `key` gives all three the same batches."""),
     ("code", """\
 optimizers = {
     "SGD": optim.optimizer("sgd", 0.05),
@@ -101,12 +102,12 @@ optimizers = {
 curves, states = {}, {}
 for name, tx in optimizers.items():
     initial = fnnet.create_train_state(model, tx, KEY, x[:1], params=w0)
-    states[name], history = fnnet.fit(
-        model, "sigmoid_binary_cross_entropy", tx, (x, y), batch_size=4, epochs=100, steps_per_epoch=1,
-        validation_data=(x, y), initial_state=initial, key=KEY, verbose=0,
+    log = fnnet.StepLog(x, y)
+    states[name], _ = fnnet.fit(
+        model, "sigmoid_binary_cross_entropy", tx, (x, y), batch_size=4, epochs=1, callbacks=[log],
+        initial_state=initial, key=KEY, verbose=0, options=fnnet.TrainOptions(max_steps=100),
     )
-    curves[name] = [fnnet.evaluate(model, initial, x, y, loss="sigmoid_binary_cross_entropy")["loss"],
-                    *history["val_loss"]]
+    curves[name] = log.values["loss"]
     print(f"{name}: full-data loss {curves[name][0]:.4f} -> {curves[name][-1]:.4f} after 100 steps")
 show(viz.plot_curves(curves, OUT / "optimizers.png", xlabel="iteration", ylabel="full-data cross-entropy"))"""),
     ("md", """\
@@ -128,7 +129,8 @@ fx, fy = flower(seed=1)
 fx = fx.astype(np.float32)
 logreg = M.mlp([1], flatten=False, name="logistic_regression")
 lr_state, _ = fnnet.fit(logreg, "sigmoid_binary_cross_entropy", optim.optimizer("adam", 0.05), (fx, fy),
-                        batch_size=len(fx), epochs=1, steps_per_epoch=300, key=KEY, verbose=0)
+                        batch_size=len(fx), epochs=1, key=KEY, verbose=0,
+                        options=fnnet.TrainOptions(steps_per_epoch=300))
 lr_accuracy = fnnet.evaluate(logreg, lr_state, fx, fy, loss="sigmoid_binary_cross_entropy", metrics=["accuracy"])
 print(f"logistic regression, training accuracy {lr_accuracy['accuracy']:.1%} (course: 47%)")
 labels = lambda m, params: (lambda points: np.asarray(m.apply(params, points) > 0).astype(int).ravel())
@@ -139,7 +141,8 @@ show(viz.plot_decision_boundary(labels(logreg, lr_state.params), fx, fy, OUT / "
 
 `planar_net(4)`: Dense(4, tanh) then one output unit (its sigmoid is in the loss), weights `randn * 0.01`
 (here the course's own draws, `np.random.seed(2)`), zero biases, full-batch gradient descent with learning
-rate 1.2. `fit` runs the iterations as compiled epochs of 1,000 steps and logs the full-data cost after each.
+rate 1.2. `fit` runs the iterations as one compiled epoch of full-batch steps, and `StepLog` records the cost
+and accuracy on all 400 points every 1,000 iterations, from iteration 0.
 (The recipe `planar` computes in float64 like the course's numpy, from the course's own seeded data and
 weights: its cost matches the course code's printed digits up to 7,000 iterations. After 9,000 it measures
 0.218551 where the seed printed 0.218607: past 7,000 iterations the learning rate 1.2 makes the cost
@@ -150,15 +153,16 @@ own machine's arithmetic.)"""),
 def train_planar(n_h, iterations):
     net, tx = M.planar_net(n_h), optim.optimizer("sgd", 1.2)
     initial = fnnet.create_train_state(net, tx, KEY, fx[:1], params=course_initial_params(n_h))
-    state, history = fnnet.fit(net, "sigmoid_binary_cross_entropy", tx, (fx, fy), batch_size=len(fx),
-                               epochs=iterations // 1000, steps_per_epoch=1000, validation_data=(fx, fy),
-                               metrics=["accuracy"], initial_state=initial, key=KEY, verbose=0)
-    return net, state, history
+    log = fnnet.StepLog(fx, fy, every=1000)
+    state, _ = fnnet.fit(net, "sigmoid_binary_cross_entropy", tx, (fx, fy), batch_size=len(fx), epochs=1,
+                         metrics=["accuracy"], initial_state=initial, key=KEY, verbose=0, callbacks=[log],
+                         options=fnnet.TrainOptions(steps_per_epoch=iterations))
+    return net, state, log
 
-net, state, history = train_planar(4, FLOWER_ITERATIONS)
-for i, cost in enumerate(history["val_loss"]):
-    print(f"Cost after iteration {(i + 1) * 1000}: {cost:.6f}")
-print(f"training accuracy {history['val_accuracy'][-1]:.1%} (course: about 90%)")
+net, state, log = train_planar(4, FLOWER_ITERATIONS)
+for step, cost in zip(log.steps, log.values["loss"]):
+    print(f"Cost after iteration {step}: {cost:.6f}")
+print(f"training accuracy {log.values['accuracy'][-1]:.1%} (course: about 90%)")
 show(viz.plot_decision_boundary(labels(net, state.params), fx, fy, OUT / "flower_net.png",
                                 title="hidden layer of size 4"))"""),
     ("md", """\
@@ -173,8 +177,8 @@ n_h = 3 to 5; one point is 1%)."""),
 fig, axes = viz.figure_grid(len(SWEEP_SIZES))
 sweep = {}
 for ax, n_h in zip(axes, SWEEP_SIZES):
-    net_h, state_h, history_h = train_planar(n_h, SWEEP_ITERATIONS)
-    sweep[n_h] = history_h["val_accuracy"][-1]
+    net_h, state_h, log_h = train_planar(n_h, SWEEP_ITERATIONS)
+    sweep[n_h] = log_h.values["accuracy"][-1]
     viz.plot_decision_boundary(labels(net_h, state_h.params), fx, fy, None, ax=ax, title=f"n_h = {n_h}: {sweep[n_h]:.1%}")
 show(viz.save_figure(fig, OUT / "hidden_sizes.png"))
 display(Markdown(markdown_table([{"hidden units": n, "training accuracy": f"{a:.1%}"} for n, a in sweep.items()])))"""),
