@@ -66,6 +66,10 @@ by side in float64):
 function of the parameters (e.g. a 2-D loss surface) and returns every point it visits, for plots that
 compare the optimizers' paths.
 
+**Several update rules in one population.** ``one_of({"sgd": ..., "adam": ...})`` keeps every option's
+state and a per-member ``choice`` (``OneOf.select``), so members of one compiled program can train with
+different optimizers (``lax.switch`` picks each member's update).
+
 **Sweeps.** With ``inject=True`` the chain is wrapped in ``optax.inject_hyperparams``: the learning rate
 and the numeric hyperparameters in use (momentum, b1, b2, eps, decay, l2, weight_decay, clip_norm) live in
 ``opt_state.hyperparams`` as arrays, so ``jax.vmap`` can run one optimizer per hyperparameter value, e.g.
